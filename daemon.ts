@@ -1,0 +1,84 @@
+/**
+ * The example daemon: a small HTTP service. Copy this file to write your own.
+ *
+ *   deno run -A daemon.ts start     # detach; returns once it answers
+ *   deno run -A daemon.ts status
+ *   deno run -A daemon.ts stop
+ *   deno run -A daemon.ts run       # foreground, logs to stderr
+ *
+ * @module
+ */
+import { defineDaemon } from "./mod.ts";
+
+/** The daemon. Its hooks run in this order: prepare → main → (reload)*. */
+export const daemon = defineDaemon({
+  name: "denod-example",
+  version: "0.1.0",
+  description: "Example HTTP daemon built with denod",
+  // Options of this daemon, on top of denod's own (--pidfile, --log-file, …).
+  options: {
+    host: {
+      type: "string",
+      description: "Address to listen on",
+      default: "127.0.0.1",
+    },
+    port: {
+      type: "integer",
+      description: "TCP port (0 picks a free one)",
+      default: 8000,
+      min: 0,
+      max: 65535,
+    },
+    config: { type: "path", description: "JSON file re-read on reload" },
+  },
+
+  async main(ctx) {
+    const started = Date.now();
+    let config = await readConfig(ctx.options.config);
+    const reload = async () => {
+      config = await readConfig(ctx.options.config);
+      ctx.log.info("Configuration loaded: {config}", { config });
+    };
+    reloadHook = reload;
+
+    const server = Deno.serve({
+      hostname: ctx.options.host,
+      port: ctx.options.port,
+      signal: ctx.signal, // the server closes when the daemon is stopped
+      onListen: ({ hostname, port }) => {
+        ctx.log.info("Listening on http://{hostname}:{port}/", {
+          hostname,
+          port,
+        });
+        ctx.ready(); // only now does `start` return
+      },
+    }, (req) => {
+      const path = new URL(req.url).pathname;
+      ctx.log.info("{method} {path}", { method: req.method, path });
+      if (path === "/health") {
+        return Response.json({
+          pid: Deno.pid,
+          uptime: (Date.now() - started) / 1000,
+          version: ctx.version,
+          config,
+        });
+      }
+      return new Response("Not found\n", { status: 404 });
+    });
+    await server.finished; // resolves after ctx.signal aborts and requests end
+  },
+
+  async reload() {
+    await reloadHook?.();
+  },
+});
+
+let reloadHook: (() => Promise<void>) | undefined;
+
+/** Read the JSON configuration, if a file was given. */
+async function readConfig(path: string | undefined): Promise<unknown> {
+  if (path === undefined) return null;
+  return JSON.parse(await Deno.readTextFile(path));
+}
+
+if (import.meta.main) await daemon.cli();

@@ -1,0 +1,612 @@
+/**
+ * Linux (glibc, x86_64 and aarch64) implementation of {@linkcode Libc}.
+ *
+ * The only file that knows glibc symbol names, flag values and struct
+ * layouts. Variadic functions (`open`, `fcntl`, `syscall`) are called here
+ * only because their calling convention matches the fixed one on these two
+ * architectures.
+ *
+ * @module
+ */
+import {
+  type ErrnoName,
+  type FileStat,
+  type Libc,
+  type SpawnRequest,
+  SysError,
+} from "./types.ts";
+
+const SYMBOLS = {
+  /** The address of `char **environ`, read at each spawn: setenv() moves it. */
+  environ: { type: "pointer" },
+  __errno_location: { parameters: [], result: "pointer" },
+  strerror: { parameters: ["i32"], result: "pointer" },
+  posix_spawn: {
+    parameters: ["buffer", "buffer", "buffer", "buffer", "buffer", "pointer"],
+    result: "i32",
+  },
+  posix_spawn_file_actions_init: { parameters: ["buffer"], result: "i32" },
+  posix_spawn_file_actions_destroy: { parameters: ["buffer"], result: "i32" },
+  posix_spawn_file_actions_adddup2: {
+    parameters: ["buffer", "i32", "i32"],
+    result: "i32",
+  },
+  posix_spawn_file_actions_addopen: {
+    parameters: ["buffer", "i32", "buffer", "i32", "u32"],
+    result: "i32",
+  },
+  posix_spawn_file_actions_addclosefrom_np: {
+    parameters: ["buffer", "i32"],
+    result: "i32",
+    optional: true,
+  },
+  posix_spawnattr_init: { parameters: ["buffer"], result: "i32" },
+  posix_spawnattr_destroy: { parameters: ["buffer"], result: "i32" },
+  posix_spawnattr_setflags: { parameters: ["buffer", "i16"], result: "i32" },
+  posix_spawnattr_setsigmask: {
+    parameters: ["buffer", "buffer"],
+    result: "i32",
+  },
+  posix_spawnattr_setsigdefault: {
+    parameters: ["buffer", "buffer"],
+    result: "i32",
+  },
+  sigemptyset: { parameters: ["buffer"], result: "i32" },
+  sigfillset: { parameters: ["buffer"], result: "i32" },
+  open: { parameters: ["buffer", "i32", "u32"], result: "i32" },
+  close: { parameters: ["i32"], result: "i32" },
+  read: { parameters: ["i32", "buffer", "usize"], result: "isize" },
+  write: { parameters: ["i32", "buffer", "usize"], result: "isize" },
+  read_async: {
+    name: "read",
+    parameters: ["i32", "buffer", "usize"],
+    result: "isize",
+    nonblocking: true,
+  },
+  fchmod: { parameters: ["i32", "u32"], result: "i32" },
+  pread: { parameters: ["i32", "buffer", "usize", "i64"], result: "isize" },
+  pwrite: { parameters: ["i32", "buffer", "usize", "i64"], result: "isize" },
+  ftruncate: { parameters: ["i32", "i64"], result: "i32" },
+  flock: { parameters: ["i32", "i32"], result: "i32" },
+  pipe2: { parameters: ["buffer", "i32"], result: "i32" },
+  dup2: { parameters: ["i32", "i32"], result: "i32" },
+  fcntl: { parameters: ["i32", "i32", "i32"], result: "i32" },
+  memfd_create: { parameters: ["buffer", "u32"], result: "i32" },
+  readlink: { parameters: ["buffer", "buffer", "usize"], result: "isize" },
+  statx: {
+    parameters: ["i32", "buffer", "i32", "u32", "buffer"],
+    result: "i32",
+  },
+  umask: { parameters: ["u32"], result: "u32" },
+  chdir: { parameters: ["buffer"], result: "i32" },
+  getpid: { parameters: [], result: "i32" },
+  getppid: { parameters: [], result: "i32" },
+  getsid: { parameters: ["i32"], result: "i32" },
+  geteuid: { parameters: [], result: "u32" },
+  unlink: { parameters: ["buffer"], result: "i32" },
+  syscall: { parameters: ["i64", "i64", "i64", "i64", "i64"], result: "i64" },
+  poll: {
+    name: "poll",
+    parameters: ["buffer", "u64", "i32"],
+    result: "i32",
+    nonblocking: true,
+  },
+} as const;
+
+/** Linux values that differ by architecture. */
+const ARCH = {
+  x86_64: { O_DIRECTORY: 0o200000, O_NOFOLLOW: 0o400000 },
+  aarch64: { O_DIRECTORY: 0o40000, O_NOFOLLOW: 0o100000 },
+} as const;
+
+const O_WRONLY = 0o1;
+const O_RDWR = 0o2;
+const O_CREAT = 0o100;
+const O_NOCTTY = 0o400;
+const O_APPEND = 0o2000;
+const O_CLOEXEC = 0o2000000;
+const LOCK_SH = 1;
+const LOCK_EX = 2;
+const LOCK_NB = 4;
+const LOCK_UN = 8;
+const F_GETFD = 1;
+const F_SETFD = 2;
+const F_DUPFD_CLOEXEC = 1030;
+const FD_CLOEXEC = 1;
+const MFD_CLOEXEC = 1;
+const AT_FDCWD = -100;
+const AT_SYMLINK_NOFOLLOW = 0x100;
+const AT_EMPTY_PATH = 0x1000;
+const STATX_BASIC_STATS = 0x7ff;
+const POSIX_SPAWN_SETSIGDEF = 0x04;
+const POSIX_SPAWN_SETSIGMASK = 0x08;
+const POSIX_SPAWN_SETSID = 0x80;
+const SYS_PIDFD_SEND_SIGNAL = 424;
+const SYS_PIDFD_OPEN = 434;
+const POLLIN = 1;
+/** Descriptors are parked at or above this number while spawn actions run. */
+const PARK_FD = 64;
+
+/** `posix_spawnattr_t` is 336 bytes and `posix_spawn_file_actions_t` 80 in glibc; room to spare. */
+const SPAWNATTR_SIZE = 512;
+const FILE_ACTIONS_SIZE = 256;
+/** `sigset_t` in glibc: 1024 bits. */
+const SIGSET_SIZE = 128;
+/** `struct statx` is 256 bytes on every architecture. */
+const STATX_SIZE = 256;
+
+const ERRNO_NAMES: Record<number, ErrnoName> = {
+  1: "EPERM",
+  2: "ENOENT",
+  3: "ESRCH",
+  4: "EINTR",
+  9: "EBADF",
+  11: "EAGAIN",
+  13: "EACCES",
+  17: "EEXIST",
+  20: "ENOTDIR",
+  21: "EISDIR",
+  22: "EINVAL",
+  28: "ENOSPC",
+  30: "EROFS",
+  38: "ENOSYS",
+  40: "ELOOP",
+};
+
+const SIGNALS: Partial<Record<Deno.Signal, number>> = {
+  SIGHUP: 1,
+  SIGINT: 2,
+  SIGQUIT: 3,
+  SIGABRT: 6,
+  SIGKILL: 9,
+  SIGUSR1: 10,
+  SIGSEGV: 11,
+  SIGUSR2: 12,
+  SIGPIPE: 13,
+  SIGALRM: 14,
+  SIGTERM: 15,
+  SIGCHLD: 17,
+  SIGCONT: 18,
+  SIGSTOP: 19,
+  SIGTSTP: 20,
+  SIGWINCH: 28,
+};
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** A NUL-terminated copy of `s` for passing as `const char *`. */
+function cstr(s: string): Uint8Array<ArrayBuffer> {
+  if (s.includes("\0")) {
+    throw new TypeError(`String contains a NUL byte: ${JSON.stringify(s)}`);
+  }
+  const bytes = encoder.encode(s);
+  const out = new Uint8Array(bytes.length + 1);
+  out.set(bytes);
+  return out;
+}
+
+/**
+ * Build a `char *const[]` from strings. The returned `keep` array owns the
+ * string buffers: hold it until the call that uses the vector returns.
+ */
+function cvector(strings: string[]): {
+  vector: BigUint64Array<ArrayBuffer>;
+  keep: Uint8Array[];
+} {
+  const keep = strings.map(cstr);
+  const vector = new BigUint64Array(keep.length + 1);
+  keep.forEach((buf, i) => {
+    vector[i] = BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(buf)));
+  });
+  return { vector, keep };
+}
+
+/**
+ * Bind each symbol on first use: binding all of them up front costs several
+ * milliseconds of every start-up, and most commands use a handful.
+ */
+function lazySymbols<S extends Deno.ForeignLibraryInterface>(
+  path: string,
+  symbols: S,
+): Deno.StaticForeignLibraryInterface<S> {
+  const bound = new Map<string, unknown>();
+  return new Proxy({} as Deno.StaticForeignLibraryInterface<S>, {
+    get(_target, key) {
+      if (typeof key !== "string" || !Object.hasOwn(symbols, key)) {
+        throw new TypeError(`No libc symbol ${String(key)} is declared`);
+      }
+      if (!bound.has(key)) {
+        const one = { [key]: symbols[key] } as Deno.ForeignLibraryInterface;
+        bound.set(key, Deno.dlopen(path, one).symbols[key]);
+      }
+      return bound.get(key);
+    },
+  });
+}
+
+/** Open libc and return the Linux implementation of {@linkcode Libc}. */
+export function linuxLibc(): Libc {
+  const arch = ARCH[Deno.build.arch as keyof typeof ARCH];
+  if (arch === undefined) {
+    throw new Error(
+      `Linux on ${JSON.stringify(Deno.build.arch)} is not supported`,
+    );
+  }
+  const lib = lazySymbols("libc.so.6", SYMBOLS);
+  const O_NOFOLLOW = arch.O_NOFOLLOW;
+
+  function errno(): number {
+    const p = lib.__errno_location();
+    return p === null ? 0 : new Deno.UnsafePointerView(p).getInt32();
+  }
+
+  function sysError(syscall: string, object: string, code: number): SysError {
+    const p = lib.strerror(code);
+    const reason = p === null
+      ? `errno ${code}`
+      : Deno.UnsafePointerView.getCString(p);
+    return new SysError(
+      syscall,
+      object,
+      code,
+      ERRNO_NAMES[code] ?? "UNKNOWN",
+      reason,
+    );
+  }
+
+  /** Run `call` until it does not fail with EINTR; throw on -1. */
+  function check<T extends number | bigint>(
+    syscall: string,
+    object: string,
+    call: () => T,
+  ): T {
+    for (;;) {
+      const r = call();
+      if (Number(r) !== -1) return r;
+      const e = errno();
+      if (e !== 4) throw sysError(syscall, object, e);
+    }
+  }
+
+  /** Throw for a nonzero return of a function that returns an error number. */
+  function checkRc(syscall: string, object: string, rc: number): void {
+    if (rc !== 0) throw sysError(syscall, object, rc);
+  }
+
+  function signalNumber(signal: Deno.Signal): number {
+    const n = SIGNALS[signal];
+    if (n === undefined) throw new TypeError(`Unknown signal ${signal}`);
+    return n;
+  }
+
+  function setCloexec(fd: number, on: boolean): void {
+    const flags = check("fcntl", `fd ${fd}`, () => lib.fcntl(fd, F_GETFD, 0));
+    const next = on ? flags | FD_CLOEXEC : flags & ~FD_CLOEXEC;
+    check("fcntl", `fd ${fd}`, () => lib.fcntl(fd, F_SETFD, next));
+  }
+
+  function spawn(req: SpawnRequest): number {
+    const closefrom = lib.posix_spawn_file_actions_addclosefrom_np;
+    if (closefrom === null) {
+      throw new Error(
+        "Spawning needs posix_spawn_file_actions_addclosefrom_np (glibc 2.34 or later)",
+      );
+    }
+    const path = cstr(req.path);
+    const argv = cvector(req.argv);
+    const env = req.env === undefined ? null : cvector(req.env);
+    const actions = new Uint8Array(FILE_ACTIONS_SIZE);
+    const attr = new Uint8Array(SPAWNATTR_SIZE);
+    const sigset = new Uint8Array(SIGSET_SIZE);
+    const keep: Uint8Array[] = [];
+    const parked: number[] = [];
+    checkRc(
+      "posix_spawn_file_actions_init",
+      "",
+      lib.posix_spawn_file_actions_init(actions),
+    );
+    checkRc("posix_spawnattr_init", "", lib.posix_spawnattr_init(attr));
+    try {
+      // Park every source descriptor above the targets so that no dup2
+      // action can overwrite a source that a later action still needs.
+      for (const spec of req.fds) {
+        if ("dup" in spec) {
+          const src = spec.dup;
+          const tmp = check(
+            "fcntl",
+            `fd ${src}`,
+            () => lib.fcntl(src, F_DUPFD_CLOEXEC, PARK_FD),
+          );
+          parked.push(tmp);
+          checkRc(
+            "posix_spawn_file_actions_adddup2",
+            `fd ${spec.fd}`,
+            lib.posix_spawn_file_actions_adddup2(actions, tmp, spec.fd),
+          );
+        } else {
+          const p = cstr(spec.open);
+          keep.push(p);
+          const flags = O_NOCTTY | O_NOFOLLOW |
+            (spec.write
+              ? O_WRONLY | O_CREAT | (spec.append ? O_APPEND : 0)
+              : 0);
+          checkRc(
+            "posix_spawn_file_actions_addopen",
+            spec.open,
+            lib.posix_spawn_file_actions_addopen(
+              actions,
+              spec.fd,
+              p,
+              flags,
+              0o640,
+            ),
+          );
+        }
+      }
+      const top = Math.max(2, ...req.fds.map((s) => s.fd));
+      checkRc(
+        "posix_spawn_file_actions_addclosefrom_np",
+        "",
+        closefrom(actions, top + 1),
+      );
+      let flags = POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF;
+      if (req.setsid) flags |= POSIX_SPAWN_SETSID;
+      checkRc(
+        "posix_spawnattr_setflags",
+        "",
+        lib.posix_spawnattr_setflags(attr, flags),
+      );
+      lib.sigemptyset(sigset);
+      checkRc(
+        "posix_spawnattr_setsigmask",
+        "",
+        lib.posix_spawnattr_setsigmask(attr, sigset),
+      );
+      lib.sigfillset(sigset);
+      checkRc(
+        "posix_spawnattr_setsigdefault",
+        "",
+        lib.posix_spawnattr_setsigdefault(attr, sigset),
+      );
+      const pid = new Int32Array(1);
+      const envp = env === null
+        ? new Deno.UnsafePointerView(lib.environ!).getPointer(0)
+        : Deno.UnsafePointer.of(env.vector);
+      checkRc(
+        "posix_spawn",
+        req.path,
+        lib.posix_spawn(pid, path, actions, attr, argv.vector, envp),
+      );
+      return pid[0];
+    } finally {
+      for (const fd of parked) lib.close(fd);
+      lib.posix_spawn_file_actions_destroy(actions);
+      lib.posix_spawnattr_destroy(attr);
+      // The vectors must stay reachable until posix_spawn has returned.
+      void argv.keep.length;
+      void env?.keep.length;
+      void keep.length;
+    }
+  }
+
+  function open(
+    path: string,
+    flags: { write?: boolean; create?: boolean; append?: boolean },
+    mode = 0o644,
+  ): number {
+    const p = cstr(path);
+    const f = O_CLOEXEC | O_NOFOLLOW | O_NOCTTY |
+      (flags.write ? (flags.append ? O_WRONLY | O_APPEND : O_RDWR) : 0) |
+      (flags.create ? O_CREAT : 0);
+    return check("open", path, () => lib.open(p, f, mode));
+  }
+
+  function stat(target: string | number): FileStat {
+    const buf = new Uint8Array(STATX_SIZE);
+    if (typeof target === "number") {
+      const empty = cstr("");
+      check(
+        "statx",
+        `fd ${target}`,
+        () => lib.statx(target, empty, AT_EMPTY_PATH, STATX_BASIC_STATS, buf),
+      );
+    } else {
+      const p = cstr(target);
+      check(
+        "statx",
+        target,
+        () =>
+          lib.statx(AT_FDCWD, p, AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS, buf),
+      );
+    }
+    const v = new DataView(buf.buffer);
+    return {
+      uid: v.getUint32(20, true),
+      mode: v.getUint16(28, true),
+      ino: v.getBigUint64(32, true),
+      size: Number(v.getBigUint64(40, true)),
+      dev: `${v.getUint32(136, true)}:${v.getUint32(140, true)}`,
+    };
+  }
+
+  return {
+    spawn,
+    open,
+    stat,
+    setCloexec,
+    signalNumber,
+    close(fd) {
+      // close(2) must not be retried on EINTR: the descriptor is gone either way.
+      if (lib.close(fd) === -1) {
+        const e = errno();
+        if (e !== 4) throw sysError("close", `fd ${fd}`, e);
+      }
+    },
+    read(fd, max) {
+      const buf = new Uint8Array(max);
+      const n = check("read", `fd ${fd}`, () => lib.read(fd, buf, BigInt(max)));
+      return buf.subarray(0, Number(n));
+    },
+    async readAsync(fd, max) {
+      const buf = new Uint8Array(max);
+      // errno is lost on the worker thread; -1 here is reported as a plain failure.
+      const n = Number(await lib.read_async(fd, buf, BigInt(max)));
+      if (n < 0) throw new Error(`read of fd ${fd} failed`);
+      return buf.subarray(0, n);
+    },
+    fchmod(fd, mode) {
+      check("fchmod", `fd ${fd}`, () => lib.fchmod(fd, mode));
+    },
+    write(fd, data) {
+      let off = 0;
+      while (off < data.length) {
+        const chunk = data.subarray(off);
+        const n = check(
+          "write",
+          `fd ${fd}`,
+          () => lib.write(fd, chunk, BigInt(chunk.length)),
+        );
+        off += Number(n);
+      }
+    },
+    replace(fd, data) {
+      let off = 0;
+      while (off < data.length) {
+        const chunk = data.subarray(off);
+        const n = check(
+          "pwrite",
+          `fd ${fd}`,
+          () => lib.pwrite(fd, chunk, BigInt(chunk.length), BigInt(off)),
+        );
+        off += Number(n);
+      }
+      check(
+        "ftruncate",
+        `fd ${fd}`,
+        () => lib.ftruncate(fd, BigInt(data.length)),
+      );
+    },
+    readAll(fd) {
+      const parts: Uint8Array[] = [];
+      let off = 0;
+      for (;;) {
+        const buf = new Uint8Array(4096);
+        const n = Number(check(
+          "pread",
+          `fd ${fd}`,
+          () => lib.pread(fd, buf, BigInt(buf.length), BigInt(off)),
+        ));
+        if (n === 0) break;
+        parts.push(buf.subarray(0, n));
+        off += n;
+      }
+      const out = new Uint8Array(off);
+      let at = 0;
+      for (const p of parts) {
+        out.set(p, at);
+        at += p.length;
+      }
+      return out;
+    },
+    tryLock(fd, exclusive) {
+      const op = (exclusive ? LOCK_EX : LOCK_SH) | LOCK_NB;
+      for (;;) {
+        if (lib.flock(fd, op) === 0) return true;
+        const e = errno();
+        if (e === 11) return false;
+        if (e !== 4) throw sysError("flock", `fd ${fd}`, e);
+      }
+    },
+    unlock(fd) {
+      check("flock", `fd ${fd}`, () => lib.flock(fd, LOCK_UN));
+    },
+    pipe() {
+      const fds = new Int32Array(2);
+      check("pipe2", "", () => lib.pipe2(fds, O_CLOEXEC));
+      return [fds[0], fds[1]];
+    },
+    dup2(fd, target) {
+      check("dup2", `fd ${fd}`, () => lib.dup2(fd, target));
+    },
+    memfd(name, data) {
+      const n = cstr(name);
+      const fd = check(
+        "memfd_create",
+        name,
+        () => lib.memfd_create(n, MFD_CLOEXEC),
+      );
+      try {
+        this.replace(fd, data);
+      } catch (err) {
+        lib.close(fd);
+        throw err;
+      }
+      return fd;
+    },
+    readlink(path) {
+      const p = cstr(path);
+      const buf = new Uint8Array(4096);
+      const n = lib.readlink(p, buf, BigInt(buf.length));
+      if (Number(n) === -1) {
+        const e = errno();
+        if (e === 22 || e === 2) return null;
+        throw sysError("readlink", path, e);
+      }
+      return decoder.decode(buf.subarray(0, Number(n)));
+    },
+    umask(mask) {
+      return lib.umask(mask);
+    },
+    chdir(path) {
+      const p = cstr(path);
+      check("chdir", path, () => lib.chdir(p));
+    },
+    getpid: () => lib.getpid(),
+    getppid: () => lib.getppid(),
+    getsid: () => lib.getsid(0),
+    geteuid: () => lib.geteuid(),
+    pidfdOpen(pid) {
+      return Number(check(
+        "pidfd_open",
+        `pid ${pid}`,
+        () => lib.syscall(BigInt(SYS_PIDFD_OPEN), BigInt(pid), 0n, 0n, 0n),
+      ));
+    },
+    pidfdSignal(pidfd, signal) {
+      const n = signalNumber(signal);
+      check(
+        "pidfd_send_signal",
+        `fd ${pidfd}`,
+        () =>
+          lib.syscall(
+            BigInt(SYS_PIDFD_SEND_SIGNAL),
+            BigInt(pidfd),
+            BigInt(n),
+            0n,
+            0n,
+          ),
+      );
+    },
+    async pidfdWait(pidfd, timeoutMs) {
+      const pfd = new Uint8Array(8);
+      const v = new DataView(pfd.buffer);
+      v.setInt32(0, pidfd, true);
+      v.setInt16(4, POLLIN, true);
+      for (;;) {
+        const started = performance.now();
+        const n = await lib.poll(pfd, 1n, Math.max(0, Math.round(timeoutMs)));
+        if (n > 0) return true;
+        if (n === 0) return false;
+        // poll ran on another thread, so its errno is out of reach: the only
+        // retryable failure is EINTR, so retry with the time that is left.
+        timeoutMs -= performance.now() - started;
+        if (timeoutMs <= 0) return false;
+      }
+    },
+    unlink(path) {
+      const p = cstr(path);
+      check("unlink", path, () => lib.unlink(p));
+    },
+  };
+}

@@ -1,0 +1,177 @@
+/**
+ * The operating-system interface the library needs, as one typed seam.
+ *
+ * Everything that knows libc symbol names, struct layouts, flag values or
+ * per-OS behaviour lives behind this interface in `ffi/`. The rest of the
+ * library only sees plain numbers, strings and {@linkcode SysError}s.
+ *
+ * @module
+ */
+
+/** File identity and ownership, as `statx(2)` reports it. */
+export interface FileStat {
+  /** Device the file lives on, as `"major:minor"`. */
+  dev: string;
+  /** Inode number. */
+  ino: bigint;
+  /** File type and permission bits (`st_mode`). */
+  mode: number;
+  /** Owner uid. */
+  uid: number;
+  /** Size in bytes. */
+  size: number;
+}
+
+/** What to place on one descriptor of a spawned process. */
+export type SpawnFd =
+  | { fd: number; dup: number }
+  | { fd: number; open: string; write?: boolean; append?: boolean };
+
+/** How to spawn a process with {@linkcode Libc.spawn}. */
+export interface SpawnRequest {
+  /** Path of the executable. */
+  path: string;
+  /** Full argument vector including `argv[0]`. */
+  argv: string[];
+  /** Environment as `NAME=value` strings; `undefined` passes this process's own. */
+  env?: string[];
+  /** Start a new session (`setsid`) in the child. */
+  setsid?: boolean;
+  /** Descriptors to set up in the child, in order; every other one above 2 is closed. */
+  fds: SpawnFd[];
+}
+
+/** The libc functions the library uses, with errors already turned into {@linkcode SysError}s. */
+export interface Libc {
+  /** Spawn a process with `posix_spawn`: empty signal mask, every signal at its default action. */
+  spawn(req: SpawnRequest): number;
+  /** `open(2)` with `O_CLOEXEC | O_NOFOLLOW`; returns the descriptor. */
+  open(
+    path: string,
+    flags: { write?: boolean; create?: boolean; append?: boolean },
+    mode?: number,
+  ): number;
+  /** `close(2)`. */
+  close(fd: number): void;
+  /** `read(2)` up to `max` bytes. */
+  read(fd: number, max: number): Uint8Array;
+  /** `read(2)` on a blocking thread, so the event loop keeps running meanwhile. */
+  readAsync(fd: number, max: number): Promise<Uint8Array>;
+  /** `fchmod(2)`. */
+  fchmod(fd: number, mode: number): void;
+  /** `write(2)` the whole buffer, retrying on short writes. */
+  write(fd: number, data: Uint8Array): void;
+  /** `pwrite(2)` at `offset`, then `ftruncate(2)` to the end of the data. */
+  replace(fd: number, data: Uint8Array): void;
+  /** `pread(2)` of the whole file from offset 0. */
+  readAll(fd: number): Uint8Array;
+  /** `flock(2)` without blocking; returns `false` when another holder has it. */
+  tryLock(fd: number, exclusive: boolean): boolean;
+  /** `flock(fd, LOCK_UN)`. */
+  unlock(fd: number): void;
+  /** `pipe2(2)` with `O_CLOEXEC`: `[readEnd, writeEnd]`. */
+  pipe(): [number, number];
+  /** `dup2(2)`. */
+  dup2(fd: number, target: number): void;
+  /** Set or clear `FD_CLOEXEC` on a descriptor. */
+  setCloexec(fd: number, on: boolean): void;
+  /** `memfd_create(2)` with `MFD_CLOEXEC`, holding `data`. */
+  memfd(name: string, data: Uint8Array): number;
+  /** Target of the symbolic link `path` (`readlink(2)`), or `null` when it is none. */
+  readlink(path: string): string | null;
+  /** `statx(2)` of a path (not following a final symlink) or of a descriptor. */
+  stat(target: string | number): FileStat;
+  /** `umask(2)`; returns the previous mask. */
+  umask(mask: number): number;
+  /** `chdir(2)`. */
+  chdir(path: string): void;
+  /** `getpid(2)`. */
+  getpid(): number;
+  /** `getppid(2)`. */
+  getppid(): number;
+  /** `getsid(0)`. */
+  getsid(): number;
+  /** `geteuid(2)`. */
+  geteuid(): number;
+  /** A descriptor that refers to process `pid` and survives pid reuse (`pidfd_open(2)`). */
+  pidfdOpen(pid: number): number;
+  /** Send `signal` through a pidfd (`pidfd_send_signal(2)`). */
+  pidfdSignal(pidfd: number, signal: Deno.Signal): void;
+  /** Wait up to `timeoutMs` for the process behind a pidfd to exit; `true` once it has. */
+  pidfdWait(pidfd: number, timeoutMs: number): Promise<boolean>;
+  /** `unlink(2)`. */
+  unlink(path: string): void;
+  /** The signal number for a name, e.g. 15 for `"SIGTERM"`. */
+  signalNumber(signal: Deno.Signal): number;
+}
+
+/** Errno names the library reacts to, so callers never compare raw numbers. */
+export type ErrnoName =
+  | "EPERM"
+  | "ENOENT"
+  | "ESRCH"
+  | "EINTR"
+  | "EBADF"
+  | "EAGAIN"
+  | "EACCES"
+  | "EEXIST"
+  | "ENOTDIR"
+  | "EISDIR"
+  | "EINVAL"
+  | "ENOSPC"
+  | "EROFS"
+  | "ELOOP"
+  | "ENOSYS"
+  | "EWOULDBLOCK"
+  | "UNKNOWN";
+
+/**
+ * A failed system call: which call, on what, and the errno.
+ *
+ * Callers tell "lock held" from "permission denied" by {@linkcode SysError.code},
+ * never by parsing the message.
+ *
+ * @example Telling errors apart
+ * ```ts
+ * import { SysError } from "./types.ts";
+ * const err = new SysError("open", "/run/x.pid", 13, "EACCES", "Permission denied");
+ * console.log(err.code === "EACCES"); // true
+ * console.log(err.message); // open "/run/x.pid": Permission denied
+ * ```
+ */
+export class SysError extends Error {
+  /** The libc function that failed, e.g. `"open"`. */
+  readonly syscall: string;
+  /** The errno value. */
+  readonly errno: number;
+  /** The errno name, or `"UNKNOWN"` for one the library does not name. */
+  readonly code: ErrnoName;
+  /** The text of `strerror(errno)`. */
+  readonly reason: string;
+
+  /**
+   * @param syscall The libc function that failed.
+   * @param object What it was called on (a path, a pid), or `""`.
+   * @param errno The errno value.
+   * @param code Its name.
+   * @param reason `strerror(errno)`.
+   */
+  constructor(
+    syscall: string,
+    object: string,
+    errno: number,
+    code: ErrnoName,
+    reason: string,
+  ) {
+    super(
+      object === ""
+        ? `${syscall}: ${reason}`
+        : `${syscall} ${JSON.stringify(object)}: ${reason}`,
+    );
+    this.name = "SysError";
+    this.syscall = syscall;
+    this.errno = errno;
+    this.code = code;
+    this.reason = reason;
+  }
+}

@@ -1,0 +1,218 @@
+/**
+ * The command line every daemon gets: parse, dispatch, report with LSB exit
+ * codes. A user mistake is one line on stderr, never a stack trace.
+ *
+ * @module
+ */
+import { libc as loadLibc } from "../ffi/mod.ts";
+import type { DaemonDefinition } from "./define.ts";
+import { DaemonError, Exit, UsageError } from "./errors.ts";
+import {
+  COMMANDS,
+  CORE_OPTIONS,
+  type OptionSpec,
+  type OptionSpecs,
+} from "./options.ts";
+import { resolveOptions } from "./resolve.ts";
+import { runLeader, start } from "./start.ts";
+import { reload, status, stop } from "./control.ts";
+import { Pidfile } from "./pidfile.ts";
+import { PIDFILE_FD, takeStage } from "./stage.ts";
+
+/** One option's help line. */
+function optionLine(name: string, spec: OptionSpec): string {
+  const value = spec.type === "boolean"
+    ? ""
+    : spec.type === "integer"
+    ? " N"
+    : spec.type === "path"
+    ? " PATH"
+    : " VALUE";
+  const left = `  --${name}${value}`;
+  let right = spec.description;
+  if ("choices" in spec && spec.choices !== undefined) {
+    right += ` (${spec.choices.join(", ")})`;
+  }
+  if ("default" in spec && spec.default !== undefined) {
+    right += ` [default: ${spec.default}]`;
+  }
+  return `${left.padEnd(28)} ${right}`;
+}
+
+/**
+ * The help text, generated from the same definitions the parser uses.
+ *
+ * @example
+ * ```ts
+ * import { helpText } from "./cli.ts";
+ * const text = helpText({ name: "myd", version: "1.0.0", main() {} });
+ * console.log(text.includes("--pidfile PATH")); // true
+ * ```
+ */
+export function helpText(def: DaemonDefinition): string {
+  const lines = [
+    `${def.name} ${def.version}${
+      def.description ? ` — ${def.description}` : ""
+    }`,
+    "",
+    `Usage: ${def.name} <command> [options]`,
+    "",
+    "Commands:",
+    ...Object.entries(COMMANDS).map(([c, d]) => `  ${c.padEnd(26)} ${d}`),
+    "",
+    "Options:",
+    ...Object.entries(CORE_OPTIONS as OptionSpecs).map(([n, s]) =>
+      optionLine(n, s)
+    ),
+  ];
+  const own = Object.entries(def.options ?? {});
+  if (own.length > 0) {
+    lines.push("", `Options of ${def.name}:`);
+    lines.push(...own.map(([n, s]) => optionLine(n, s)));
+  }
+  lines.push(
+    "",
+    "Exit codes: 0 success, 1 failure, 2 invalid arguments, 4 insufficient privilege,",
+    "7 not running (reload); status: 0 running, 1 dead with pidfile, 3 not running, 4 unknown.",
+  );
+  return lines.join("\n");
+}
+
+/** The version line. */
+export function versionText(def: DaemonDefinition): string {
+  const how = Deno.build.standalone ? "compiled" : "deno run";
+  return `${def.name} ${def.version} (deno ${Deno.version.deno}, ${Deno.build.target}, ${how})`;
+}
+
+/**
+ * Run one command line of a daemon and exit with its code.
+ *
+ * @param def The daemon.
+ * @param args The arguments after the program.
+ */
+export async function runCli(
+  def: DaemonDefinition,
+  args: readonly string[],
+): Promise<never> {
+  try {
+    Deno.exit(await dispatch(def, args));
+  } catch (err) {
+    const code = err instanceof UsageError || err instanceof DaemonError
+      ? err.exitCode
+      : Exit.FAILURE;
+    const text = err instanceof UsageError || err instanceof DaemonError
+      ? err.message
+      : `Unexpected error: ${err instanceof Error ? err.stack : String(err)}`;
+    console.error(`${def.name}: ${text}`);
+    if (err instanceof UsageError) {
+      console.error(`Usage: ${def.name} <command> [options]; try "help"`);
+    }
+    Deno.exit(code);
+  }
+}
+
+async function dispatch(
+  def: DaemonDefinition,
+  args: readonly string[],
+): Promise<number> {
+  const libc = loadLibc();
+  // A process spawned by `start` learns its stage first, before anything
+  // can leak the stage descriptor to the payload.
+  const stage = takeStage(libc);
+  // The session leader needs nothing more: it loads no parser and no logger.
+  if (stage?.stage === "leader") runLeader(libc, stage);
+  const { parseCommandLine } = await import("./parse.ts");
+  const { command, raw } = parseCommandLine(args, def.options ?? {});
+  const caller = {
+    euid: libc.geteuid(),
+    cwd: Deno.cwd(),
+    env: (n: string) => Deno.env.get(n),
+  };
+  const { core, payload, defaults } = resolveOptions(
+    def.name,
+    def.options ?? {},
+    raw,
+    caller,
+    command === "run",
+  );
+  if (stage !== null) {
+    const { serve } = await import("./serve.ts");
+    const pidfile = Pidfile.adopt(libc, stage.pidfile, PIDFILE_FD);
+    return await serve(libc, def, core, payload, { detached: true, pidfile });
+  }
+  const pidfilePath = core.pidfile as string;
+  const usesDefaultDir = !core.pidfileGiven || raw["log-file"] === undefined;
+  switch (command) {
+    case "help":
+      console.log(helpText(def));
+      return Exit.OK;
+    case "version":
+      console.log(versionText(def));
+      return Exit.OK;
+    case "run": {
+      const { serve } = await import("./serve.ts");
+      return await serve(libc, def, core, payload, { detached: false });
+    }
+    case "start":
+    case "restart": {
+      if (command === "restart") {
+        const stopped = await stop(
+          libc,
+          pidfilePath,
+          core.stopTimeout,
+          core.readyTimeout,
+        );
+        if (stopped.outcome !== "not-running") {
+          console.log(`${def.name} stopped (pid ${stopped.pid})`);
+        }
+      }
+      const result = await start(
+        libc,
+        { ...core, pidfile: pidfilePath },
+        usesDefaultDir ? defaults.privateDir : undefined,
+      );
+      if (result.outcome === "started") {
+        console.log(`${def.name} started (pid ${result.pid})`);
+      } else {
+        console.log(
+          `${def.name} is already running${
+            result.pid === undefined ? "" : ` (pid ${result.pid})`
+          }`,
+        );
+      }
+      return Exit.OK;
+    }
+    case "stop": {
+      const result = await stop(
+        libc,
+        pidfilePath,
+        core.stopTimeout,
+        core.readyTimeout,
+      );
+      if (result.outcome === "not-running") {
+        console.log(
+          `${def.name} is not running${
+            result.removedStale ? " (removed its stale pidfile)" : ""
+          }`,
+        );
+      } else {
+        console.log(
+          `${def.name} stopped (pid ${result.pid}${
+            result.outcome === "killed" ? ", killed after --stop-timeout" : ""
+          })`,
+        );
+      }
+      return Exit.OK;
+    }
+    case "status": {
+      const result = await status(libc, def.name, pidfilePath);
+      (result.code === 0 ? console.log : console.error)(result.message);
+      return result.code;
+    }
+    case "reload": {
+      const pid = await reload(libc, pidfilePath, core.readyTimeout);
+      console.log(`${def.name} reloaded (pid ${pid})`);
+      return Exit.OK;
+    }
+  }
+}

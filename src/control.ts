@@ -1,0 +1,270 @@
+/**
+ * `stop`, `status` and `reload`: a pid is believed only while the pidfile's
+ * lock is held, and is pinned with a pidfd before it is signalled, so a
+ * reused pid is never hit.
+ *
+ * @module
+ */
+import { type Libc, SysError } from "../ffi/mod.ts";
+import { DaemonError, Exit, StatusExit } from "./errors.ts";
+import {
+  inspectPidfile,
+  Pidfile,
+  PidfileLockedError,
+  type PidfileState,
+} from "./pidfile.ts";
+import { readState } from "./state.ts";
+
+/** How often a waiting command looks at the pidfile or state file again. */
+const LOOK_AGAIN_MS = 20;
+const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * The pidfile's state, waiting up to `waitMs` for a starting daemon to
+ * write its pid.
+ */
+export async function settledState(
+  libc: Libc,
+  path: string,
+  waitMs: number,
+): Promise<PidfileState> {
+  const deadline = performance.now() + waitMs;
+  for (;;) {
+    const st = inspectPidfile(libc, path);
+    if (st.state !== "starting" || performance.now() > deadline) return st;
+    await pause(LOOK_AGAIN_MS);
+  }
+}
+
+/**
+ * A pidfd for the daemon that holds the pidfile lock, or `null` when none
+ * runs. The pid is read again after the pidfd is opened, so the pidfd is
+ * known to refer to the lock holder and not to a process that reused its pid.
+ */
+async function pinDaemon(
+  libc: Libc,
+  path: string,
+  waitMs: number,
+): Promise<{ pid: number; pidfd: number } | null> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const st = await settledState(libc, path, waitMs);
+    if (st.state === "starting") {
+      throw new DaemonError(
+        `Pidfile ${JSON.stringify(path)} is locked but names no process`,
+      );
+    }
+    if (st.state !== "running") return null;
+    let pidfd: number;
+    try {
+      pidfd = libc.pidfdOpen(st.pid);
+    } catch (err) {
+      if (err instanceof SysError && err.code === "ESRCH") continue;
+      throw err;
+    }
+    const again = inspectPidfile(libc, path);
+    if (again.state === "running" && again.pid === st.pid) {
+      return { pid: st.pid, pidfd };
+    }
+    libc.close(pidfd);
+  }
+  throw new DaemonError(`Pidfile ${JSON.stringify(path)} keeps changing`);
+}
+
+/** Send a signal through a pidfd, worded for the user on failure. */
+function signal(
+  libc: Libc,
+  pidfd: number,
+  pid: number,
+  sig: Deno.Signal,
+): void {
+  try {
+    libc.pidfdSignal(pidfd, sig);
+  } catch (err) {
+    if (err instanceof SysError && err.code === "ESRCH") return;
+    if (err instanceof SysError && err.code === "EPERM") {
+      throw new DaemonError(
+        `Cannot signal pid ${pid}: permission denied`,
+        Exit.PRIVILEGE,
+        { cause: err },
+      );
+    }
+    throw err;
+  }
+}
+
+/**
+ * SIGTERM a process, wait `stopTimeout` seconds, then SIGKILL it.
+ *
+ * @returns `"terminated"` or `"killed"`.
+ */
+export async function terminate(
+  libc: Libc,
+  pid: number,
+  stopTimeout: number,
+  pidfd: number = libc.pidfdOpen(pid),
+): Promise<"terminated" | "killed"> {
+  try {
+    signal(libc, pidfd, pid, "SIGTERM");
+    if (await libc.pidfdWait(pidfd, stopTimeout * 1000)) return "terminated";
+    signal(libc, pidfd, pid, "SIGKILL");
+    if (await libc.pidfdWait(pidfd, 10_000)) return "killed";
+    throw new DaemonError(`Pid ${pid} survived SIGKILL for 10 s`);
+  } finally {
+    libc.close(pidfd);
+  }
+}
+
+/** Remove a pidfile nobody holds (left by a killed daemon). */
+function removeStale(libc: Libc, path: string): boolean {
+  try {
+    Pidfile.acquire(libc, path).remove();
+    return true;
+  } catch (err) {
+    if (err instanceof PidfileLockedError) return false;
+    throw err;
+  }
+}
+
+/** What `stop` did. */
+export type StopResult =
+  | { outcome: "not-running"; removedStale: boolean }
+  | { outcome: "terminated" | "killed"; pid: number };
+
+/**
+ * Stop the daemon: SIGTERM, wait up to `stopTimeout`, then SIGKILL; remove a
+ * pidfile the daemon could not remove itself.
+ */
+export async function stop(
+  libc: Libc,
+  path: string,
+  stopTimeout: number,
+  readyTimeout: number,
+): Promise<StopResult> {
+  const daemon = await pinDaemon(libc, path, readyTimeout * 1000);
+  if (daemon === null) {
+    const st = inspectPidfile(libc, path);
+    return {
+      outcome: "not-running",
+      removedStale: st.state === "stale" && removeStale(libc, path),
+    };
+  }
+  const how = await terminate(libc, daemon.pid, stopTimeout, daemon.pidfd);
+  if (inspectPidfile(libc, path).state === "stale") removeStale(libc, path);
+  return { outcome: how, pid: daemon.pid };
+}
+
+/** What `status` found, with its LSB exit code. */
+export interface StatusResult {
+  /** 0 running, 1 dead with pidfile, 3 not running, 4 unknown. */
+  code: number;
+  /** One line for the user. */
+  message: string;
+}
+
+/** Seconds since a process started, from `/proc/PID/stat` and `/proc/uptime`. */
+export function uptimeSeconds(pid: number): number | undefined {
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    // Field 22 (starttime, in clock ticks) counts from after the ")" that ends comm.
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    const started = Number(fields[19]) / 100;
+    const up = Number(Deno.readTextFileSync("/proc/uptime").split(" ")[0]);
+    return Math.max(0, Math.round(up - started));
+  } catch {
+    return undefined;
+  }
+}
+
+/** `3725` → `"1h 2m 5s"`. */
+export function formatDuration(seconds: number): string {
+  const d = Math.floor(seconds / 86400);
+  const h = Math.floor(seconds / 3600) % 24;
+  const m = Math.floor(seconds / 60) % 60;
+  const s = seconds % 60;
+  const parts = [[d, "d"], [h, "h"], [m, "m"], [s, "s"]] as const;
+  const shown = parts.filter(([n], i) => n > 0 || i === 3);
+  return shown.map(([n, u]) => `${n}${u}`).join(" ");
+}
+
+/** Report whether the daemon runs, with LSB status codes. */
+export async function status(
+  libc: Libc,
+  name: string,
+  path: string,
+): Promise<StatusResult> {
+  let st: PidfileState;
+  try {
+    st = await settledState(libc, path, 2000);
+  } catch (err) {
+    return { code: StatusExit.UNKNOWN, message: (err as Error).message };
+  }
+  switch (st.state) {
+    case "running": {
+      const up = uptimeSeconds(st.pid);
+      return {
+        code: StatusExit.RUNNING,
+        message: `${name} is running (pid ${st.pid}, up ${
+          up === undefined ? "unknown" : formatDuration(up)
+        }, pidfile ${path})`,
+      };
+    }
+    case "starting":
+      return {
+        code: StatusExit.UNKNOWN,
+        message: `${name}: pidfile ${path} is locked but names no process`,
+      };
+    case "stale":
+      return {
+        code: StatusExit.DEAD_WITH_PIDFILE,
+        message: `${name} is not running, but its pidfile ${path} remains${
+          st.pid === undefined ? "" : ` (pid ${st.pid})`
+        }`,
+      };
+    case "absent":
+      return {
+        code: StatusExit.NOT_RUNNING,
+        message: `${name} is not running`,
+      };
+  }
+}
+
+/**
+ * Send SIGHUP and wait for the daemon to report the outcome of a reload
+ * that started after the signal.
+ *
+ * @returns The reloaded daemon's pid.
+ * @throws {DaemonError} Exit 7 when not running, 1 with the hook's error.
+ */
+export async function reload(
+  libc: Libc,
+  path: string,
+  timeout: number,
+): Promise<number> {
+  const daemon = await pinDaemon(libc, path, timeout * 1000);
+  if (daemon === null) throw new DaemonError("Not running", Exit.NOT_RUNNING);
+  try {
+    const before = readState(libc, path);
+    if (before === null || before.pid !== daemon.pid) {
+      throw new DaemonError(
+        `Cannot reload pid ${daemon.pid}: its state file is missing`,
+      );
+    }
+    signal(libc, daemon.pidfd, daemon.pid, "SIGHUP");
+    const deadline = performance.now() + timeout * 1000;
+    while (performance.now() < deadline) {
+      const now = readState(libc, path);
+      if (now !== null && now.reloadsDone > before.reloadsRequested) {
+        if (now.lastReloadError !== null) {
+          throw new DaemonError(`Reload failed: ${now.lastReloadError}`);
+        }
+        return daemon.pid;
+      }
+      if (await libc.pidfdWait(daemon.pidfd, LOOK_AGAIN_MS)) {
+        throw new DaemonError(`Pid ${daemon.pid} exited during the reload`);
+      }
+    }
+    throw new DaemonError(`No reload outcome within ${timeout} s`);
+  } finally {
+    libc.close(daemon.pidfd);
+  }
+}

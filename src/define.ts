@@ -1,0 +1,111 @@
+/**
+ * The payload API: what a daemon declares and what its hooks receive.
+ *
+ * @module
+ */
+import type { Logger } from "@logtape/logtape";
+import type { CoreOptions, OptionSpecs, OptionValues } from "./options.ts";
+import { checkSpecs } from "./options.ts";
+import { runCli } from "./cli.ts";
+
+/** What every hook of a daemon receives. */
+export interface DaemonContext<S extends OptionSpecs = OptionSpecs> {
+  /** The daemon's name. */
+  readonly name: string;
+  /** The daemon's version. */
+  readonly version: string;
+  /** The daemon's own options, validated and typed. */
+  readonly options: OptionValues<S>;
+  /** The library's options (pidfile, log file, timeouts, …), resolved. */
+  readonly core: CoreOptions;
+  /** `true` when started with `start`, `false` under `run`. */
+  readonly detached: boolean;
+  /** Aborted when the daemon is asked to stop (SIGTERM, SIGINT). */
+  readonly signal: AbortSignal;
+  /** The daemon's logger: the log file when detached, stderr under `run`. */
+  readonly log: Logger;
+  /**
+   * Say the service is ready. `start` returns only after this; call it once
+   * the service answers (e.g. after the listener is bound).
+   */
+  ready(): void;
+}
+
+/** What a daemon declares. */
+export interface DaemonDefinition<S extends OptionSpecs = OptionSpecs> {
+  /** Name used in messages, default paths and the logger category: letters, digits, `.`, `_`, `-`. */
+  name: string;
+  /** Version shown by `version`. */
+  version: string;
+  /** One line shown by `help`. */
+  description?: string;
+  /** The daemon's own command-line options. */
+  options?: S;
+  /** Runs before `main`, with the privileges the daemon was started with. */
+  prepare?(ctx: DaemonContext<S>): void | Promise<void>;
+  /**
+   * The service. Call `ctx.ready()` once it answers, and return (or resolve)
+   * after `ctx.signal` is aborted and everything is shut down. An error
+   * thrown here before `ready()` makes `start` fail with its message.
+   */
+  main(ctx: DaemonContext<S>): void | Promise<void>;
+  /** Runs on SIGHUP (and `reload`) after the log file is reopened; throw to report failure. */
+  reload?(ctx: DaemonContext<S>): void | Promise<void>;
+}
+
+/** A defined daemon, ready to run its command line. */
+export interface Daemon<S extends OptionSpecs = OptionSpecs> {
+  /** The definition it was made from. */
+  readonly definition: DaemonDefinition<S>;
+  /**
+   * Run the command line (`start`, `stop`, `status`, `run`, …) and exit the
+   * process with its exit code.
+   *
+   * @param args The arguments, `Deno.args` by default.
+   */
+  cli(args?: readonly string[]): Promise<never>;
+}
+
+/**
+ * Declare a daemon.
+ *
+ * @param definition Its name, version, options and hooks.
+ * @returns The daemon, whose `cli()` is the program's entry point.
+ * @throws {TypeError} For a name or option name that cannot be used.
+ *
+ * @example A minimal daemon
+ * ```ts
+ * import { defineDaemon } from "./define.ts";
+ * const daemon = defineDaemon({
+ *   name: "tick",
+ *   version: "1.0.0",
+ *   options: { every: { type: "integer", description: "Seconds", default: 5 } },
+ *   async main(ctx) {
+ *     const timer = setInterval(() => ctx.log.info("tick"), ctx.options.every * 1000);
+ *     ctx.ready();
+ *     await new Promise((resolve) => ctx.signal.addEventListener("abort", resolve));
+ *     clearInterval(timer);
+ *   },
+ * });
+ * console.log(daemon.definition.name); // tick
+ * // if (import.meta.main) await daemon.cli();
+ * ```
+ */
+export function defineDaemon<
+  const S extends OptionSpecs = Record<never, never>,
+>(
+  definition: DaemonDefinition<S>,
+): Daemon<S> {
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(definition.name)) {
+    throw new TypeError(
+      `Daemon name ${
+        JSON.stringify(definition.name)
+      } must be 1 to 64 letters, digits, ".", "_" or "-"`,
+    );
+  }
+  checkSpecs(definition.options ?? {});
+  return {
+    definition,
+    cli: (args = Deno.args) => runCli(definition as DaemonDefinition, args),
+  };
+}

@@ -1,0 +1,236 @@
+/**
+ * Option definitions shared by the CLI parser, validation and `help`, so the
+ * three cannot drift apart.
+ *
+ * @module
+ */
+import type { LogLevel } from "@logtape/logtape";
+import { UsageError } from "./errors.ts";
+
+/** LogTape's levels, lowest first (a test checks them against LogTape's own list). */
+export const LOG_LEVELS: readonly LogLevel[] = [
+  "trace",
+  "debug",
+  "info",
+  "warning",
+  "error",
+  "fatal",
+];
+
+/** One option a daemon accepts, declared once. */
+export type OptionSpec =
+  | {
+    type: "string";
+    description: string;
+    default?: string;
+    /** Allowed values, when only some are. */
+    choices?: readonly string[];
+  }
+  | { type: "path"; description: string; default?: string }
+  | {
+    type: "integer";
+    description: string;
+    default?: number;
+    min?: number;
+    max?: number;
+  }
+  | { type: "boolean"; description: string };
+
+/** A daemon's own options, by long name (without the leading dashes). */
+export type OptionSpecs = Record<string, OptionSpec>;
+
+/** The parsed value type of one option. */
+export type OptionValue<S extends OptionSpec> = S extends { type: "boolean" }
+  ? boolean
+  : S extends { type: "integer"; default: number } ? number
+  : S extends { type: "integer" } ? number | undefined
+  : S extends { default: string } ? string
+  : string | undefined;
+
+/** Parsed values of a set of options. */
+export type OptionValues<S extends OptionSpecs> = {
+  -readonly [K in keyof S]: OptionValue<S[K]>;
+};
+
+/** The commands every daemon gets. */
+export const COMMANDS = {
+  start: "Start the daemon in the background; return once it is ready",
+  stop: "Stop the daemon (SIGTERM, then SIGKILL after --stop-timeout)",
+  restart: "Stop the daemon if it runs, then start it",
+  status: "Say whether the daemon runs (exit 0 running, 1 dead, 3 stopped)",
+  reload: "Reopen the log file and run the reload hook; report its outcome",
+  run: "Run in the foreground, logging to stderr (systemd, containers)",
+  help: "Show this help",
+  version: "Show the version",
+} as const;
+
+/** A command name. */
+export type Command = keyof typeof COMMANDS;
+
+/** The options the library itself understands. */
+export interface CoreOptions {
+  /** Absolute pidfile path; `undefined` under `run` when none was asked for. */
+  pidfile: string | undefined;
+  /** Whether `--pidfile` was given. */
+  pidfileGiven: boolean;
+  /** Absolute log file path used when detached. */
+  logFile: string;
+  /** Lowest level written to the log. */
+  logLevel: LogLevel;
+  /** Absolute directory the daemon changes to. */
+  chdir: string;
+  /** The file-mode creation mask. */
+  umask: number;
+  /** Seconds `start` waits for readiness. */
+  readyTimeout: number;
+  /** Seconds the daemon has to stop before SIGKILL. */
+  stopTimeout: number;
+}
+
+/** Specs of the core options, for parsing and help. */
+export const CORE_OPTIONS = {
+  pidfile: {
+    type: "path",
+    description: "Pidfile (default: /run/NAME.pid as root, else per-user)",
+  },
+  "log-file": {
+    type: "path",
+    description:
+      "Log file when detached (default: /var/log/NAME.log as root, else per-user)",
+  },
+  "log-level": {
+    type: "string",
+    description: "Lowest level logged",
+    default: "info",
+    choices: LOG_LEVELS,
+  },
+  chdir: {
+    type: "path",
+    description: "Working directory of the daemon",
+    default: "/",
+  },
+  umask: {
+    type: "string",
+    description: "File-mode creation mask, octal",
+    default: "027",
+  },
+  "ready-timeout": {
+    type: "string",
+    description: "Seconds start waits for the daemon to be ready",
+    default: "30",
+  },
+  "stop-timeout": {
+    type: "string",
+    description: "Seconds the daemon has to stop before SIGKILL",
+    default: "10",
+  },
+} as const satisfies OptionSpecs;
+
+export const PAYLOAD_RESERVED = new Set([
+  ...Object.keys(CORE_OPTIONS),
+  "help",
+  "version",
+]);
+
+/** Check that a daemon's own option names are usable; throws `TypeError` otherwise. */
+export function checkSpecs(specs: OptionSpecs): void {
+  for (const name of Object.keys(specs)) {
+    if (!/^[a-z][a-z0-9-]*$/.test(name)) {
+      throw new TypeError(
+        `Option name ${
+          JSON.stringify(name)
+        } must be lower-case letters, digits and dashes`,
+      );
+    }
+    if (PAYLOAD_RESERVED.has(name)) {
+      throw new TypeError(
+        `Option name ${JSON.stringify(name)} is reserved by denod`,
+      );
+    }
+  }
+}
+
+/**
+ * Validate one option's raw value against its spec.
+ *
+ * @param name The long option name.
+ * @param spec Its spec.
+ * @param raw The raw value, or `undefined` when not given.
+ * @param cwd The directory relative paths are resolved against.
+ * @returns The typed value.
+ * @throws {UsageError} When the value does not fit the spec.
+ */
+export function validateOption(
+  name: string,
+  spec: OptionSpec,
+  raw: string | boolean | undefined,
+  cwd: string,
+): string | number | boolean | undefined {
+  if (spec.type === "boolean") return raw === true;
+  const value = raw === undefined ? spec.default : raw;
+  if (value === undefined) return undefined;
+  const text = String(value);
+  const bad = (expected: string) =>
+    new UsageError(
+      `Invalid value for --${name}: ${
+        JSON.stringify(text)
+      } (expected ${expected})`,
+    );
+  switch (spec.type) {
+    case "string":
+      if (spec.choices !== undefined && !spec.choices.includes(text)) {
+        throw bad(`one of ${spec.choices.join(", ")}`);
+      }
+      return text;
+    case "path":
+      if (text === "") throw bad("a path");
+      return resolvePath(cwd, text);
+    case "integer": {
+      const min = spec.min ?? Number.MIN_SAFE_INTEGER;
+      const max = spec.max ?? Number.MAX_SAFE_INTEGER;
+      const range = `an integer from ${min} to ${max}`;
+      if (typeof value === "number") return value;
+      if (!/^-?[0-9]{1,16}$/.test(text)) throw bad(range);
+      const n = Number(text);
+      if (n < min || n > max) throw bad(range);
+      return n;
+    }
+  }
+}
+
+/** `path` made absolute against `cwd`, with `.` and `..` segments folded. */
+export function resolvePath(cwd: string, path: string): string {
+  const parts = (path.startsWith("/") ? path : `${cwd}/${path}`).split("/");
+  const out: string[] = [];
+  for (const part of parts) {
+    if (part === "" || part === ".") continue;
+    if (part === "..") out.pop();
+    else out.push(part);
+  }
+  return "/" + out.join("/");
+}
+
+/** Seconds as a positive decimal up to a day; throws {@linkcode UsageError}. */
+export function parseSeconds(name: string, text: string): number {
+  const n = /^[0-9]{1,5}(\.[0-9]{1,3})?$/.test(text) ? Number(text) : NaN;
+  if (!(n > 0 && n <= 86400)) {
+    throw new UsageError(
+      `Invalid value for --${name}: ${
+        JSON.stringify(text)
+      } (expected seconds, more than 0 and at most 86400)`,
+    );
+  }
+  return n;
+}
+
+/** An octal umask from 0 to 0777; throws {@linkcode UsageError}. */
+export function parseUmask(text: string): number {
+  if (!/^0?[0-7]{1,3}$/.test(text)) {
+    throw new UsageError(
+      `Invalid value for --umask: ${
+        JSON.stringify(text)
+      } (expected an octal mask from 000 to 777)`,
+    );
+  }
+  return parseInt(text, 8);
+}

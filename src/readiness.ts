@@ -1,0 +1,71 @@
+/**
+ * The readiness pipe between a detached daemon and the `start` command that
+ * waits for it: one line per message, `KIND payload`.
+ *
+ * - `PID n`: the session leader spawned the daemon as pid n.
+ * - `READY n`: the daemon n is ready; the pidfile is complete.
+ * - `ERROR text`: start-up failed; the text is the daemon's own message.
+ *
+ * @module
+ */
+import type { Libc } from "../ffi/mod.ts";
+
+/** A message kind. */
+export type ReadinessKind = "PID" | "READY" | "ERROR";
+
+/** One parsed message. */
+export interface ReadinessMessage {
+  /** Its kind. */
+  kind: ReadinessKind;
+  /** Its payload: a pid or an error text. */
+  text: string;
+}
+
+const encoder = new TextEncoder();
+
+/** Write one message; the text is folded onto one line. Never throws. */
+export function sendLine(
+  libc: Libc,
+  fd: number,
+  kind: ReadinessKind,
+  text: string,
+): void {
+  try {
+    libc.write(
+      fd,
+      encoder.encode(`${kind} ${text.replace(/[\r\n]+/g, " ")}\n`),
+    );
+  } catch {
+    // The waiting `start` is gone (EPIPE); nothing else to tell.
+  }
+}
+
+/**
+ * Read messages from the pipe until end of file.
+ *
+ * @param libc The OS interface.
+ * @param fd The read end.
+ * @yields Each message as it arrives.
+ */
+export async function* readMessages(
+  libc: Libc,
+  fd: number,
+): AsyncGenerator<ReadinessMessage> {
+  const decoder = new TextDecoder();
+  let pending = "";
+  for (;;) {
+    const chunk = await libc.readAsync(fd, 4096);
+    if (chunk.length === 0) break;
+    pending += decoder.decode(chunk, { stream: true });
+    let nl: number;
+    while ((nl = pending.indexOf("\n")) >= 0) {
+      const line = pending.slice(0, nl);
+      pending = pending.slice(nl + 1);
+      const space = line.indexOf(" ");
+      const kind = (space < 0 ? line : line.slice(0, space)) as ReadinessKind;
+      if (kind === "PID" || kind === "READY" || kind === "ERROR") {
+        yield { kind, text: space < 0 ? "" : line.slice(space + 1) };
+      }
+    }
+  }
+}

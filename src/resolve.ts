@@ -1,0 +1,123 @@
+/**
+ * Turning raw option values into resolved settings: defaults that depend on
+ * who runs the command, relative paths made absolute against the caller's
+ * directory.
+ *
+ * @module
+ */
+import type { LogLevel } from "@logtape/logtape";
+import {
+  CORE_OPTIONS,
+  type CoreOptions,
+  type OptionSpecs,
+  parseSeconds,
+  parseUmask,
+  validateOption,
+} from "./options.ts";
+
+/** Who runs the command and where, as the defaults depend on it. */
+export interface Caller {
+  /** Effective uid. */
+  euid: number;
+  /** Current directory. */
+  cwd: string;
+  /** Environment lookup. */
+  env: (name: string) => string | undefined;
+}
+
+/** Where a daemon keeps its files when none are given. */
+export interface DefaultPaths {
+  /** Pidfile path. */
+  pidfile: string;
+  /** Log file path. */
+  logFile: string;
+  /** A private directory to create (mode 0700) before using the defaults, if any. */
+  privateDir: string | undefined;
+}
+
+/**
+ * Default paths: `/run` and `/var/log` for root; for anyone else a private
+ * per-user directory, never a shared world-writable one.
+ *
+ * @example
+ * ```ts
+ * import { defaultPaths } from "./resolve.ts";
+ * const env = (n: string) => ({ HOME: "/home/ann" } as Record<string, string>)[n];
+ * console.log(defaultPaths("myd", { euid: 1000, cwd: "/", env }).pidfile);
+ * // /home/ann/.local/state/myd/myd.pid
+ * ```
+ */
+export function defaultPaths(name: string, caller: Caller): DefaultPaths {
+  if (caller.euid === 0) {
+    return {
+      pidfile: `/run/${name}.pid`,
+      logFile: `/var/log/${name}.log`,
+      privateDir: undefined,
+    };
+  }
+  const absolute = (v: string | undefined) =>
+    v !== undefined && v.startsWith("/") ? v : undefined;
+  const home = absolute(caller.env("HOME"));
+  const state = absolute(caller.env("XDG_STATE_HOME")) ??
+    (home === undefined ? undefined : `${home}/.local/state`);
+  if (state === undefined) {
+    return {
+      pidfile: `/run/user/${caller.euid}/${name}.pid`,
+      logFile: `/run/user/${caller.euid}/${name}.log`,
+      privateDir: undefined,
+    };
+  }
+  const dir = `${state}/${name}`;
+  return {
+    pidfile: `${dir}/${name}.pid`,
+    logFile: `${dir}/${name}.log`,
+    privateDir: dir,
+  };
+}
+
+/**
+ * Validate every option and apply defaults.
+ *
+ * @param name The daemon name.
+ * @param specs The daemon's own option specs.
+ * @param raw Raw values from the command line.
+ * @param caller Who runs it and where.
+ * @param foreground `true` for `run`, which uses a pidfile only when asked.
+ * @returns The core settings and the daemon's own values.
+ * @throws {UsageError} For any bad value.
+ */
+export function resolveOptions(
+  name: string,
+  specs: OptionSpecs,
+  raw: Record<string, string | boolean | undefined>,
+  caller: Caller,
+  foreground: boolean,
+): {
+  core: CoreOptions;
+  payload: Record<string, unknown>;
+  defaults: DefaultPaths;
+} {
+  const get = (key: keyof typeof CORE_OPTIONS) =>
+    validateOption(key, CORE_OPTIONS[key], raw[key], caller.cwd);
+  const defaults = defaultPaths(name, caller);
+  const pidfileGiven = raw.pidfile !== undefined;
+  const core: CoreOptions = {
+    pidfile: pidfileGiven
+      ? get("pidfile") as string
+      : foreground
+      ? undefined
+      : defaults.pidfile,
+    pidfileGiven,
+    logFile: (get("log-file") as string | undefined) ?? defaults.logFile,
+    logLevel: get("log-level") as LogLevel,
+    chdir: get("chdir") as string,
+    umask: parseUmask(get("umask") as string),
+    readyTimeout: parseSeconds("ready-timeout", get("ready-timeout") as string),
+    stopTimeout: parseSeconds("stop-timeout", get("stop-timeout") as string),
+  };
+  const payload: Record<string, unknown> = {};
+  for (const [key, spec] of Object.entries(specs)) {
+    payload[key] = validateOption(key, spec, raw[key], caller.cwd);
+  }
+  return { core, payload, defaults };
+}

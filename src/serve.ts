@@ -1,0 +1,235 @@
+/**
+ * Running the payload, detached or in the foreground: the daemon(7) steps in
+ * one fixed order, readiness, signals, reload and exit.
+ *
+ * @module
+ */
+import type { Libc } from "../ffi/mod.ts";
+import type { DaemonContext, DaemonDefinition } from "./define.ts";
+import { DaemonError } from "./errors.ts";
+import { setupLogging } from "./log.ts";
+import { redirectToLogFile } from "./logfile.ts";
+import type { CoreOptions, OptionSpecs, OptionValues } from "./options.ts";
+import { inspectPidfile, Pidfile, PidfileLockedError } from "./pidfile.ts";
+import { READY_FD } from "./stage.ts";
+import { type DaemonState, StateFile } from "./state.ts";
+import { sendLine } from "./readiness.ts";
+
+/** How the payload is being run. */
+export type ServeMode =
+  /** Detached by `start`: the pidfile is locked on an inherited descriptor. */
+  | { detached: true; pidfile: Pidfile }
+  /** In the foreground under `run`. */
+  | { detached: false };
+
+/** One-line text of any thrown value, for the readiness pipe. */
+function errorText(err: unknown): string {
+  if (err instanceof Error) return err.message.split("\n")[0] || err.name;
+  return String(err);
+}
+
+/**
+ * Run a daemon's payload until it stops, then exit the process.
+ *
+ * @param libc The OS interface.
+ * @param def The daemon.
+ * @param core Resolved core options.
+ * @param options The daemon's own validated options.
+ * @param mode Detached (with its pidfile) or foreground.
+ */
+export async function serve(
+  libc: Libc,
+  def: DaemonDefinition,
+  core: CoreOptions,
+  options: Record<string, unknown>,
+  mode: ServeMode,
+): Promise<never> {
+  const startedAt = performance.now();
+  const detached = mode.detached;
+  // daemon(7) order: umask, working directory, log, pidfile, then the payload.
+  libc.umask(core.umask);
+  const log = setupLogging(def.name, core.logLevel);
+  let readyFd: number | null = detached ? READY_FD : null;
+  if (readyFd !== null) libc.setCloexec(readyFd, true);
+
+  /** Report a start-up failure to `start` (or stderr) and exit 1. */
+  const failStart = (err: unknown): never => {
+    const text = errorText(err);
+    log.fatal("Start-up failed: {error}", { error: err });
+    if (readyFd !== null) sendLine(libc, readyFd, "ERROR", text);
+    pidfile?.remove();
+    Deno.exit(1);
+  };
+
+  let pidfile: Pidfile | undefined;
+  let state: StateFile | undefined;
+  try {
+    libc.chdir(core.chdir);
+    if (mode.detached) {
+      pidfile = mode.pidfile;
+    } else if (core.pidfile !== undefined) {
+      pidfile = acquireForeground(libc, core.pidfile);
+    }
+    pidfile?.write(Deno.pid);
+  } catch (err) {
+    failStart(err);
+  }
+
+  const stateNow: DaemonState = {
+    pid: Deno.pid,
+    reloadsRequested: 0,
+    reloadsDone: 0,
+    lastReloadError: null,
+  };
+  if (pidfile !== undefined) {
+    try {
+      state = StateFile.create(libc, pidfile.path, stateNow);
+    } catch (err) {
+      failStart(err);
+    }
+  }
+
+  const controller = new AbortController();
+  let isReady = false;
+  let exiting = false;
+  let stopSignal: string | null = null;
+  let stopTimer: ReturnType<typeof setTimeout> | undefined;
+
+  /** Remove the pidfile (still locked) and exit. */
+  const finish = (code: number, why: string): never => {
+    exiting = true;
+    if (stopTimer !== undefined) clearTimeout(stopTimer);
+    const ms = Math.round(performance.now() - stopStarted);
+    log.info("Stopped ({why}, exit {code}, {ms} ms after the stop request)", {
+      why,
+      code,
+      ms: stopSignal === null ? 0 : ms,
+    });
+    state?.remove();
+    pidfile?.remove();
+    Deno.exit(code);
+  };
+  let stopStarted = 0;
+
+  const fatal = (err: unknown): void => {
+    if (exiting) return;
+    if (!isReady) failStart(err);
+    log.fatal("Uncaught error: {error}", { error: err });
+    finish(1, "uncaught error");
+  };
+  globalThis.addEventListener("error", (e) => {
+    e.preventDefault();
+    fatal(e.error);
+  });
+  globalThis.addEventListener("unhandledrejection", (e) => {
+    e.preventDefault();
+    fatal(e.reason);
+  });
+
+  const onStop = (signal: Deno.Signal) => () => {
+    if (exiting) return;
+    if (stopSignal !== null) {
+      log.warning("Second {signal}: exiting now", { signal });
+      finish(1, `second ${signal}`);
+    }
+    stopSignal = signal;
+    stopStarted = performance.now();
+    log.info("Stopping on {signal}", { signal });
+    stopTimer = setTimeout(() => {
+      log.error("Did not stop within {seconds} s: exiting", {
+        seconds: core.stopTimeout,
+      });
+      finish(1, "stop timeout");
+    }, core.stopTimeout * 1000);
+    controller.abort(new DaemonError(`Stopped by ${signal}`));
+  };
+  Deno.addSignalListener("SIGTERM", onStop("SIGTERM"));
+  Deno.addSignalListener("SIGINT", onStop("SIGINT"));
+
+  const ctx: DaemonContext = {
+    name: def.name,
+    version: def.version,
+    options: options as OptionValues<OptionSpecs>,
+    core,
+    detached,
+    signal: controller.signal,
+    log,
+    ready() {
+      if (isReady || exiting) return;
+      isReady = true;
+      log.info("Ready (pid {pid}, {ms} ms after launch)", {
+        pid: Deno.pid,
+        ms: Math.round(performance.now()),
+      });
+      if (readyFd !== null) {
+        sendLine(libc, readyFd, "READY", String(Deno.pid));
+        libc.close(readyFd);
+        readyFd = null;
+      }
+    },
+  };
+
+  // Reloads run one at a time; a SIGHUP during one asks for another after it,
+  // so every signal is covered by a reload that started after it arrived.
+  let reloading = false;
+  const runReloads = async () => {
+    if (reloading) return;
+    reloading = true;
+    while (stateNow.reloadsDone < stateNow.reloadsRequested && !exiting) {
+      const covering = stateNow.reloadsRequested;
+      let error: string | null = null;
+      try {
+        if (detached) redirectToLogFile(libc, core.logFile);
+        log.info("Reloading");
+        await def.reload?.(ctx);
+        log.info("Reloaded");
+      } catch (err) {
+        error = errorText(err);
+        log.error("Reload failed: {error}", { error: err });
+      }
+      stateNow.reloadsDone = covering;
+      stateNow.lastReloadError = error;
+      state?.write(stateNow);
+    }
+    reloading = false;
+  };
+  Deno.addSignalListener("SIGHUP", () => {
+    stateNow.reloadsRequested++;
+    state?.write(stateNow);
+    void runReloads();
+  });
+
+  log.info("Starting {name} {version} (pid {pid}, {mode}, pidfile {pidfile})", {
+    name: def.name,
+    version: def.version,
+    pid: Deno.pid,
+    mode: detached ? "detached" : "foreground",
+    pidfile: pidfile?.path ?? "none",
+    startup: Math.round(performance.now() - startedAt),
+  });
+
+  try {
+    await def.prepare?.(ctx);
+    await def.main(ctx);
+  } catch (err) {
+    if (!isReady) failStart(err);
+    log.fatal("The daemon failed: {error}", { error: err });
+    finish(1, "error in main");
+  }
+  if (!isReady) {
+    failStart(new DaemonError("The daemon returned before it was ready"));
+  }
+  return finish(0, stopSignal ?? "main returned");
+}
+
+/** Take the pidfile under `run`, turning "locked" into a clear message. */
+function acquireForeground(libc: Libc, path: string): Pidfile {
+  try {
+    return Pidfile.acquire(libc, path);
+  } catch (err) {
+    if (!(err instanceof PidfileLockedError)) throw err;
+    const st = inspectPidfile(libc, path);
+    const pid = st.state === "running" ? ` (pid ${st.pid})` : "";
+    throw new DaemonError(`Already running${pid}`);
+  }
+}

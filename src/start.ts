@@ -1,0 +1,237 @@
+/**
+ * `start`: everything checkable is checked here, in the caller's terminal;
+ * then the daemon is created with two `posix_spawn`s (a session leader that
+ * spawns the daemon and exits, daemon(7) step 6) and the caller waits on a
+ * pipe until the daemon says it is ready or why it failed.
+ *
+ * @module
+ */
+import type { Libc } from "../ffi/mod.ts";
+import { DaemonError, Exit } from "./errors.ts";
+import { openLogFile } from "./logfile.ts";
+import type { CoreOptions } from "./options.ts";
+import { inspectPidfile, Pidfile, PidfileLockedError } from "./pidfile.ts";
+import { readMessages, sendLine } from "./readiness.ts";
+import {
+  PIDFILE_FD,
+  READY_FD,
+  selfCommand,
+  type Stage,
+  STAGE_FD,
+  stageMemfd,
+} from "./stage.ts";
+import { terminate } from "./control.ts";
+
+/** Variables tied to this process's pid by a service manager; wrong after a re-exec. */
+const PID_BOUND_ENV = [
+  "LISTEN_PID",
+  "LISTEN_FDS",
+  "LISTEN_FDNAMES",
+  "WATCHDOG_PID",
+  "WATCHDOG_USEC",
+];
+
+/** What `start` reports. */
+export type StartResult =
+  | { outcome: "started"; pid: number }
+  | { outcome: "already-running"; pid: number | undefined };
+
+/** Spawn `req`'s process as a stage of this program, with the standard descriptors. */
+function spawnStage(
+  libc: Libc,
+  stage: Stage,
+  stdio: { out: number } | { logFile: string },
+  readyFd: number,
+  pidfileFd: number,
+  setsid: boolean,
+): number {
+  const memfd = stageMemfd(libc, stage);
+  try {
+    const { path, argv } = selfCommand();
+    return libc.spawn({
+      path,
+      argv,
+      setsid,
+      fds: [
+        { fd: 0, open: "/dev/null" },
+        "out" in stdio
+          ? { fd: 1, dup: stdio.out }
+          : { fd: 1, open: stdio.logFile, write: true, append: true },
+        { fd: 2, dup: 1 },
+        { fd: STAGE_FD, dup: memfd },
+        { fd: READY_FD, dup: readyFd },
+        { fd: PIDFILE_FD, dup: pidfileFd },
+      ],
+    });
+  } finally {
+    libc.close(memfd);
+  }
+}
+
+/**
+ * The session leader's whole job: spawn the daemon (not a session leader,
+ * so it can never acquire a controlling terminal), record its pid, exit.
+ */
+export function runLeader(libc: Libc, stage: Stage): never {
+  try {
+    const pid = spawnStage(
+      libc,
+      { ...stage, stage: "daemon" },
+      { out: 1 },
+      READY_FD,
+      PIDFILE_FD,
+      false,
+    );
+    // The pidfile names the daemon from now on, while the lock is held.
+    const pidfile = Pidfile.adopt(libc, stage.pidfile, PIDFILE_FD);
+    pidfile.write(pid);
+    sendLine(libc, READY_FD, "PID", String(pid));
+    Deno.exit(0);
+  } catch (err) {
+    sendLine(
+      libc,
+      READY_FD,
+      "ERROR",
+      `Cannot spawn the daemon: ${(err as Error).message}`,
+    );
+    Deno.exit(1);
+  }
+}
+
+/** Create a default private directory (0700) if it is missing. */
+async function ensurePrivateDir(dir: string): Promise<void> {
+  try {
+    await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
+  } catch (err) {
+    throw new DaemonError(
+      `Cannot create directory ${JSON.stringify(dir)}: ${
+        (err as Error).message
+      }`,
+      Exit.FAILURE,
+      { cause: err },
+    );
+  }
+}
+
+/**
+ * Start the daemon in the background and wait until it is ready.
+ *
+ * @param libc The OS interface.
+ * @param core Resolved core options (the pidfile is set).
+ * @param privateDir A default directory to create first, if any.
+ * @param log Where to say what happens (one line each).
+ * @returns Started, or already running.
+ * @throws {DaemonError} When it cannot start, with the daemon's own message.
+ */
+export async function start(
+  libc: Libc,
+  core: CoreOptions & { pidfile: string },
+  privateDir: string | undefined,
+): Promise<StartResult> {
+  if (privateDir !== undefined) await ensurePrivateDir(privateDir);
+  const pidfile = await lockForStart(libc, core.pidfile, core.readyTimeout);
+  if ("outcome" in pidfile) return pidfile;
+
+  let daemonPid: number | undefined;
+  let readEnd = -1;
+  const cleanup = async (): Promise<void> => {
+    if (daemonPid !== undefined) {
+      await terminate(libc, daemonPid, core.stopTimeout).catch(() => {});
+    }
+    pidfile.remove();
+  };
+  const interrupted = () => {
+    void cleanup().finally(() => {
+      console.error("Interrupted: the starting daemon was stopped");
+      Deno.exit(Exit.FAILURE);
+    });
+  };
+  try {
+    // The log file is checked and created here, so a bad path is reported
+    // in the terminal; the daemon gets it as stdout and stderr.
+    libc.close(openLogFile(libc, core.logFile));
+    for (const name of PID_BOUND_ENV) Deno.env.delete(name);
+    const [r, w] = libc.pipe();
+    readEnd = r;
+    try {
+      spawnStage(
+        libc,
+        { stage: "leader", pidfile: core.pidfile },
+        { logFile: core.logFile },
+        w,
+        pidfile.fd,
+        true,
+      );
+    } finally {
+      libc.close(w);
+    }
+  } catch (err) {
+    pidfile.remove();
+    if (readEnd >= 0) libc.close(readEnd);
+    throw err;
+  }
+
+  Deno.addSignalListener("SIGINT", interrupted);
+  Deno.addSignalListener("SIGTERM", interrupted);
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<"timeout">((resolve) => {
+    timer = setTimeout(() => resolve("timeout"), core.readyTimeout * 1000);
+  });
+  const messages = (async () => {
+    for await (const msg of readMessages(libc, readEnd)) {
+      if (msg.kind === "PID") daemonPid = Number(msg.text);
+      else return msg;
+    }
+    return null;
+  })();
+  const outcome = await Promise.race([messages, timeout]);
+  clearTimeout(timer);
+  Deno.removeSignalListener("SIGINT", interrupted);
+  Deno.removeSignalListener("SIGTERM", interrupted);
+
+  if (outcome !== null && outcome !== "timeout" && outcome.kind === "READY") {
+    // The daemon holds the lock on its own descriptor; ours is released.
+    pidfile.close();
+    return { outcome: "started", pid: Number(outcome.text) };
+  }
+  await cleanup();
+  if (outcome === "timeout") {
+    throw new DaemonError(
+      `The daemon was not ready within ${core.readyTimeout} s and was stopped (log: ${core.logFile})`,
+    );
+  }
+  if (outcome !== null) throw new DaemonError(outcome.text);
+  throw new DaemonError(
+    `The daemon exited before it was ready (log: ${core.logFile})`,
+  );
+}
+
+/**
+ * Lock the pidfile for a new daemon, or learn which one already runs.
+ * A daemon that holds the lock but has not written its pid yet is waited
+ * for, so racing `start`s all report the one that won.
+ */
+async function lockForStart(
+  libc: Libc,
+  path: string,
+  readyTimeout: number,
+): Promise<Pidfile | StartResult> {
+  const deadline = performance.now() + readyTimeout * 1000;
+  for (;;) {
+    try {
+      return Pidfile.acquire(libc, path);
+    } catch (err) {
+      if (!(err instanceof PidfileLockedError)) throw err;
+    }
+    const st = inspectPidfile(libc, path);
+    if (st.state === "running") {
+      return { outcome: "already-running", pid: st.pid };
+    }
+    if (performance.now() > deadline) {
+      return { outcome: "already-running", pid: undefined };
+    }
+    // Locked but no pid yet (a daemon is starting), or the lock was just
+    // released: look again shortly.
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}

@@ -1,0 +1,220 @@
+/**
+ * Helpers for tests that start real daemons: run the CLI, read the kernel's
+ * view of a process, wait for conditions, and kill whatever a test started.
+ */
+import assert from "node:assert/strict";
+
+const ROOT = new URL("../", import.meta.url).pathname;
+/** The example daemon's entry point. */
+export const EXAMPLE = `${ROOT}daemon.ts`;
+/** The behaviour fixture's entry point. */
+export const BEHAVE = `${ROOT}tests/fixtures/behave.ts`;
+
+/** The outcome of one CLI run. */
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Run `deno run -A <entry> <args>` and collect its output. */
+export async function cli(
+  entry: string,
+  args: string[],
+  opts: { cwd?: string; env?: Record<string, string> } = {},
+): Promise<CliResult> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", entry, ...args],
+    cwd: opts.cwd,
+    env: opts.env,
+    stdin: "null",
+  }).output();
+  const dec = new TextDecoder();
+  return {
+    code: out.code,
+    stdout: dec.decode(out.stdout),
+    stderr: dec.decode(out.stderr),
+  };
+}
+
+/** Run a shell command line (for `script`, traps, inherited descriptors). */
+export async function sh(
+  line: string,
+  opts: { cwd?: string } = {},
+): Promise<CliResult> {
+  const out = await new Deno.Command("/bin/bash", {
+    args: ["-c", line],
+    cwd: opts.cwd,
+    stdin: "null",
+  }).output();
+  const dec = new TextDecoder();
+  return {
+    code: out.code,
+    stdout: dec.decode(out.stdout),
+    stderr: dec.decode(out.stderr),
+  };
+}
+
+/** The `deno run -A` command line for a shell, quoted. */
+export function denoLine(entry: string, args: string[]): string {
+  return [Deno.execPath(), "run", "-A", entry, ...args].map(shq).join(" ");
+}
+
+/** Quote for bash. */
+export function shq(s: string): string {
+  return `'${s.replaceAll("'", `'\\''`)}'`;
+}
+
+/** Is `pid` alive (and not a zombie)? */
+export function alive(pid: number): boolean {
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    return stat.slice(stat.lastIndexOf(")") + 2)[0] !== "Z";
+  } catch {
+    return false;
+  }
+}
+
+/** Fields of `/proc/PID/stat` by their man-page names. */
+export function procStat(pid: number): {
+  ppid: number;
+  pgrp: number;
+  session: number;
+  ttyNr: number;
+} {
+  const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return { ppid: +f[1], pgrp: +f[2], session: +f[3], ttyNr: +f[4] };
+}
+
+/** One field of `/proc/PID/status`, e.g. `"Umask"`. */
+export function procStatus(pid: number, field: string): string {
+  const text = Deno.readTextFileSync(`/proc/${pid}/status`);
+  const line = text.split("\n").find((l) => l.startsWith(`${field}:`));
+  assert.ok(line, `no ${field} in /proc/${pid}/status`);
+  return line.slice(field.length + 1).trim();
+}
+
+/** Targets of every descriptor in `/proc/PID/fd`, by number. */
+export function procFds(pid: number): Map<number, string> {
+  const fds = new Map<number, string>();
+  for (const e of Deno.readDirSync(`/proc/${pid}/fd`)) {
+    try {
+      fds.set(Number(e.name), Deno.readLinkSync(`/proc/${pid}/fd/${e.name}`));
+    } catch {
+      // closed meanwhile
+    }
+  }
+  return fds;
+}
+
+/** The initial environment of `pid` as the kernel keeps it. */
+export function procEnviron(pid: number): string[] {
+  return Deno.readTextFileSync(`/proc/${pid}/environ`).split("\0").filter((s) =>
+    s !== ""
+  );
+}
+
+/** Whether signal `n` is set in a hex mask from `/proc/PID/status`. */
+export function inMask(hex: string, n: number): boolean {
+  return ((BigInt(`0x${hex}`) >> BigInt(n - 1)) & 1n) === 1n;
+}
+
+/** Wait until `cond` holds, looking every 20 ms, failing after `ms`. */
+export async function waitFor(
+  what: string,
+  cond: () => boolean | Promise<boolean>,
+  ms = 10_000,
+): Promise<void> {
+  const deadline = performance.now() + ms;
+  while (!(await cond())) {
+    if (performance.now() > deadline) {
+      throw new Error(`Timed out waiting for ${what}`);
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** Read a pid from a pidfile, or `undefined`. */
+export function readPid(path: string): number | undefined {
+  try {
+    const n = Number(Deno.readTextFileSync(path).trim());
+    return n > 0 ? n : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * A scratch directory for one test, and a registry of every pid the test
+ * started: `cleanup()` SIGKILLs them all and removes the directory, even
+ * when the test failed.
+ */
+export class Scratch {
+  readonly dir: string;
+  readonly pids = new Set<number>();
+
+  constructor() {
+    this.dir = Deno.makeTempDirSync({ prefix: "denod-test-" });
+  }
+
+  /** Paths for this test's pidfile and log. */
+  get pidfile(): string {
+    return `${this.dir}/d.pid`;
+  }
+  get logFile(): string {
+    return `${this.dir}/d.log`;
+  }
+  /** The standard `--pidfile … --log-file …` pair. */
+  get paths(): string[] {
+    return ["--pidfile", this.pidfile, "--log-file", this.logFile];
+  }
+
+  /** Remember the pid in the pidfile (if any) so cleanup kills it. */
+  track(pid?: number): number | undefined {
+    const p = pid ?? readPid(this.pidfile);
+    if (p !== undefined) this.pids.add(p);
+    return p;
+  }
+
+  /** The log file's text. */
+  log(): string {
+    try {
+      return Deno.readTextFileSync(this.logFile);
+    } catch {
+      return "";
+    }
+  }
+
+  /** Kill everything the test started, then remove the directory. */
+  cleanup(): void {
+    this.track();
+    for (const pid of this.pids) {
+      try {
+        Deno.kill(pid, "SIGKILL");
+      } catch {
+        // already gone
+      }
+    }
+    Deno.removeSync(this.dir, { recursive: true });
+  }
+}
+
+/** Run `fn` with a fresh {@linkcode Scratch}, always cleaning up. */
+export async function withScratch(
+  fn: (s: Scratch) => Promise<void>,
+): Promise<void> {
+  const s = new Scratch();
+  try {
+    await fn(s);
+  } finally {
+    s.cleanup();
+  }
+}
+
+/** The example daemon's listening port, from its log. */
+export function listeningPort(log: string): number {
+  const m = log.match(/Listening on http:\/\/[^:]+:(\d+)\//g);
+  assert.ok(m, `no "Listening on" line in the log:\n${log}`);
+  return Number(m[m.length - 1].match(/:(\d+)\/$/)![1]);
+}
