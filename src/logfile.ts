@@ -47,12 +47,28 @@ export function openLogFile(libc: Libc, path: string): number {
   return fd;
 }
 
-/** Point descriptors 1 and 2 at the log file, freshly opened. */
+/**
+ * Point descriptors 1 and 2 at the log file, freshly opened, and every other
+ * descriptor that shared the old log file with them: the runtime keeps
+ * duplicates of 1 and 2 of its own (Node compatibility's `process.stdout`),
+ * which would otherwise keep writing to, and holding open, a rotated file.
+ */
 export function redirectToLogFile(libc: Libc, path: string): void {
+  const old = libc.stat(2);
+  const targets = new Set([1, 2]);
+  for (const entry of Deno.readDirSync("/proc/self/fd")) {
+    const fd = Number(entry.name);
+    if (fd <= 2) continue;
+    try {
+      const st = libc.stat(fd);
+      if (st.dev === old.dev && st.ino === old.ino) targets.add(fd);
+    } catch {
+      // The directory's own descriptor, closed by now.
+    }
+  }
   const fd = openLogFile(libc, path);
   try {
-    libc.dup2(fd, 1);
-    libc.dup2(fd, 2);
+    for (const target of targets) libc.dup2(fd, target);
   } finally {
     libc.close(fd);
   }

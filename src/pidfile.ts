@@ -237,6 +237,11 @@ export function inspectPidfile(libc: Libc, path: string): PidfileState {
     throw pidfileError(path, "read", err);
   }
   try {
+    if ((libc.stat(fd).mode & S_IFMT) !== S_IFREG) {
+      throw new DaemonError(
+        `Cannot read pidfile ${JSON.stringify(path)}: it is not a regular file`,
+      );
+    }
     const pid = parsePid(decoder.decode(libc.readAll(fd)));
     // A shared lock succeeds only when no daemon holds its exclusive one.
     if (libc.tryLock(fd, false)) return { state: "stale", pid };
