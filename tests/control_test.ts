@@ -217,10 +217,12 @@ Deno.test("reload reopens the log file and runs the hook; a failing hook exits 1
       Deno.readTextFileSync(`${s.logFile}.1`),
       /GET \/health/,
     );
-    assert.ok(
-      !Deno.readLinkSync(`/proc/${pid}/fd/2`).endsWith(".1"),
-      "stderr moved to the new file",
-    );
+    for (const [fd, target] of procFds(pid)) {
+      assert.ok(
+        !target.endsWith(".log.1"),
+        `fd ${fd} still holds the rotated file`,
+      );
+    }
 
     Deno.writeTextFileSync(config, "{ not json");
     const bad = await cli(EXAMPLE, ["reload", ...s.paths]);
