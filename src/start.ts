@@ -113,6 +113,23 @@ async function ensurePrivateDir(dir: string): Promise<void> {
   }
 }
 
+/** Refuse a `--chdir` that is not an existing directory, before detaching. */
+function checkDirectory(dir: string): void {
+  let isDir = false;
+  try {
+    isDir = Deno.statSync(dir).isDirectory;
+  } catch {
+    // reported below
+  }
+  if (!isDir) {
+    throw new DaemonError(
+      `Cannot use --chdir ${
+        JSON.stringify(dir)
+      }: it is not an existing directory`,
+    );
+  }
+}
+
 /**
  * Start the daemon in the background and wait until it is ready.
  *
@@ -129,6 +146,7 @@ export async function start(
   privateDir: string | undefined,
 ): Promise<StartResult> {
   if (privateDir !== undefined) await ensurePrivateDir(privateDir);
+  checkDirectory(core.chdir);
   const pidfile = await lockForStart(libc, core.pidfile, core.readyTimeout);
   if ("outcome" in pidfile) return pidfile;
 

@@ -1,0 +1,100 @@
+import assert from "node:assert/strict";
+import { libc, SysError } from "../ffi/mod.ts";
+
+const c = libc();
+
+Deno.test("libc().open() reports errno as a SysError code, not as text", () => {
+  assert.throws(() => c.open("/nonexistent/x", {}), (err: unknown) => {
+    assert.ok(err instanceof SysError);
+    assert.equal(err.code, "ENOENT");
+    assert.equal(err.syscall, "open");
+    assert.match(
+      err.message,
+      /^open "\/nonexistent\/x": No such file or directory$/,
+    );
+    return true;
+  });
+});
+
+Deno.test("libc().spawn() places descriptors, starts a session and closes everything else", async () => {
+  const dir = Deno.makeTempDirSync();
+  try {
+    const [r, w] = c.pipe();
+    const out = `${dir}/out`;
+    const pid = c.spawn({
+      path: "/bin/sh",
+      argv: [
+        "sh",
+        "-c",
+        "echo $$ $(ps -o sid= $$) >&5; ls /proc/self/fd; exit 0",
+      ],
+      setsid: true,
+      fds: [
+        { fd: 0, open: "/dev/null" },
+        { fd: 1, open: out, write: true },
+        { fd: 2, dup: 1 },
+        { fd: 5, dup: w },
+      ],
+    });
+    c.close(w);
+    const line = new TextDecoder().decode(await c.readAsync(r, 100)).trim()
+      .split(/\s+/);
+    c.close(r);
+    assert.equal(Number(line[0]), pid);
+    assert.equal(Number(line[1]), pid, "the child leads its own session");
+    const pidfd = c.pidfdOpen(pid);
+    assert.ok(await c.pidfdWait(pidfd, 5000), "child exits");
+    c.close(pidfd);
+    const fds = Deno.readTextFileSync(out).trim().split("\n").map(Number);
+    // 0-2, 5, and the one ls opens to read the directory.
+    assert.deepEqual(fds.filter((n) => n !== 3), [0, 1, 2, 5]);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("libc().stat() tells files apart by device and inode without following symlinks", () => {
+  const dir = Deno.makeTempDirSync();
+  try {
+    Deno.writeTextFileSync(`${dir}/f`, "abc");
+    Deno.symlinkSync(`${dir}/f`, `${dir}/l`);
+    const f = c.stat(`${dir}/f`);
+    const l = c.stat(`${dir}/l`);
+    assert.equal(f.size, 3);
+    assert.equal(f.mode & 0o170000, 0o100000);
+    assert.equal(l.mode & 0o170000, 0o120000, "a symlink is not followed");
+    const fd = c.open(`${dir}/f`, {});
+    const viaFd = c.stat(fd);
+    c.close(fd);
+    assert.deepEqual([viaFd.dev, viaFd.ino], [f.dev, f.ino]);
+    assert.equal(f.ino, BigInt(Deno.statSync(`${dir}/f`).ino!));
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("libc().pidfdWait() returns when the process exits, or false on timeout", async () => {
+  const child = new Deno.Command("sleep", { args: ["30"] }).spawn();
+  const pidfd = c.pidfdOpen(child.pid);
+  try {
+    assert.equal(await c.pidfdWait(pidfd, 50), false);
+    c.pidfdSignal(pidfd, "SIGTERM");
+    assert.equal(await c.pidfdWait(pidfd, 5000), true);
+    assert.equal((await child.status).signal, "SIGTERM");
+  } finally {
+    c.close(pidfd);
+  }
+});
+
+Deno.test("the source never uses SIGUSR1 (it opens a debugger under deno run)", () => {
+  const root = new URL("../", import.meta.url).pathname;
+  for (const dir of ["src", "ffi"]) {
+    for (const e of Deno.readDirSync(`${root}${dir}`)) {
+      const text = Deno.readTextFileSync(`${root}${dir}/${e.name}`);
+      const uses = text.split("\n").filter((l) =>
+        l.includes("SIGUSR1") && !/^\s*SIGUSR1: \d+,$/.test(l)
+      );
+      assert.deepEqual(uses, [], `${dir}/${e.name}`);
+    }
+  }
+});

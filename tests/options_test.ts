@@ -1,0 +1,188 @@
+import assert from "node:assert/strict";
+import { getLogLevels } from "@logtape/logtape";
+import {
+  checkSpecs,
+  LOG_LEVELS,
+  parseSeconds,
+  parseUmask,
+  resolvePath,
+  validateOption,
+} from "../src/options.ts";
+import { parseCommandLine } from "../src/parse.ts";
+import { defaultPaths, resolveOptions } from "../src/resolve.ts";
+import { UsageError } from "../src/errors.ts";
+
+const SPECS = {
+  port: {
+    type: "integer",
+    description: "Port",
+    default: 8000,
+    min: 0,
+    max: 65535,
+  },
+  config: { type: "path", description: "Config" },
+  verbose: { type: "boolean", description: "More" },
+} as const;
+
+Deno.test("parseCommandLine() splits the command from option values", () => {
+  const { command, raw } = parseCommandLine([
+    "start",
+    "--port=9",
+    "--config",
+    "c.json",
+    "--verbose",
+  ], SPECS);
+  assert.equal(command, "start");
+  assert.deepEqual([raw.port, raw.config, raw.verbose], ["9", "c.json", true]);
+  assert.equal(parseCommandLine([], SPECS).command, "help");
+  assert.equal(parseCommandLine(["stop", "-h"], SPECS).command, "help");
+  assert.equal(parseCommandLine(["--version"], SPECS).command, "version");
+});
+
+Deno.test("parseCommandLine() rejects unknown commands, options, missing values and stray arguments", () => {
+  const cases: [string[], RegExp][] = [
+    [["strat"], /^Unknown command "strat"$/],
+    [["start", "--bogus"], /^Unknown option "--bogus"$/],
+    [["start", "--pidfile"], /^Option "--pidfile" needs a value$/],
+    [["start", "extra"], /^Unexpected argument "extra"$/],
+    [["start", "-x"], /^Unknown option "-x"$/],
+  ];
+  for (const [args, message] of cases) {
+    assert.throws(() => parseCommandLine(args, SPECS), (err: unknown) => {
+      assert.ok(err instanceof UsageError, String(err));
+      assert.match(err.message, message);
+      assert.equal(err.exitCode, 2);
+      return true;
+    });
+  }
+});
+
+Deno.test("validateOption() checks integers against their range and resolves paths", () => {
+  assert.equal(validateOption("port", SPECS.port, "0", "/"), 0);
+  assert.equal(validateOption("port", SPECS.port, undefined, "/"), 8000);
+  for (
+    const bad of [
+      "-1",
+      "65536",
+      "8o",
+      "",
+      "1e3",
+      "0x10",
+      " 80",
+      "99999999999999999999",
+    ]
+  ) {
+    assert.throws(
+      () => validateOption("port", SPECS.port, bad, "/"),
+      UsageError,
+      bad,
+    );
+  }
+  assert.equal(
+    validateOption("config", SPECS.config, "../x/./c.json", "/srv/app"),
+    "/srv/x/c.json",
+  );
+  assert.equal(
+    validateOption("config", SPECS.config, undefined, "/"),
+    undefined,
+  );
+  assert.throws(
+    () => validateOption("config", SPECS.config, "", "/"),
+    UsageError,
+  );
+});
+
+Deno.test("parseSeconds() and parseUmask() accept only sane values", () => {
+  assert.equal(parseSeconds("t", "1.5"), 1.5);
+  for (const bad of ["0", "-1", "abc", "1e2", "86401", "", "1.", ".5"]) {
+    assert.throws(() => parseSeconds("t", bad), UsageError, bad);
+  }
+  assert.equal(parseUmask("027"), 0o027);
+  assert.equal(parseUmask("0"), 0);
+  assert.equal(parseUmask("0777"), 0o777);
+  for (const bad of ["8", "0888", "1000", "-1", "", "0o22", "u=rwx"]) {
+    assert.throws(() => parseUmask(bad), UsageError, bad);
+  }
+});
+
+Deno.test("resolvePath() folds . and .. and never climbs above /", () => {
+  assert.equal(resolvePath("/a/b", "c"), "/a/b/c");
+  assert.equal(resolvePath("/a/b", "/x//y/"), "/x/y");
+  assert.equal(resolvePath("/a", "../../../etc"), "/etc");
+});
+
+Deno.test("defaultPaths() uses /run and /var/log for root and a private directory otherwise", () => {
+  const env = (vars: Record<string, string>) => (n: string) => vars[n];
+  assert.deepEqual(defaultPaths("d", { euid: 0, cwd: "/", env: env({}) }), {
+    pidfile: "/run/d.pid",
+    logFile: "/var/log/d.log",
+    privateDir: undefined,
+  });
+  const user = defaultPaths("d", {
+    euid: 1000,
+    cwd: "/",
+    env: env({ HOME: "/home/u" }),
+  });
+  assert.equal(user.pidfile, "/home/u/.local/state/d/d.pid");
+  assert.equal(user.privateDir, "/home/u/.local/state/d");
+  const xdg = defaultPaths("d", {
+    euid: 1000,
+    cwd: "/",
+    env: env({ HOME: "/h", XDG_STATE_HOME: "/s" }),
+  });
+  assert.equal(xdg.logFile, "/s/d/d.log");
+  // A relative XDG_STATE_HOME is ignored, as the XDG spec says.
+  const rel = defaultPaths("d", {
+    euid: 1000,
+    cwd: "/",
+    env: env({ HOME: "/h", XDG_STATE_HOME: "s" }),
+  });
+  assert.equal(rel.pidfile, "/h/.local/state/d/d.pid");
+  for (const p of [user, xdg, rel]) assert.ok(!p.pidfile.startsWith("/tmp"));
+});
+
+Deno.test("resolveOptions() applies defaults; run uses a pidfile only when asked", () => {
+  const caller = { euid: 0, cwd: "/srv", env: () => undefined };
+  const { core, payload } = resolveOptions(
+    "d",
+    SPECS,
+    { port: "81" },
+    caller,
+    false,
+  );
+  assert.equal(core.pidfile, "/run/d.pid");
+  assert.equal(core.umask, 0o027);
+  assert.equal(core.chdir, "/");
+  assert.equal(core.readyTimeout, 30);
+  assert.equal(core.stopTimeout, 10);
+  assert.equal(core.logLevel, "info");
+  assert.deepEqual(payload, { port: 81, config: undefined, verbose: false });
+  assert.equal(
+    resolveOptions("d", SPECS, {}, caller, true).core.pidfile,
+    undefined,
+  );
+  assert.equal(
+    resolveOptions("d", SPECS, { pidfile: "p.pid" }, caller, true).core.pidfile,
+    "/srv/p.pid",
+  );
+  assert.throws(
+    () => resolveOptions("d", SPECS, { "log-level": "loud" }, caller, false),
+    /--log-level/,
+  );
+});
+
+Deno.test("LOG_LEVELS matches LogTape's own list", () => {
+  assert.deepEqual([...LOG_LEVELS], [...getLogLevels()]);
+});
+
+Deno.test("checkSpecs() refuses option names denod reserves or cannot parse", () => {
+  assert.throws(
+    () => checkSpecs({ pidfile: { type: "path", description: "" } }),
+    /reserved/,
+  );
+  assert.throws(
+    () => checkSpecs({ Port: { type: "string", description: "" } }),
+    /lower-case/,
+  );
+  checkSpecs(SPECS);
+});
