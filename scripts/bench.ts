@@ -1,0 +1,165 @@
+/**
+ * `deno task bench`: measures, in one run and side by side with references
+ * measured the same way,
+ *
+ * - `start` → ready of the example daemon (wall time of the command, which
+ *   returns only once the daemon answers), against two bare `deno run`
+ *   boots of an empty script;
+ * - `stop` (wall time until the daemon is gone);
+ * - the idle daemon's RSS and context switches over 10 s, against an idle
+ *   bare Deno process serving HTTP the same way.
+ *
+ * Usage: deno run -A scripts/bench.ts [--runs N] [--idle-seconds S]
+ */
+import { parseArgs } from "node:util";
+
+const { values } = parseArgs({
+  args: Deno.args,
+  options: {
+    runs: { type: "string", default: "15" },
+    "idle-seconds": { type: "string", default: "10" },
+  },
+});
+const RUNS = Number(values.runs);
+const IDLE_SECONDS = Number(values["idle-seconds"]);
+if (!(RUNS > 0 && IDLE_SECONDS > 0)) {
+  console.error("bench: --runs and --idle-seconds take positive numbers");
+  Deno.exit(2);
+}
+
+const root = new URL("../", import.meta.url).pathname;
+const deno = Deno.execPath();
+const dir = Deno.makeTempDirSync({ prefix: "denod-bench-" });
+const empty = `${dir}/empty.ts`;
+Deno.writeTextFileSync(empty, "");
+const bareServer = `${dir}/bare_server.ts`;
+Deno.writeTextFileSync(
+  bareServer,
+  `Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() { console.log("ready"); } }, () => new Response("ok"));\n`,
+);
+const paths = ["--pidfile", `${dir}/d.pid`, "--log-file", `${dir}/d.log`];
+
+async function run(args: string[]): Promise<number> {
+  const t0 = performance.now();
+  const out = await new Deno.Command(deno, {
+    args,
+    cwd: root,
+    stdout: "null",
+    stderr: "piped",
+  })
+    .output();
+  const ms = performance.now() - t0;
+  if (!out.success) {
+    throw new Error(
+      `${args.join(" ")} failed: ${new TextDecoder().decode(out.stderr)}`,
+    );
+  }
+  return ms;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)];
+}
+
+/** RSS (KiB) and context switches summed over every thread of `pid`. */
+function sample(pid: number): { rssKiB: number; switches: number } {
+  const status = Deno.readTextFileSync(`/proc/${pid}/status`);
+  const rssKiB = Number(status.match(/VmRSS:\s+(\d+)/)![1]);
+  let switches = 0;
+  for (const t of Deno.readDirSync(`/proc/${pid}/task`)) {
+    try {
+      const s = Deno.readTextFileSync(`/proc/${pid}/task/${t.name}/status`);
+      switches += Number(s.match(/^voluntary_ctxt_switches:\s+(\d+)/m)![1]) +
+        Number(s.match(/^nonvoluntary_ctxt_switches:\s+(\d+)/m)![1]);
+    } catch {
+      // thread ended between listing and reading
+    }
+  }
+  return { rssKiB, switches };
+}
+
+async function idle(
+  pid: number,
+): Promise<{ rssKiB: number; switches: number }> {
+  await new Promise((r) => setTimeout(r, 1000)); // let start-up work settle
+  const a = sample(pid);
+  await new Promise((r) => setTimeout(r, IDLE_SECONDS * 1000));
+  const b = sample(pid);
+  return { rssKiB: b.rssKiB, switches: b.switches - a.switches };
+}
+
+try {
+  // Warm Deno's caches so that no run pays for transpiling.
+  await run(["run", "-A", empty]);
+  await run(["run", "-A", "daemon.ts", "start", ...paths, "--port", "0"]);
+  await run(["run", "-A", "daemon.ts", "stop", ...paths]);
+
+  const starts: number[] = [];
+  const stops: number[] = [];
+  const bare: number[] = [];
+  for (let i = 0; i < RUNS; i++) {
+    bare.push(
+      await run(["run", "-A", empty]) + await run(["run", "-A", empty]),
+    );
+    starts.push(
+      await run(["run", "-A", "daemon.ts", "start", ...paths, "--port", "0"]),
+    );
+    stops.push(await run(["run", "-A", "daemon.ts", "stop", ...paths]));
+  }
+
+  await run(["run", "-A", "daemon.ts", "start", ...paths, "--port", "0"]);
+  const daemonPid = Number(Deno.readTextFileSync(`${dir}/d.pid`).trim());
+  const bareChild = new Deno.Command(deno, {
+    args: ["run", "-A", bareServer],
+    stdout: "piped",
+    stderr: "null",
+  }).spawn();
+  const reader = bareChild.stdout.getReader();
+  await reader.read(); // "ready"
+  const [d, b] = await Promise.all([idle(daemonPid), idle(bareChild.pid)]);
+  bareChild.kill("SIGKILL");
+  await bareChild.status;
+  reader.releaseLock();
+  await bareChild.stdout.cancel();
+  await run(["run", "-A", "daemon.ts", "stop", ...paths]);
+
+  const ms = (x: number) => `${x.toFixed(1)} ms`;
+  const startMs = median(starts);
+  const bareMs = median(bare);
+  console.log(
+    `denod bench — ${RUNS} runs, medians; ${Deno.build.target}, deno ${Deno.version.deno}`,
+  );
+  console.log("");
+  console.log(`start → ready (example daemon)        ${ms(startMs)}`);
+  console.log(`two bare deno run boots (reference)   ${ms(bareMs)}`);
+  console.log(
+    `  ratio                               ${
+      (startMs / bareMs).toFixed(2)
+    }× (target ≤ 1.15×)`,
+  );
+  console.log(`stop (SIGTERM → gone)                 ${ms(median(stops))}`);
+  console.log("");
+  console.log(
+    `idle ${IDLE_SECONDS} s                      daemon        bare deno (Deno.serve)`,
+  );
+  console.log(
+    `  RSS                            ${
+      (d.rssKiB / 1024).toFixed(1).padStart(7)
+    } MiB   ${(b.rssKiB / 1024).toFixed(1).padStart(7)} MiB   ratio ${
+      (d.rssKiB / b.rssKiB).toFixed(2)
+    }× (target ≤ 1.15×)`,
+  );
+  console.log(
+    `  context switches (all threads) ${String(d.switches).padStart(7)}       ${
+      String(b.switches).padStart(7)
+    }       (target: 0 for the daemon)`,
+  );
+} finally {
+  try {
+    await run(["run", "-A", "daemon.ts", "stop", ...paths]);
+  } catch {
+    // not running
+  }
+  Deno.removeSync(dir, { recursive: true });
+}
