@@ -3,7 +3,13 @@
  *
  * Declare the daemon with {@linkcode defineDaemon}; its `cli()` gives the
  * program `start` (detach, locked pidfile, return once ready), `stop`,
- * `restart`, `status`, `reload` and `run` (foreground). Processes are created
+ * `restart`, `status`, `reload` and `run` (foreground).
+ *
+ * The pieces are exported for programs with a CLI of their own: `start`,
+ * `stop`, `status`, `reload`, `serve` (run the payload) and `Pidfile`.
+ * `start` re-executes the running program with its own argv, so the
+ * program's entry point must still hand that re-executed process to
+ * `daemon.cli()`, which recognises it before parsing anything. Processes are created
  * with libc `posix_spawn` through FFI, so the program needs `--allow-ffi`,
  * which in effect grants every permission.
  *
@@ -52,5 +58,6 @@ export {
   terminate,
 } from "./src/control.ts";
 export { start, type StartResult } from "./src/start.ts";
+export { serve, type ServeMode } from "./src/serve.ts";
 export { helpText, runCli, versionText } from "./src/cli.ts";
 export { type Libc, libc, SysError } from "./ffi/mod.ts";

@@ -11,6 +11,7 @@
 import {
   type ErrnoName,
   type FileStat,
+  type FileType,
   type Libc,
   type SpawnRequest,
   SysError,
@@ -134,6 +135,19 @@ const FILE_ACTIONS_SIZE = 256;
 const SIGSET_SIZE = 128;
 /** `struct statx` is 256 bytes on every architecture. */
 const STATX_SIZE = 256;
+
+const FILE_TYPES: Record<number, FileType> = {
+  0o100000: "file",
+  0o040000: "directory",
+  0o120000: "symlink",
+  0o010000: "fifo",
+  0o140000: "socket",
+  0o020000: "char-device",
+  0o060000: "block-device",
+};
+
+/** Clock ticks per second in `/proc/PID/stat` (USER_HZ: 100 on every Linux architecture). */
+const USER_HZ = 100;
 
 const ERRNO_NAMES: Record<number, ErrnoName> = {
   1: "EPERM",
@@ -421,9 +435,11 @@ export function linuxLibc(): Libc {
       );
     }
     const v = new DataView(buf.buffer);
+    const mode = v.getUint16(28, true);
     return {
+      type: FILE_TYPES[mode & 0o170000] ?? "file",
       uid: v.getUint32(20, true),
-      mode: v.getUint16(28, true),
+      mode: mode & 0o7777,
       ino: v.getBigUint64(32, true),
       size: Number(v.getBigUint64(40, true)),
       dev: `${v.getUint32(136, true)}:${v.getUint32(140, true)}`,
@@ -554,6 +570,33 @@ export function linuxLibc(): Libc {
         throw sysError("readlink", path, e);
       }
       return decoder.decode(buf.subarray(0, Number(n)));
+    },
+    memfdName(fd) {
+      const link = this.readlink(`/proc/self/fd/${fd}`);
+      const m = link?.match(/^\/memfd:(.*) \(deleted\)$/);
+      return m ? m[1] : null;
+    },
+    openFds() {
+      return [...Deno.readDirSync("/proc/self/fd")].map((e) => Number(e.name));
+    },
+    selfCommand() {
+      const raw = decoder.decode(Deno.readFileSync("/proc/self/cmdline"));
+      return {
+        path: Deno.execPath(),
+        argv: raw.replace(/\0$/, "").split("\0"),
+      };
+    },
+    processAge(pid) {
+      try {
+        const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+        // starttime is field 22; fields are counted after the ")" that ends comm.
+        const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+        const started = Number(fields[19]) / USER_HZ;
+        const up = Number(Deno.readTextFileSync("/proc/uptime").split(" ")[0]);
+        return Math.max(0, Math.round(up - started));
+      } catch {
+        return undefined;
+      }
     },
     umask(mask) {
       return lib.umask(mask);

@@ -10,6 +10,7 @@ import type { Libc } from "./types.ts";
 export type {
   ErrnoName,
   FileStat,
+  FileType,
   Libc,
   SpawnFd,
   SpawnRequest,

@@ -8,13 +8,25 @@
  * @module
  */
 
+/** The kind of file a {@linkcode FileStat} describes. */
+export type FileType =
+  | "file"
+  | "directory"
+  | "symlink"
+  | "fifo"
+  | "socket"
+  | "char-device"
+  | "block-device";
+
 /** File identity and ownership, as `statx(2)` reports it. */
 export interface FileStat {
+  /** The kind of file. */
+  type: FileType;
   /** Device the file lives on, as `"major:minor"`. */
   dev: string;
   /** Inode number. */
   ino: bigint;
-  /** File type and permission bits (`st_mode`). */
+  /** Permission bits (`st_mode & 07777`). */
   mode: number;
   /** Owner uid. */
   uid: number;
@@ -79,6 +91,14 @@ export interface Libc {
   memfd(name: string, data: Uint8Array): number;
   /** Target of the symbolic link `path` (`readlink(2)`), or `null` when it is none. */
   readlink(path: string): string | null;
+  /** The name a memfd on descriptor `fd` was created with, or `null` when `fd` is no memfd. */
+  memfdName(fd: number): string | null;
+  /** Every descriptor open in this process. */
+  openFds(): number[];
+  /** This program as the kernel started it: the executable and the full argv (argv[0] included). */
+  selfCommand(): { path: string; argv: string[] };
+  /** Seconds since process `pid` started, or `undefined` when it is gone. */
+  processAge(pid: number): number | undefined;
   /** `statx(2)` of a path (not following a final symlink) or of a descriptor. */
   stat(target: string | number): FileStat;
   /** `umask(2)`; returns the previous mask. */

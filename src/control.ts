@@ -161,20 +161,6 @@ export interface StatusResult {
   message: string;
 }
 
-/** Seconds since a process started, from `/proc/PID/stat` and `/proc/uptime`. */
-export function uptimeSeconds(pid: number): number | undefined {
-  try {
-    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-    // Field 22 (starttime, in clock ticks) counts from after the ")" that ends comm.
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    const started = Number(fields[19]) / 100;
-    const up = Number(Deno.readTextFileSync("/proc/uptime").split(" ")[0]);
-    return Math.max(0, Math.round(up - started));
-  } catch {
-    return undefined;
-  }
-}
-
 /** `3725` → `"1h 2m 5s"`. */
 export function formatDuration(seconds: number): string {
   const d = Math.floor(seconds / 86400);
@@ -200,7 +186,7 @@ export async function status(
   }
   switch (st.state) {
     case "running": {
-      const up = uptimeSeconds(st.pid);
+      const up = libc.processAge(st.pid);
       return {
         code: StatusExit.RUNNING,
         message: `${name} is running (pid ${st.pid}, up ${

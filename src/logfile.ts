@@ -37,8 +37,8 @@ export function openLogFile(libc: Libc, path: string): number {
       { cause: err },
     );
   }
-  const type = libc.stat(fd).mode & 0o170000;
-  if (type !== 0o100000 && type !== 0o020000) {
+  const type = libc.stat(fd).type;
+  if (type !== "file" && type !== "char-device") {
     libc.close(fd);
     throw new DaemonError(
       `Cannot open log file ${q}: it is not a regular file`,
@@ -56,8 +56,7 @@ export function openLogFile(libc: Libc, path: string): number {
 export function redirectToLogFile(libc: Libc, path: string): void {
   const old = libc.stat(2);
   const targets = new Set([1, 2]);
-  for (const entry of Deno.readDirSync("/proc/self/fd")) {
-    const fd = Number(entry.name);
+  for (const fd of libc.openFds()) {
     if (fd <= 2) continue;
     try {
       const st = libc.stat(fd);

@@ -7,8 +7,6 @@
 import { type Libc, SysError } from "../ffi/mod.ts";
 import { DaemonError, Exit } from "./errors.ts";
 
-const S_IFMT = 0o170000;
-const S_IFREG = 0o100000;
 const decoder = new TextDecoder();
 const encoder = new TextEncoder();
 
@@ -122,8 +120,7 @@ export class Pidfile {
         throw pidfileError(path, "open", err);
       }
       try {
-        const st = libc.stat(fd);
-        if ((st.mode & S_IFMT) !== S_IFREG) {
+        if (libc.stat(fd).type !== "file") {
           throw new DaemonError(
             `Refusing pidfile ${
               JSON.stringify(path)
@@ -237,7 +234,7 @@ export function inspectPidfile(libc: Libc, path: string): PidfileState {
     throw pidfileError(path, "read", err);
   }
   try {
-    if ((libc.stat(fd).mode & S_IFMT) !== S_IFREG) {
+    if (libc.stat(fd).type !== "file") {
       throw new DaemonError(
         `Cannot read pidfile ${JSON.stringify(path)}: it is not a regular file`,
       );

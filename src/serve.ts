@@ -117,6 +117,11 @@ export async function serve(
     log.fatal("Uncaught error: {error}", { error: err });
     finish(1, "uncaught error");
   };
+  // A payload that calls Deno.exit() itself still leaves no pidfile behind.
+  globalThis.addEventListener("unload", () => {
+    state?.remove();
+    pidfile?.remove();
+  });
   globalThis.addEventListener("error", (e) => {
     e.preventDefault();
     fatal(e.error);
@@ -216,8 +221,16 @@ export async function serve(
     log.fatal("The daemon failed: {error}", { error: err });
     finish(1, "error in main");
   }
-  if (!isReady) {
+  if (!isReady && stopSignal === null) {
     failStart(new DaemonError("The daemon returned before it was ready"));
+  }
+  if (!isReady && readyFd !== null) {
+    sendLine(
+      libc,
+      readyFd,
+      "ERROR",
+      `Stopped by ${stopSignal} before it was ready`,
+    );
   }
   return finish(0, stopSignal ?? "main returned");
 }

@@ -39,8 +39,7 @@ export function stageMemfd(libc: Libc, stage: Stage): number {
  * @returns The stage, or `null` for a process started by a user.
  */
 export function takeStage(libc: Libc): Stage | null {
-  const link = libc.readlink(`/proc/self/fd/${STAGE_FD}`);
-  if (link !== `/memfd:${STAGE_MEMFD} (deleted)`) return null;
+  if (libc.memfdName(STAGE_FD) !== STAGE_MEMFD) return null;
   try {
     const data = JSON.parse(decoder.decode(libc.readAll(STAGE_FD)));
     if (
@@ -53,16 +52,4 @@ export function takeStage(libc: Libc): Stage | null {
   } finally {
     libc.close(STAGE_FD);
   }
-}
-
-/**
- * The program's own command line as the kernel has it, so that `deno run …
- * daemon.ts` and a compiled binary are re-executed the same way.
- *
- * @returns The executable path and the full argv (argv[0] included).
- */
-export function selfCommand(): { path: string; argv: string[] } {
-  const raw = Deno.readFileSync("/proc/self/cmdline");
-  const argv = decoder.decode(raw).replace(/\0$/, "").split("\0");
-  return { path: Deno.execPath(), argv };
 }

@@ -15,7 +15,6 @@ import { readMessages, sendLine } from "./readiness.ts";
 import {
   PIDFILE_FD,
   READY_FD,
-  selfCommand,
   type Stage,
   STAGE_FD,
   stageMemfd,
@@ -47,7 +46,7 @@ function spawnStage(
 ): number {
   const memfd = stageMemfd(libc, stage);
   try {
-    const { path, argv } = selfCommand();
+    const { path, argv } = libc.selfCommand();
     return libc.spawn({
       path,
       argv,
@@ -158,12 +157,6 @@ export async function start(
     }
     pidfile.remove();
   };
-  const interrupted = () => {
-    void cleanup().finally(() => {
-      console.error("Interrupted: the starting daemon was stopped");
-      Deno.exit(Exit.FAILURE);
-    });
-  };
   try {
     // The log file is checked and created here, so a bad path is reported
     // in the terminal; the daemon gets it as stdout and stderr.
@@ -189,8 +182,13 @@ export async function start(
     throw err;
   }
 
-  Deno.addSignalListener("SIGINT", interrupted);
-  Deno.addSignalListener("SIGTERM", interrupted);
+  // Ctrl-C (or SIGTERM) while waiting stops the half-started daemon too.
+  let interrupt = () => {};
+  const interrupted = new Promise<"interrupted">((resolve) => {
+    interrupt = () => resolve("interrupted");
+  });
+  Deno.addSignalListener("SIGINT", interrupt);
+  Deno.addSignalListener("SIGTERM", interrupt);
   let timer: ReturnType<typeof setTimeout> | undefined;
   const timeout = new Promise<"timeout">((resolve) => {
     timer = setTimeout(() => resolve("timeout"), core.readyTimeout * 1000);
@@ -202,17 +200,22 @@ export async function start(
     }
     return null;
   })();
-  const outcome = await Promise.race([messages, timeout]);
+  const outcome = await Promise.race([messages, timeout, interrupted]);
   clearTimeout(timer);
-  Deno.removeSignalListener("SIGINT", interrupted);
-  Deno.removeSignalListener("SIGTERM", interrupted);
+  Deno.removeSignalListener("SIGINT", interrupt);
+  Deno.removeSignalListener("SIGTERM", interrupt);
 
-  if (outcome !== null && outcome !== "timeout" && outcome.kind === "READY") {
+  if (
+    outcome !== null && typeof outcome === "object" && outcome.kind === "READY"
+  ) {
     // The daemon holds the lock on its own descriptor; ours is released.
     pidfile.close();
     return { outcome: "started", pid: Number(outcome.text) };
   }
   await cleanup();
+  if (outcome === "interrupted") {
+    throw new DaemonError("Interrupted: the starting daemon was stopped");
+  }
   if (outcome === "timeout") {
     throw new DaemonError(
       `The daemon was not ready within ${core.readyTimeout} s and was stopped (log: ${core.logFile})`,

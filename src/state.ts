@@ -32,6 +32,7 @@ export class StateFile {
   readonly path: string;
   #libc: Libc;
   #fd: number;
+  #closed = false;
 
   private constructor(libc: Libc, path: string, fd: number) {
     this.#libc = libc;
@@ -54,8 +55,10 @@ export class StateFile {
     this.#libc.replace(this.#fd, encoder.encode(JSON.stringify(state) + "\n"));
   }
 
-  /** Unlink and close. */
+  /** Unlink and close. Safe to call twice. */
   remove(): void {
+    if (this.#closed) return;
+    this.#closed = true;
     try {
       this.#libc.unlink(this.path);
     } catch {

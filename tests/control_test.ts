@@ -183,6 +183,25 @@ for (const behavior of ["throw-after-ready", "reject-after-ready"]) {
   });
 }
 
+Deno.test("a payload that calls Deno.exit() after ready leaves no pidfile behind", async () => {
+  await withScratch(async (s) => {
+    assert.equal(
+      (await cli(BEHAVE, [
+        "start",
+        ...s.paths,
+        "--behavior",
+        "exit-after-ready",
+      ])).code,
+      0,
+    );
+    const pid = s.track()!;
+    await waitFor("daemon exits", () => !alive(pid));
+    assert.throws(() => Deno.statSync(s.pidfile));
+    const status = await cli(BEHAVE, ["status", ...s.paths]);
+    assert.equal(status.code, 3);
+  });
+});
+
 Deno.test("reload reopens the log file and runs the hook; a failing hook exits 1 and the daemon keeps running", async () => {
   await withScratch(async (s) => {
     const config = `${s.dir}/config.json`;

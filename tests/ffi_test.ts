@@ -61,8 +61,9 @@ Deno.test("libc().stat() tells files apart by device and inode without following
     const f = c.stat(`${dir}/f`);
     const l = c.stat(`${dir}/l`);
     assert.equal(f.size, 3);
-    assert.equal(f.mode & 0o170000, 0o100000);
-    assert.equal(l.mode & 0o170000, 0o120000, "a symlink is not followed");
+    assert.equal(f.type, "file");
+    assert.equal(f.mode, Deno.statSync(`${dir}/f`).mode! & 0o7777);
+    assert.equal(l.type, "symlink", "a symlink is not followed");
     const fd = c.open(`${dir}/f`, {});
     const viaFd = c.stat(fd);
     c.close(fd);
@@ -71,6 +72,23 @@ Deno.test("libc().stat() tells files apart by device and inode without following
   } finally {
     Deno.removeSync(dir, { recursive: true });
   }
+});
+
+Deno.test("libc().memfdName(), openFds() and selfCommand() see this process as the kernel does", () => {
+  const fd = c.memfd("denod-test", new Uint8Array([1]));
+  try {
+    assert.equal(c.memfdName(fd), "denod-test");
+    assert.ok(c.openFds().includes(fd));
+    assert.equal(c.memfdName(0), null);
+  } finally {
+    c.close(fd);
+  }
+  const self = c.selfCommand();
+  assert.equal(self.path, Deno.execPath());
+  assert.ok(self.argv.includes("test"), self.argv.join(" "));
+  const age = c.processAge(Deno.pid);
+  assert.ok(age !== undefined && age >= 0 && age < 600);
+  assert.equal(c.processAge(4194305), undefined);
 });
 
 Deno.test("libc().pidfdWait() returns when the process exits, or false on timeout", async () => {

@@ -109,6 +109,15 @@ Deno.test("start returns only when the pidfile is complete and the payload said 
     assert.equal(Deno.readTextFileSync(s.pidfile), `${pid}\n`);
     assert.equal(Deno.statSync(s.pidfile).mode! & 0o777, 0o644);
     assert.equal(Deno.statSync(s.logFile).mode! & 0o777, 0o640);
+    // The kernel's own view: an exclusive flock on the pidfile's inode.
+    const ino = Deno.statSync(s.pidfile).ino!;
+    const locks = Deno.readTextFileSync("/proc/locks");
+    assert.match(
+      locks,
+      new RegExp(
+        `FLOCK\\s+ADVISORY\\s+WRITE\\s+\\d+\\s+[0-9a-f]+:[0-9a-f]+:${ino}\\s`,
+      ),
+    );
     const log = s.log();
     assert.ok(log.indexOf("Listening on") < log.indexOf("Ready"), log);
   });
@@ -268,6 +277,44 @@ Deno.test("start gives up after --ready-timeout and stops the half-started daemo
     assert.throws(() => Deno.statSync(s.pidfile));
     const ps = await sh(`pgrep -f ${shq(s.pidfile)}`);
     assert.equal(ps.stdout.trim(), "", "the half-started daemon was stopped");
+  });
+});
+
+Deno.test("Ctrl-C on a waiting start stops the half-started daemon and removes the pidfile", async () => {
+  await withScratch(async (s) => {
+    const caller = new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "-A",
+        BEHAVE,
+        "start",
+        ...s.paths,
+        "--behavior",
+        "never-ready",
+      ],
+      stdout: "piped",
+      stderr: "piped",
+      stdin: "null",
+    }).spawn();
+    s.track(caller.pid);
+    await waitFor(
+      "the daemon's pid in the pidfile",
+      () => readPid(s.pidfile) !== undefined,
+    );
+    const daemon = s.track()!;
+    await waitFor(
+      "the daemon running its payload",
+      () => s.log().includes("Behavior never-ready"),
+    );
+    caller.kill("SIGINT");
+    const out = await caller.output();
+    assert.equal(out.code, 1);
+    assert.match(
+      new TextDecoder().decode(out.stderr),
+      /Interrupted: the starting daemon was stopped/,
+    );
+    assert.ok(!alive(daemon), "the daemon was stopped");
+    assert.throws(() => Deno.statSync(s.pidfile));
   });
 });
 
