@@ -288,6 +288,20 @@ export function linuxLibc(): Libc {
     if (rc !== 0) throw sysError(syscall, object, rc);
   }
 
+  /** Write all of `data` with `call`, resuming after short writes. */
+  function writeAll(
+    syscall: string,
+    fd: number,
+    data: Uint8Array,
+    call: (chunk: Uint8Array, offset: number) => number | bigint,
+  ): void {
+    let off = 0;
+    while (off < data.length) {
+      const chunk = data.subarray(off);
+      off += Number(check(syscall, `fd ${fd}`, () => call(chunk, off)));
+    }
+  }
+
   function signalNumber(signal: Deno.Signal): number {
     const n = SIGNALS[signal];
     if (n === undefined) throw new TypeError(`Unknown signal ${signal}`);
@@ -475,28 +489,21 @@ export function linuxLibc(): Libc {
       check("fchmod", `fd ${fd}`, () => lib.fchmod(fd, mode));
     },
     write(fd, data) {
-      let off = 0;
-      while (off < data.length) {
-        const chunk = data.subarray(off);
-        const n = check(
-          "write",
-          `fd ${fd}`,
-          () => lib.write(fd, chunk, BigInt(chunk.length)),
-        );
-        off += Number(n);
-      }
+      writeAll(
+        "write",
+        fd,
+        data,
+        (chunk) => lib.write(fd, chunk, BigInt(chunk.length)),
+      );
     },
     replace(fd, data) {
-      let off = 0;
-      while (off < data.length) {
-        const chunk = data.subarray(off);
-        const n = check(
-          "pwrite",
-          `fd ${fd}`,
-          () => lib.pwrite(fd, chunk, BigInt(chunk.length), BigInt(off)),
-        );
-        off += Number(n);
-      }
+      writeAll(
+        "pwrite",
+        fd,
+        data,
+        (chunk, off) =>
+          lib.pwrite(fd, chunk, BigInt(chunk.length), BigInt(off)),
+      );
       check(
         "ftruncate",
         `fd ${fd}`,

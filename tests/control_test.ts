@@ -13,17 +13,14 @@ import {
   readPid,
   sh,
   shq,
+  started,
   waitFor,
   withScratch,
 } from "./helpers.ts";
 
 Deno.test("stop sends SIGTERM, the daemon exits 0 and removes its pidfile; stop again still exits 0", async () => {
   await withScratch(async (s) => {
-    assert.equal(
-      (await cli(EXAMPLE, ["start", ...s.paths, "--port", "0"])).code,
-      0,
-    );
-    const pid = s.track()!;
+    const pid = await started(s, EXAMPLE, ["--port", "0"]);
     const r = await cli(EXAMPLE, ["stop", ...s.paths]);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, new RegExp(`stopped \\(pid ${pid}\\)`));
@@ -43,11 +40,7 @@ Deno.test("status exits 0 running, 1 dead with pidfile, 3 not running, 4 unknown
     assert.equal(none.code, 3);
     assert.match(none.stderr, /is not running/);
 
-    assert.equal(
-      (await cli(EXAMPLE, ["start", ...s.paths, "--port", "0"])).code,
-      0,
-    );
-    const pid = s.track()!;
+    const pid = await started(s, EXAMPLE, ["--port", "0"]);
     const up = await cli(EXAMPLE, ["status", ...s.paths]);
     assert.equal(up.code, 0);
     assert.match(up.stdout, new RegExp(`is running \\(pid ${pid}, up \\d+s`));
@@ -95,12 +88,7 @@ Deno.test("a stale pidfile naming an unrelated live process never gets it signal
 
 Deno.test("stop SIGKILLs a daemon that does not stop within --stop-timeout and removes its pidfile", async () => {
   await withScratch(async (s) => {
-    assert.equal(
-      (await cli(BEHAVE, ["start", ...s.paths, "--behavior", "stuck-stop"]))
-        .code,
-      0,
-    );
-    const pid = s.track()!;
+    const pid = await started(s, BEHAVE, ["--behavior", "stuck-stop"]);
     const t0 = performance.now();
     const r = await cli(BEHAVE, ["stop", ...s.paths, "--stop-timeout", "1"]);
     const took = performance.now() - t0;
@@ -117,18 +105,12 @@ Deno.test("stop SIGKILLs a daemon that does not stop within --stop-timeout and r
 
 Deno.test("a daemon that overruns its --stop-timeout exits by itself; a second SIGTERM exits at once", async () => {
   await withScratch(async (s) => {
-    assert.equal(
-      (await cli(BEHAVE, [
-        "start",
-        ...s.paths,
-        "--behavior",
-        "slow-stop",
-        "--stop-timeout",
-        "1",
-      ])).code,
-      0,
-    );
-    const pid = s.track()!;
+    const pid = await started(s, BEHAVE, [
+      "--behavior",
+      "slow-stop",
+      "--stop-timeout",
+      "1",
+    ]);
     Deno.kill(pid, "SIGTERM");
     await waitFor(
       "daemon exits by its own stop timeout",
@@ -138,12 +120,7 @@ Deno.test("a daemon that overruns its --stop-timeout exits by itself; a second S
     assert.match(s.log(), /Did not stop within 1 s/);
     assert.throws(() => Deno.statSync(s.pidfile));
 
-    assert.equal(
-      (await cli(BEHAVE, ["start", ...s.paths, "--behavior", "slow-stop"]))
-        .code,
-      0,
-    );
-    const pid2 = s.track()!;
+    const pid2 = await started(s, BEHAVE, ["--behavior", "slow-stop"]);
     Deno.kill(pid2, "SIGTERM");
     await waitFor(
       "slow stop begun",
@@ -165,11 +142,7 @@ Deno.test("a daemon that overruns its --stop-timeout exits by itself; a second S
 for (const behavior of ["throw-after-ready", "reject-after-ready"]) {
   Deno.test(`an uncaught error after ready is logged with its stack, the pidfile removed, exit 1 (${behavior})`, async () => {
     await withScratch(async (s) => {
-      assert.equal(
-        (await cli(BEHAVE, ["start", ...s.paths, "--behavior", behavior])).code,
-        0,
-      );
-      const pid = s.track()!;
+      const pid = await started(s, BEHAVE, ["--behavior", behavior]);
       await waitFor("daemon dies", () => !alive(pid));
       const log = s.log();
       assert.match(
@@ -185,16 +158,7 @@ for (const behavior of ["throw-after-ready", "reject-after-ready"]) {
 
 Deno.test("a payload that calls Deno.exit() after ready leaves no pidfile behind", async () => {
   await withScratch(async (s) => {
-    assert.equal(
-      (await cli(BEHAVE, [
-        "start",
-        ...s.paths,
-        "--behavior",
-        "exit-after-ready",
-      ])).code,
-      0,
-    );
-    const pid = s.track()!;
+    const pid = await started(s, BEHAVE, ["--behavior", "exit-after-ready"]);
     await waitFor("daemon exits", () => !alive(pid));
     assert.throws(() => Deno.statSync(s.pidfile));
     const status = await cli(BEHAVE, ["status", ...s.paths]);
@@ -206,18 +170,7 @@ Deno.test("reload reopens the log file and runs the hook; a failing hook exits 1
   await withScratch(async (s) => {
     const config = `${s.dir}/config.json`;
     Deno.writeTextFileSync(config, JSON.stringify({ greeting: "hello" }));
-    assert.equal(
-      (await cli(EXAMPLE, [
-        "start",
-        ...s.paths,
-        "--port",
-        "0",
-        "--config",
-        config,
-      ])).code,
-      0,
-    );
-    const pid = s.track()!;
+    const pid = await started(s, EXAMPLE, ["--port", "0", "--config", config]);
     const port = listeningPort(s.log());
 
     // logrotate-style: move the file away, then reload.
@@ -255,12 +208,7 @@ Deno.test("reload of a hook that throws reports its message; reload when not run
   await withScratch(async (s) => {
     const none = await cli(BEHAVE, ["reload", ...s.paths]);
     assert.equal(none.code, 7);
-    assert.equal(
-      (await cli(BEHAVE, ["start", ...s.paths, "--behavior", "reload-fails"]))
-        .code,
-      0,
-    );
-    s.track();
+    await started(s, BEHAVE, ["--behavior", "reload-fails"]);
     const r = await cli(BEHAVE, ["reload", ...s.paths]);
     assert.equal(r.code, 1);
     assert.match(
@@ -272,11 +220,7 @@ Deno.test("reload of a hook that throws reports its message; reload when not run
 
 Deno.test("restart replaces the daemon and the new one answers", async () => {
   await withScratch(async (s) => {
-    assert.equal(
-      (await cli(EXAMPLE, ["start", ...s.paths, "--port", "0"])).code,
-      0,
-    );
-    const old = s.track()!;
+    const old = await started(s, EXAMPLE, ["--port", "0"]);
     const r = await cli(EXAMPLE, ["restart", ...s.paths, "--port", "0"]);
     const pid = s.track()!;
     assert.equal(r.code, 0, r.stderr);
@@ -344,11 +288,7 @@ for (const signal of ["SIGTERM", "SIGINT"] as const) {
 
 Deno.test("start-stop-daemon --status and --stop --retry TERM/5/KILL/5 work with the pidfile", async () => {
   await withScratch(async (s) => {
-    assert.equal(
-      (await cli(EXAMPLE, ["start", ...s.paths, "--port", "0"])).code,
-      0,
-    );
-    const pid = s.track()!;
+    const pid = await started(s, EXAMPLE, ["--port", "0"]);
     const ssd = "/sbin/start-stop-daemon";
     const status = await sh(`${ssd} --status --pidfile ${shq(s.pidfile)}`);
     assert.equal(status.code, 0, status.stderr);

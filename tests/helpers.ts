@@ -17,18 +17,14 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Run `deno run -A <entry> <args>` and collect its output. */
-export async function cli(
-  entry: string,
+/** Run a command with stdin on /dev/null and collect its output. */
+async function collect(
+  program: string,
   args: string[],
-  opts: { cwd?: string; env?: Record<string, string> } = {},
+  opts: { cwd?: string; env?: Record<string, string> },
 ): Promise<CliResult> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", entry, ...args],
-    cwd: opts.cwd,
-    env: opts.env,
-    stdin: "null",
-  }).output();
+  const out = await new Deno.Command(program, { args, ...opts, stdin: "null" })
+    .output();
   const dec = new TextDecoder();
   return {
     code: out.code,
@@ -37,22 +33,39 @@ export async function cli(
   };
 }
 
+/** Run `deno run -A <entry> <args>` and collect its output. */
+export function cli(
+  entry: string,
+  args: string[],
+  opts: { cwd?: string; env?: Record<string, string> } = {},
+): Promise<CliResult> {
+  return collect(Deno.execPath(), ["run", "-A", entry, ...args], opts);
+}
+
 /** Run a shell command line (for `script`, traps, inherited descriptors). */
-export async function sh(
+export function sh(
   line: string,
   opts: { cwd?: string } = {},
 ): Promise<CliResult> {
-  const out = await new Deno.Command("/bin/bash", {
-    args: ["-c", line],
-    cwd: opts.cwd,
-    stdin: "null",
-  }).output();
-  const dec = new TextDecoder();
-  return {
-    code: out.code,
-    stdout: dec.decode(out.stdout),
-    stderr: dec.decode(out.stderr),
-  };
+  return collect("/bin/bash", ["-c", line], opts);
+}
+
+/**
+ * `start` a daemon with the scratch pidfile and log, assert it succeeded,
+ * and register its pid for cleanup.
+ *
+ * @returns The daemon's pid.
+ */
+export async function started(
+  s: Scratch,
+  entry: string,
+  args: string[],
+): Promise<number> {
+  const r = await cli(entry, ["start", ...s.paths, ...args]);
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  const pid = s.track();
+  assert.ok(pid !== undefined, "start returned 0 but the pidfile names no pid");
+  return pid;
 }
 
 /** The `deno run -A` command line for a shell, quoted. */
