@@ -51,18 +51,18 @@ export async function serve(
   const log = setupLogging(def.name, core.logLevel);
   let readyFd: number | null = detached ? READY_FD : null;
   if (readyFd !== null) libc.setCloexec(readyFd, true);
+  let pidfile: Pidfile | undefined;
+  let state: StateFile | undefined;
 
   /** Report a start-up failure to `start` (or stderr) and exit 1. */
   const failStart = (err: unknown): never => {
-    const text = errorText(err);
     log.fatal("Start-up failed: {error}", { error: err });
-    if (readyFd !== null) sendLine(libc, readyFd, "ERROR", text);
+    if (readyFd !== null) sendLine(libc, readyFd, "ERROR", errorText(err));
+    state?.remove();
     pidfile?.remove();
     Deno.exit(1);
   };
 
-  let pidfile: Pidfile | undefined;
-  let state: StateFile | undefined;
   try {
     libc.chdir(core.chdir);
     if (mode.detached) {
@@ -93,6 +93,7 @@ export async function serve(
   let isReady = false;
   let exiting = false;
   let stopSignal: string | null = null;
+  let stopStarted = 0;
   let stopTimer: ReturnType<typeof setTimeout> | undefined;
 
   /** Remove the pidfile (still locked) and exit. */
@@ -109,7 +110,6 @@ export async function serve(
     pidfile?.remove();
     Deno.exit(code);
   };
-  let stopStarted = 0;
 
   const fatal = (err: unknown): void => {
     if (exiting) return;

@@ -252,7 +252,11 @@ for (
       ]);
       assert.equal(r.code, 1, r.stdout);
       assert.match(r.stderr, expected);
-      assert.throws(() => Deno.statSync(s.pidfile));
+      assert.deepEqual(
+        [...Deno.readDirSync(s.dir)].map((e) => e.name),
+        ["d.log"],
+        "no pidfile or state file left",
+      );
       const ps = await sh(`pgrep -f ${shq(s.pidfile)}`);
       assert.equal(ps.stdout.trim(), "");
     });
