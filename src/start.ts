@@ -135,7 +135,6 @@ function checkDirectory(dir: string): void {
  * @param libc The OS interface.
  * @param core Resolved core options (the pidfile is set).
  * @param privateDir A default directory to create first, if any.
- * @param log Where to say what happens (one line each).
  * @returns Started, or already running.
  * @throws {DaemonError} When it cannot start, with the daemon's own message.
  */
@@ -149,12 +148,17 @@ export async function start(
   const pidfile = await lockForStart(libc, core.pidfile, core.readyTimeout);
   if ("outcome" in pidfile) return pidfile;
 
+  let leaderPid: number | undefined;
   let daemonPid: number | undefined;
   let readEnd = -1;
+  /** Stop whatever was spawned (leader and daemon) and remove the pidfile. */
   const cleanup = async (): Promise<void> => {
-    if (daemonPid !== undefined) {
-      await terminate(libc, daemonPid, core.stopTimeout).catch(() => {});
-    }
+    // The leader writes the daemon's pid to the pidfile before reporting it.
+    daemonPid ??= pidfile.read();
+    const pids = [leaderPid, daemonPid].filter((p) => p !== undefined);
+    await Promise.all(
+      pids.map((pid) => terminate(libc, pid, core.stopTimeout).catch(() => {})),
+    );
     pidfile.remove();
   };
   try {
@@ -165,7 +169,7 @@ export async function start(
     const [r, w] = libc.pipe();
     readEnd = r;
     try {
-      spawnStage(
+      leaderPid = spawnStage(
         libc,
         { stage: "leader", pidfile: core.pidfile },
         { logFile: core.logFile },
@@ -193,26 +197,45 @@ export async function start(
   const timeout = new Promise<"timeout">((resolve) => {
     timer = setTimeout(() => resolve("timeout"), core.readyTimeout * 1000);
   });
+  let reading = true;
   const messages = (async () => {
-    for await (const msg of readMessages(libc, readEnd)) {
-      if (msg.kind === "PID") daemonPid = Number(msg.text);
-      else return msg;
+    try {
+      for await (const msg of readMessages(libc, readEnd)) {
+        if (msg.kind === "PID") daemonPid = Number(msg.text);
+        else return msg;
+      }
+      return null;
+    } finally {
+      reading = false;
     }
-    return null;
   })();
   const outcome = await Promise.race([messages, timeout, interrupted]);
   clearTimeout(timer);
   Deno.removeSignalListener("SIGINT", interrupt);
   Deno.removeSignalListener("SIGTERM", interrupt);
+  // A read still blocked on another thread keeps the descriptor until the
+  // daemon side closes; closing it under that read could hit a reused number.
+  const closeReadEnd = () => {
+    if (!reading) libc.close(readEnd);
+  };
 
   if (
     outcome !== null && typeof outcome === "object" && outcome.kind === "READY"
   ) {
     // The daemon holds the lock on its own descriptor; ours is released.
     pidfile.close();
+    closeReadEnd();
     return { outcome: "started", pid: Number(outcome.text) };
   }
   await cleanup();
+  // With the daemon side gone the reader sees end of file and finishes.
+  let grace: ReturnType<typeof setTimeout> | undefined;
+  await Promise.race([
+    messages,
+    new Promise((r) => grace = setTimeout(r, 1000)),
+  ]);
+  clearTimeout(grace);
+  closeReadEnd();
   if (outcome === "interrupted") {
     throw new DaemonError("Interrupted: the starting daemon was stopped");
   }
