@@ -206,7 +206,7 @@ async function dispatch(
     }
     case "status": {
       const result = await status(libc, def.name, pidfilePath);
-      (result.code === 0 ? console.log : console.error)(result.message);
+      console.log(result.message);
       return result.code;
     }
     case "reload": {

@@ -173,6 +173,11 @@ export class Pidfile {
     }
   }
 
+  /** Whether `path` still names the file this object holds locked. */
+  isCurrent(): boolean {
+    return !this.#closed && Pidfile.#sameFile(this.#libc, this.path, this.fd);
+  }
+
   /** Write `pid` and a newline, replacing the content, while locked. */
   write(pid: number): void {
     this.#libc.replace(this.fd, encoder.encode(`${pid}\n`));

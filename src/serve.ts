@@ -161,6 +161,15 @@ export async function serve(
     log,
     ready() {
       if (isReady || exiting) return;
+      if (pidfile !== undefined && !pidfile.isCurrent()) {
+        failStart(
+          new DaemonError(
+            `Lost the pidfile: ${
+              JSON.stringify(pidfile.path)
+            } was removed or replaced`,
+          ),
+        );
+      }
       isReady = true;
       log.info("Ready (pid {pid}, {ms} ms after launch)", {
         pid: Deno.pid,

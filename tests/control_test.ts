@@ -38,7 +38,7 @@ Deno.test("status exits 0 running, 1 dead with pidfile, 3 not running, 4 unknown
   await withScratch(async (s) => {
     const none = await cli(EXAMPLE, ["status", ...s.paths]);
     assert.equal(none.code, 3);
-    assert.match(none.stderr, /is not running/);
+    assert.match(none.stdout, /is not running/);
 
     const pid = await started(s, EXAMPLE, ["--port", "0"]);
     const up = await cli(EXAMPLE, ["status", ...s.paths]);
@@ -50,14 +50,14 @@ Deno.test("status exits 0 running, 1 dead with pidfile, 3 not running, 4 unknown
     const dead = await cli(EXAMPLE, ["status", ...s.paths]);
     assert.equal(dead.code, 1);
     assert.match(
-      dead.stderr,
+      dead.stdout,
       new RegExp(`pidfile .* remains \\(pid ${pid}\\)`),
     );
 
     const unknown = await cli(EXAMPLE, ["status", "--pidfile", s.dir]);
     assert.equal(unknown.code, 4, unknown.stderr);
     assert.match(
-      unknown.stderr,
+      unknown.stdout,
       /Cannot read pidfile .*: it is not a regular file/,
     );
   });

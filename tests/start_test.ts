@@ -240,6 +240,7 @@ for (
     ["throw-before-ready", /Cannot open the frobnicator/],
     ["return-before-ready", /returned before it was ready/],
     ["exit-before-ready", /exited before it was ready/],
+    ["lose-pidfile", /Lost the pidfile: ".*d\.pid" was removed or replaced/],
   ] as const
 ) {
   Deno.test(`start reports a daemon that fails before ready (${behavior})`, async () => {
