@@ -6,7 +6,10 @@
  * `restart`, `status`, `reload` and `run` (foreground).
  *
  * The pieces are exported for programs with a CLI of their own: `start`,
- * `stop`, `status`, `reload`, `serve` (run the payload) and `Pidfile`.
+ * `stop`, `status`, `reload` and `Pidfile` (`src/serve.ts` runs a payload;
+ * it is not re-exported here because it loads the logger, and every process
+ * that imports this module, down to the short-lived session leader, would
+ * pay for it).
  * `start` re-executes the running program with its own argv, so the
  * program's entry point must still hand that re-executed process to
  * `daemon.cli()`, which recognises it before parsing anything. Processes are created
@@ -58,6 +61,5 @@ export {
   terminate,
 } from "./src/control.ts";
 export { start, type StartResult } from "./src/start.ts";
-export { serve, type ServeMode } from "./src/serve.ts";
 export { helpText, runCli, versionText } from "./src/cli.ts";
 export { type Libc, libc, SysError } from "./ffi/mod.ts";

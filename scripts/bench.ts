@@ -6,8 +6,9 @@
  *   returns only once the daemon answers), against two bare `deno run`
  *   boots of an empty script;
  * - `stop` (wall time until the daemon is gone);
- * - the idle daemon's RSS and context switches over 10 s, against an idle
- *   bare Deno process serving HTTP the same way.
+ * - the idle daemon's RSS and context switches over 10 s (after 12 s to
+ *   settle: the runtime retires idle worker threads after 10 s), against an
+ *   idle bare Deno process serving HTTP the same way.
  *
  * Usage: deno run -A scripts/bench.ts [--runs N] [--idle-seconds S]
  */
@@ -62,31 +63,45 @@ function median(xs: number[]): number {
   return s[Math.floor(s.length / 2)];
 }
 
-/** RSS (KiB) and context switches summed over every thread of `pid`. */
-function sample(pid: number): { rssKiB: number; switches: number } {
+/** RSS (KiB) and context switches of each thread of `pid`, by thread id. */
+function sample(pid: number): { rssKiB: number; threads: Map<string, number> } {
   const status = Deno.readTextFileSync(`/proc/${pid}/status`);
   const rssKiB = Number(status.match(/VmRSS:\s+(\d+)/)![1]);
-  let switches = 0;
+  const threads = new Map<string, number>();
   for (const t of Deno.readDirSync(`/proc/${pid}/task`)) {
     try {
       const s = Deno.readTextFileSync(`/proc/${pid}/task/${t.name}/status`);
-      switches += Number(s.match(/^voluntary_ctxt_switches:\s+(\d+)/m)![1]) +
-        Number(s.match(/^nonvoluntary_ctxt_switches:\s+(\d+)/m)![1]);
+      threads.set(
+        t.name,
+        Number(s.match(/^voluntary_ctxt_switches:\s+(\d+)/m)![1]) +
+          Number(s.match(/^nonvoluntary_ctxt_switches:\s+(\d+)/m)![1]),
+      );
     } catch {
       // thread ended between listing and reading
     }
   }
-  return { rssKiB, switches };
+  return { rssKiB, threads };
 }
+
+/** Runtime worker threads retire after 10 s idle; measure after that. */
+const SETTLE_MS = 12_000;
 
 async function idle(
   pid: number,
-): Promise<{ rssKiB: number; switches: number }> {
-  await new Promise((r) => setTimeout(r, 1000)); // let start-up work settle
+): Promise<{ rssKiB: number; switches: number; threadsChanged: number }> {
+  await new Promise((r) => setTimeout(r, SETTLE_MS));
   const a = sample(pid);
   await new Promise((r) => setTimeout(r, IDLE_SECONDS * 1000));
   const b = sample(pid);
-  return { rssKiB: b.rssKiB, switches: b.switches - a.switches };
+  let switches = 0;
+  let threadsChanged = 0;
+  for (const [tid, n] of b.threads) {
+    const before = a.threads.get(tid);
+    if (before === undefined) threadsChanged++;
+    else switches += n - before;
+  }
+  for (const tid of a.threads.keys()) if (!b.threads.has(tid)) threadsChanged++;
+  return { rssKiB: b.rssKiB, switches, threadsChanged };
 }
 
 try {
@@ -154,6 +169,11 @@ try {
     `  context switches (all threads) ${String(d.switches).padStart(7)}       ${
       String(b.switches).padStart(7)
     }       (target: 0 for the daemon)`,
+  );
+  console.log(
+    `  threads started or ended       ${
+      String(d.threadsChanged).padStart(7)
+    }       ${String(b.threadsChanged).padStart(7)}`,
   );
 } finally {
   try {

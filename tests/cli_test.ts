@@ -88,3 +88,44 @@ Deno.test("malformed command lines exit 2 with a one-line message, no stack trac
     assert.deepEqual([...Deno.readDirSync(s.dir)], [], "nothing was created");
   });
 });
+
+Deno.test("the modules every process loads (down to the session leader) leave out the logger and Node's parser", async () => {
+  // LogTape and node:util start Node compatibility, tens of milliseconds of
+  // each boot; only the stages that use them import them, dynamically.
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["info", "--json", EXAMPLE],
+    env: { NO_COLOR: "1" },
+  }).output();
+  assert.ok(out.success, new TextDecoder().decode(out.stderr));
+  type Dep = {
+    specifier: string;
+    isDynamic?: boolean;
+    code?: { specifier: string };
+  };
+  const graph = JSON.parse(new TextDecoder().decode(out.stdout)) as {
+    roots: string[];
+    modules: { specifier: string; dependencies?: Dep[] }[];
+  };
+  const bySpecifier = new Map(graph.modules.map((m) => [m.specifier, m]));
+  const seen = new Set<string>();
+  const stack = [...graph.roots];
+  while (stack.length > 0) {
+    const spec = stack.pop()!;
+    if (seen.has(spec)) continue;
+    seen.add(spec);
+    for (const dep of bySpecifier.get(spec)?.dependencies ?? []) {
+      if (!dep.isDynamic && dep.code !== undefined) {
+        stack.push(dep.code.specifier);
+      }
+    }
+  }
+  const heavy = [...seen].filter((s) =>
+    s.includes("/node_modules/") || s.startsWith("node:") ||
+    s.startsWith("npm:")
+  );
+  assert.deepEqual(heavy, []);
+  assert.ok(
+    [...seen].some((s) => s.endsWith("/src/start.ts")),
+    "the walk reached the CLI",
+  );
+});
