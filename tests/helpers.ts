@@ -63,9 +63,11 @@ export async function started(
 ): Promise<number> {
   const r = await cli(entry, ["start", ...s.paths, ...args]);
   assert.equal(r.code, 0, r.stdout + r.stderr);
-  const pid = s.track();
-  assert.ok(pid !== undefined, "start returned 0 but the pidfile names no pid");
-  return pid;
+  // From start's own report: the pidfile may already be gone again when
+  // the daemon is one that fails right after it said ready.
+  const m = r.stdout.match(/started \(pid (\d+)\)/);
+  assert.ok(m, `start reported no pid: ${r.stdout}`);
+  return s.track(Number(m[1]))!;
 }
 
 /** The `deno run -A` command line for a shell, quoted. */
