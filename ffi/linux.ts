@@ -12,9 +12,11 @@ import {
   type ErrnoName,
   type FileStat,
   type FileType,
+  type GroupEntry,
   type Libc,
   type SpawnRequest,
   SysError,
+  type UserEntry,
 } from "./types.ts";
 
 const SYMBOLS = {
@@ -86,6 +88,17 @@ const SYMBOLS = {
   geteuid: { parameters: [], result: "u32" },
   unlink: { parameters: ["buffer"], result: "i32" },
   syscall: { parameters: ["i64", "i64", "i64", "i64", "i64"], result: "i64" },
+  fchown: { parameters: ["i32", "u32", "u32"], result: "i32" },
+  getpwnam: { parameters: ["buffer"], result: "pointer" },
+  getpwuid: { parameters: ["u32"], result: "pointer" },
+  getgrnam: { parameters: ["buffer"], result: "pointer" },
+  getgrgid: { parameters: ["u32"], result: "pointer" },
+  setgroups: { parameters: ["usize", "buffer"], result: "i32" },
+  initgroups: { parameters: ["buffer", "u32"], result: "i32" },
+  setgid: { parameters: ["u32"], result: "i32" },
+  setuid: { parameters: ["u32"], result: "i32" },
+  prctl: { parameters: ["i32", "u64", "u64", "u64", "u64"], result: "i32" },
+  setrlimit: { parameters: ["i32", "buffer"], result: "i32" },
   poll: {
     name: "poll",
     parameters: ["buffer", "u64", "i32"],
@@ -125,6 +138,10 @@ const POSIX_SPAWN_SETSID = 0x80;
 const SYS_PIDFD_SEND_SIGNAL = 424;
 const SYS_PIDFD_OPEN = 434;
 const POLLIN = 1;
+const PR_SET_NO_NEW_PRIVS = 38;
+const RLIMIT_CORE = 4;
+/** Ids above this are not valid uids or gids ((uid_t)-1 means "unchanged"). */
+const MAX_ID = 0xfffffffe;
 /** Descriptors are parked at or above this number while spawn actions run. */
 const PARK_FD = 64;
 
@@ -653,6 +670,64 @@ export function linuxLibc(): Libc {
         timeoutMs -= performance.now() - started;
         if (timeoutMs <= 0) return false;
       }
+    },
+    fchown(fd, uid, gid) {
+      check("fchown", `fd ${fd}`, () => lib.fchown(fd, uid, gid));
+    },
+    lookupUser(nameOrUid) {
+      const p = /^[0-9]{1,10}$/.test(nameOrUid)
+        ? (Number(nameOrUid) <= MAX_ID ? lib.getpwuid(Number(nameOrUid)) : null)
+        : lib.getpwnam(cstr(nameOrUid));
+      if (p === null) return null;
+      // struct passwd: pw_name, pw_passwd, pw_uid, pw_gid, pw_gecos, pw_dir, pw_shell
+      const v = new Deno.UnsafePointerView(p);
+      return {
+        name: Deno.UnsafePointerView.getCString(v.getPointer(0)!),
+        uid: v.getUint32(16),
+        gid: v.getUint32(20),
+        home: Deno.UnsafePointerView.getCString(v.getPointer(32)!),
+      } satisfies UserEntry;
+    },
+    lookupGroup(nameOrGid) {
+      const p = /^[0-9]{1,10}$/.test(nameOrGid)
+        ? (Number(nameOrGid) <= MAX_ID ? lib.getgrgid(Number(nameOrGid)) : null)
+        : lib.getgrnam(cstr(nameOrGid));
+      if (p === null) return null;
+      // struct group: gr_name, gr_passwd, gr_gid, gr_mem
+      const v = new Deno.UnsafePointerView(p);
+      return {
+        name: Deno.UnsafePointerView.getCString(v.getPointer(0)!),
+        gid: v.getUint32(16),
+      } satisfies GroupEntry;
+    },
+    setgroups(gids) {
+      const list = new Uint32Array(gids);
+      check("setgroups", "", () => lib.setgroups(BigInt(list.length), list));
+    },
+    initgroups(user, gid) {
+      const u = cstr(user);
+      check("initgroups", user, () => lib.initgroups(u, gid));
+    },
+    setgid(gid) {
+      check("setgid", String(gid), () => lib.setgid(gid));
+    },
+    setuid(uid) {
+      check("setuid", String(uid), () => lib.setuid(uid));
+    },
+    setNoNewPrivs() {
+      check(
+        "prctl",
+        "PR_SET_NO_NEW_PRIVS",
+        () => lib.prctl(PR_SET_NO_NEW_PRIVS, 1n, 0n, 0n, 0n),
+      );
+    },
+    disableCoreDumps() {
+      const rlimit = new BigUint64Array([0n, 0n]);
+      check(
+        "setrlimit",
+        "RLIMIT_CORE",
+        () => lib.setrlimit(RLIMIT_CORE, rlimit),
+      );
     },
     unlink(path) {
       const p = cstr(path);

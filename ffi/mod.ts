@@ -11,9 +11,11 @@ export type {
   ErrnoName,
   FileStat,
   FileType,
+  GroupEntry,
   Libc,
   SpawnFd,
   SpawnRequest,
+  UserEntry,
 } from "./types.ts";
 export { SysError } from "./types.ts";
 

@@ -34,6 +34,26 @@ export interface FileStat {
   size: number;
 }
 
+/** A user from the system's user database (`getpwnam(3)`, `getpwuid(3)`). */
+export interface UserEntry {
+  /** Login name. */
+  name: string;
+  /** User id. */
+  uid: number;
+  /** Primary group id. */
+  gid: number;
+  /** Home directory. */
+  home: string;
+}
+
+/** A group from the system's group database (`getgrnam(3)`, `getgrgid(3)`). */
+export interface GroupEntry {
+  /** Group name. */
+  name: string;
+  /** Group id. */
+  gid: number;
+}
+
 /** What to place on one descriptor of a spawned process. */
 export type SpawnFd =
   | { fd: number; dup: number }
@@ -121,6 +141,24 @@ export interface Libc {
   pidfdWait(pidfd: number, timeoutMs: number): Promise<boolean>;
   /** `unlink(2)`. */
   unlink(path: string): void;
+  /** `fchown(2)`. */
+  fchown(fd: number, uid: number, gid: number): void;
+  /** Look a user up by name or by numeric uid; `null` when there is none. */
+  lookupUser(nameOrUid: string): UserEntry | null;
+  /** Look a group up by name or by numeric gid; `null` when there is none. */
+  lookupGroup(nameOrGid: string): GroupEntry | null;
+  /** Set the supplementary groups to exactly `gids` (`setgroups(2)`). */
+  setgroups(gids: number[]): void;
+  /** Set the supplementary groups from the group database (`initgroups(3)`). */
+  initgroups(user: string, gid: number): void;
+  /** `setgid(3)`: every thread's real, effective and saved gid. */
+  setgid(gid: number): void;
+  /** `setuid(3)`: every thread's real, effective and saved uid. */
+  setuid(uid: number): void;
+  /** `prctl(PR_SET_NO_NEW_PRIVS)`: execve can no longer grant privileges (calling thread and its future children). */
+  setNoNewPrivs(): void;
+  /** `setrlimit(RLIMIT_CORE, 0)`: no core files. */
+  disableCoreDumps(): void;
   /** The signal number for a name, e.g. 15 for `"SIGTERM"`. */
   signalNumber(signal: Deno.Signal): number;
 }

@@ -18,6 +18,7 @@ import { runLeader, start } from "./start.ts";
 import { reload, status, stop } from "./control.ts";
 import { Pidfile } from "./pidfile.ts";
 import { PIDFILE_FD, takeStage } from "./stage.ts";
+import { requireRoot, resolveIdentity } from "./privileges.ts";
 
 /** One option's help line. */
 function optionLine(name: string, spec: OptionSpec): string {
@@ -135,10 +136,15 @@ async function dispatch(
     caller,
     command === "run",
   );
+  const identity = resolveIdentity(libc, core.user, core.group);
   if (stage !== null) {
     const { serve } = await import("./serve.ts");
     const pidfile = Pidfile.adopt(libc, stage.pidfile, PIDFILE_FD);
-    return await serve(libc, def, core, payload, { detached: true, pidfile });
+    return await serve(libc, def, core, payload, {
+      detached: true,
+      pidfile,
+      identity,
+    });
   }
   const pidfilePath = core.pidfile as string;
   const usesDefaultDir = !core.pidfileGiven || raw["log-file"] === undefined;
@@ -150,11 +156,16 @@ async function dispatch(
       console.log(versionText(def));
       return Exit.OK;
     case "run": {
+      requireRoot(libc, identity);
       const { serve } = await import("./serve.ts");
-      return await serve(libc, def, core, payload, { detached: false });
+      return await serve(libc, def, core, payload, {
+        detached: false,
+        identity,
+      });
     }
     case "start":
     case "restart": {
+      requireRoot(libc, identity);
       if (command === "restart") {
         const stopped = await stop(
           libc,
@@ -166,11 +177,11 @@ async function dispatch(
           console.log(`${def.name} stopped (pid ${stopped.pid})`);
         }
       }
-      const result = await start(
-        libc,
-        { ...core, pidfile: pidfilePath },
-        usesDefaultDir ? defaults.privateDir : undefined,
-      );
+      const result = await start(libc, { ...core, pidfile: pidfilePath }, {
+        privateDir: usesDefaultDir ? defaults.privateDir : undefined,
+        declaredEnv: def.env,
+        identity,
+      });
       if (result.outcome === "started") {
         console.log(`${def.name} started (pid ${result.pid})`);
       } else {

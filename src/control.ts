@@ -13,7 +13,7 @@ import {
   PidfileLockedError,
   type PidfileState,
 } from "./pidfile.ts";
-import { readState } from "./state.ts";
+import { readState, statePath } from "./state.ts";
 
 /** How often a waiting command looks at the pidfile or state file again. */
 const LOOK_AGAIN_MS = 20;
@@ -114,10 +114,20 @@ export async function terminate(
   }
 }
 
-/** Remove a pidfile nobody holds (left by a killed daemon). */
+/**
+ * Remove a pidfile nobody holds, and its state file: left by a killed
+ * daemon, or by one that no longer had the permission after dropping
+ * privileges.
+ */
 function removeStale(libc: Libc, path: string): boolean {
   try {
-    Pidfile.acquire(libc, path).remove();
+    const pidfile = Pidfile.acquire(libc, path);
+    try {
+      libc.unlink(statePath(path));
+    } catch {
+      // no state file
+    }
+    pidfile.remove();
     return true;
   } catch (err) {
     if (err instanceof PidfileLockedError) return false;

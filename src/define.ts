@@ -41,6 +41,8 @@ export interface DaemonDefinition<S extends OptionSpecs = OptionSpecs> {
   description?: string;
   /** The daemon's own command-line options. */
   options?: S;
+  /** Environment variables the daemon reads: `--clear-env` keeps them. */
+  env?: readonly string[];
   /** Runs before `main`, with the privileges the daemon was started with. */
   prepare?(ctx: DaemonContext<S>): void | Promise<void>;
   /**

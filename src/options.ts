@@ -85,6 +85,16 @@ export interface CoreOptions {
   readyTimeout: number;
   /** Seconds the daemon has to stop before SIGKILL. */
   stopTimeout: number;
+  /** `--user`, as given: resolved by `privileges.ts`. */
+  user: string | undefined;
+  /** `--group`, as given. */
+  group: string | undefined;
+  /** Keep only allow-listed environment variables. */
+  clearEnv: boolean;
+  /** Set `PR_SET_NO_NEW_PRIVS` (default on). */
+  noNewPrivs: boolean;
+  /** Set `RLIMIT_CORE` to 0 (default on). */
+  noCoreDumps: boolean;
 }
 
 /** Specs of the core options, for parsing and help. */
@@ -123,6 +133,27 @@ export const CORE_OPTIONS = {
     type: "string",
     description: "Seconds the daemon has to stop before SIGKILL",
     default: "10",
+  },
+  user: {
+    type: "string",
+    description: "Become this user (name or uid) after prepare; needs root",
+  },
+  group: {
+    type: "string",
+    description: "Become this group (name or gid); default: the user's",
+  },
+  "clear-env": {
+    type: "boolean",
+    description:
+      "Pass on only PATH, LANG, LC_*, TZ and the daemon's own variables",
+  },
+  "allow-new-privs": {
+    type: "boolean",
+    description: "Do not set PR_SET_NO_NEW_PRIVS (setuid programs work again)",
+  },
+  "allow-core-dumps": {
+    type: "boolean",
+    description: "Do not set the core file size limit to 0",
   },
 } as const satisfies OptionSpecs;
 
@@ -176,6 +207,7 @@ export function validateOption(
         JSON.stringify(text)
       } (expected ${expected})`,
     );
+  if (text.includes("\0")) throw bad("no NUL bytes");
   switch (spec.type) {
     case "string":
       if (spec.choices !== undefined && !spec.choices.includes(text)) {

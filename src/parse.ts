@@ -94,11 +94,19 @@ function parseArgsMessage(err: unknown): string {
   switch (code) {
     case "ERR_PARSE_ARGS_UNKNOWN_OPTION":
       return `Unknown option ${JSON.stringify(quoted ?? text)}`;
-    case "ERR_PARSE_ARGS_INVALID_OPTION_VALUE":
-      return quoted !== undefined && /argument missing/.test(text)
-        ? `Option ${JSON.stringify(quoted.split(/[ ,]/)[0])} needs a value`
-        : text.split("\n")[0];
+    case "ERR_PARSE_ARGS_INVALID_OPTION_VALUE": {
+      const option = JSON.stringify((quoted ?? "").split(/[ ,]/)[0]);
+      if (/argument missing/.test(text)) {
+        return `Option ${option} needs a value`;
+      }
+      if (/ambiguous/.test(text)) {
+        return `Option ${option} has a value starting with "-": write it as ${
+          JSON.parse(option)
+        }=VALUE`;
+      }
+      return text.split("\n")[0].replace(/\.$/, "");
+    }
     default:
-      return text.split("\n")[0];
+      return text.split("\n")[0].replace(/\.$/, "");
   }
 }

@@ -66,6 +66,28 @@ function pidfileError(path: string, verb: string, err: unknown): Error {
   }
 }
 
+/**
+ * Refuse a pidfile whose directory others may write without the sticky bit:
+ * anyone could replace the file, and make root signal a process of their
+ * choosing.
+ */
+function checkDirectory(path: string): void {
+  const dir = path.slice(0, path.lastIndexOf("/")) || "/";
+  let mode: number | null = null;
+  try {
+    mode = Deno.statSync(dir).mode;
+  } catch {
+    return; // a missing directory is reported by open, worded for the user
+  }
+  if (mode !== null && (mode & 0o002) !== 0 && (mode & 0o1000) === 0) {
+    throw new DaemonError(
+      `Refusing pidfile ${JSON.stringify(path)}: its directory ${
+        JSON.stringify(dir)
+      } is writable by others and not sticky`,
+    );
+  }
+}
+
 /** Parse pidfile content: one decimal pid, optionally followed by a newline. */
 export function parsePid(text: string): number | undefined {
   if (!/^[0-9]{1,10}\n?$/.test(text)) return undefined;
@@ -112,6 +134,7 @@ export class Pidfile {
    * @throws {DaemonError} When it cannot be opened, with a worded reason.
    */
   static acquire(libc: Libc, path: string): Pidfile {
+    checkDirectory(path);
     for (let attempt = 0;; attempt++) {
       let fd: number;
       try {
@@ -229,6 +252,7 @@ export class Pidfile {
  * @throws {DaemonError} When the file cannot be read (exit code 4 for permission).
  */
 export function inspectPidfile(libc: Libc, path: string): PidfileState {
+  checkDirectory(path);
   let fd: number;
   try {
     fd = libc.open(path, {});

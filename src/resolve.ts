@@ -114,6 +114,11 @@ export function resolveOptions(
     umask: parseUmask(get("umask") as string),
     readyTimeout: parseSeconds("ready-timeout", get("ready-timeout") as string),
     stopTimeout: parseSeconds("stop-timeout", get("stop-timeout") as string),
+    user: get("user") as string | undefined,
+    group: get("group") as string | undefined,
+    clearEnv: get("clear-env") as boolean,
+    noNewPrivs: !(get("allow-new-privs") as boolean),
+    noCoreDumps: !(get("allow-core-dumps") as boolean),
   };
   const payload: Record<string, unknown> = {};
   for (const [key, spec] of Object.entries(specs)) {

@@ -14,13 +14,20 @@ import { inspectPidfile, Pidfile, PidfileLockedError } from "./pidfile.ts";
 import { READY_FD } from "./stage.ts";
 import { type DaemonState, StateFile } from "./state.ts";
 import { sendLine } from "./readiness.ts";
+import { clearedEnv, dropPrivileges, type Identity } from "./privileges.ts";
 
 /** How the payload is being run. */
 export type ServeMode =
-  /** Detached by `start`: the pidfile is locked on an inherited descriptor. */
-  | { detached: true; pidfile: Pidfile }
-  /** In the foreground under `run`. */
-  | { detached: false };
+  & (
+    /** Detached by `start`: the pidfile is locked on an inherited descriptor. */
+    | { detached: true; pidfile: Pidfile }
+    /** In the foreground under `run`. */
+    | { detached: false }
+  )
+  & {
+    /** Who to become after `prepare`, if anyone. */
+    identity?: Identity;
+  };
 
 /** One-line text of any thrown value, for the readiness pipe. */
 function errorText(err: unknown): string {
@@ -49,6 +56,17 @@ export async function serve(
   // daemon(7) order: umask, working directory, log, pidfile, then the payload.
   libc.umask(core.umask);
   const log = setupLogging(def.name, core.logLevel);
+  // Hardening first: no core files (they would hold secrets), and no
+  // privilege gained through exec. Detached, the session leader already set
+  // no-new-privs for every thread; here it covers `run`'s main thread.
+  if (core.noCoreDumps) libc.disableCoreDumps();
+  if (core.noNewPrivs) libc.setNoNewPrivs();
+  if (!detached && core.clearEnv) {
+    const keep = clearedEnv(Deno.env.toObject(), def.env ?? []);
+    for (const name of Object.keys(Deno.env.toObject())) {
+      if (!(name in keep)) Deno.env.delete(name);
+    }
+  }
   let readyFd: number | null = detached ? READY_FD : null;
   if (readyFd !== null) libc.setCloexec(readyFd, true);
   let pidfile: Pidfile | undefined;
@@ -107,7 +125,11 @@ export async function serve(
       ms: stopSignal === null ? 0 : ms,
     });
     state?.remove();
-    pidfile?.remove();
+    if (pidfile !== undefined && !pidfile.remove()) {
+      log.info("Pidfile {path} left for stop to remove (no permission)", {
+        path: pidfile.path,
+      });
+    }
     Deno.exit(code);
   };
 
@@ -224,6 +246,17 @@ export async function serve(
 
   try {
     await def.prepare?.(ctx);
+    if (mode.identity !== undefined) {
+      dropPrivileges(libc, mode.identity);
+      log.info("Running as uid {uid}, gid {gid}", {
+        uid: mode.identity.user?.uid ?? libc.geteuid(),
+        gid: mode.identity.gid,
+      });
+    } else if (libc.geteuid() === 0) {
+      log.warning(
+        "Running as root: pass --user to drop privileges after prepare",
+      );
+    }
     await def.main(ctx);
   } catch (err) {
     if (!isReady) failStart(err);

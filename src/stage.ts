@@ -23,6 +23,8 @@ export interface Stage {
   stage: "leader" | "daemon";
   /** Absolute pidfile path (its locked descriptor is on {@linkcode PIDFILE_FD}). */
   pidfile: string;
+  /** Set `PR_SET_NO_NEW_PRIVS` before spawning the daemon, so that all its threads have it. */
+  noNewPrivs: boolean;
 }
 
 const encoder = new TextEncoder();
@@ -44,11 +46,15 @@ export function takeStage(libc: Libc): Stage | null {
     const data = JSON.parse(decoder.decode(libc.readAll(STAGE_FD)));
     if (
       (data.stage !== "leader" && data.stage !== "daemon") ||
-      typeof data.pidfile !== "string"
+      typeof data.pidfile !== "string" || typeof data.noNewPrivs !== "boolean"
     ) {
       throw new Error(`Malformed stage descriptor: ${JSON.stringify(data)}`);
     }
-    return { stage: data.stage, pidfile: data.pidfile };
+    return {
+      stage: data.stage,
+      pidfile: data.pidfile,
+      noNewPrivs: data.noNewPrivs,
+    };
   } finally {
     libc.close(STAGE_FD);
   }

@@ -20,6 +20,7 @@ import {
   stageMemfd,
 } from "./stage.ts";
 import { terminate } from "./control.ts";
+import { clearedEnv, type Identity } from "./privileges.ts";
 
 /** Variables tied to this process's pid by a service manager; wrong after a re-exec. */
 const PID_BOUND_ENV = [
@@ -29,6 +30,9 @@ const PID_BOUND_ENV = [
   "WATCHDOG_PID",
   "WATCHDOG_USEC",
 ];
+
+/** `(uid_t)-1`: leave the owner as it is. */
+const UNCHANGED_ID = 0xffffffff;
 
 /** What `start` reports. */
 export type StartResult =
@@ -43,6 +47,7 @@ function spawnStage(
   readyFd: number,
   pidfileFd: number,
   setsid: boolean,
+  env?: Record<string, string>,
 ): number {
   const memfd = stageMemfd(libc, stage);
   try {
@@ -51,6 +56,7 @@ function spawnStage(
       path,
       argv,
       setsid,
+      env: env && Object.entries(env).map(([k, v]) => `${k}=${v}`),
       fds: [
         { fd: 0, open: "/dev/null" },
         "out" in stdio
@@ -73,6 +79,9 @@ function spawnStage(
  */
 export function runLeader(libc: Libc, stage: Stage): never {
   try {
+    // Set here, in the one thread that spawns the daemon, every thread of
+    // the daemon inherits it.
+    if (stage.noNewPrivs) libc.setNoNewPrivs();
     const pid = spawnStage(
       libc,
       { ...stage, stage: "daemon" },
@@ -129,20 +138,31 @@ function checkDirectory(dir: string): void {
   }
 }
 
+/** What {@linkcode start} needs besides the core options. */
+export interface StartOptions {
+  /** A default directory to create first (mode 0700), if any. */
+  privateDir?: string;
+  /** Variables the daemon declares, kept by `--clear-env`. */
+  declaredEnv?: readonly string[];
+  /** Who the daemon becomes after `prepare`: the log file is handed to it. */
+  identity?: Identity;
+}
+
 /**
  * Start the daemon in the background and wait until it is ready.
  *
  * @param libc The OS interface.
  * @param core Resolved core options (the pidfile is set).
- * @param privateDir A default directory to create first, if any.
+ * @param options Directory to create, declared variables, identity.
  * @returns Started, or already running.
  * @throws {DaemonError} When it cannot start, with the daemon's own message.
  */
 export async function start(
   libc: Libc,
   core: CoreOptions & { pidfile: string },
-  privateDir: string | undefined,
+  options: StartOptions = {},
 ): Promise<StartResult> {
+  const { privateDir, declaredEnv = [], identity } = options;
   if (privateDir !== undefined) await ensurePrivateDir(privateDir);
   checkDirectory(core.chdir);
   const pidfile = await lockForStart(libc, core.pidfile, core.readyTimeout);
@@ -164,18 +184,30 @@ export async function start(
   try {
     // The log file is checked and created here, so a bad path is reported
     // in the terminal; the daemon gets it as stdout and stderr.
-    libc.close(openLogFile(libc, core.logFile));
+    const logFd = openLogFile(libc, core.logFile);
+    try {
+      // The daemon reopens it on SIGHUP after dropping privileges.
+      if (identity !== undefined) {
+        libc.fchown(logFd, identity.user?.uid ?? UNCHANGED_ID, identity.gid);
+      }
+    } finally {
+      libc.close(logFd);
+    }
     for (const name of PID_BOUND_ENV) Deno.env.delete(name);
+    const env = core.clearEnv
+      ? clearedEnv(Deno.env.toObject(), declaredEnv)
+      : undefined;
     const [r, w] = libc.pipe();
     readEnd = r;
     try {
       leaderPid = spawnStage(
         libc,
-        { stage: "leader", pidfile: core.pidfile },
+        { stage: "leader", pidfile: core.pidfile, noNewPrivs: core.noNewPrivs },
         { logFile: core.logFile },
         w,
         pidfile.fd,
         true,
+        env,
       );
     } finally {
       libc.close(w);
