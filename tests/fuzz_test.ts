@@ -1,0 +1,189 @@
+/**
+ * A few hundred malformed command lines through the real program: each must
+ * exit 2 (or 4), say one line and the usage, print no stack trace, and start
+ * nothing. Values are generated from lists of the usual ways input goes
+ * wrong: empty, huge, negative, octal and hex junk, Unicode digits, unknown
+ * users, dashes, stray arguments.
+ */
+import assert from "node:assert/strict";
+import { cli, EXAMPLE, withScratch } from "./helpers.ts";
+import { parseCommandLine } from "../src/parse.ts";
+import { resolveOptions } from "../src/resolve.ts";
+import { UsageError } from "../src/errors.ts";
+import { daemon } from "../daemon.ts";
+
+const HUGE = "9".repeat(5000);
+const BAD: Record<string, string[]> = {
+  port: [
+    "",
+    "-1",
+    "65536",
+    "1e3",
+    "0x50",
+    "\uff18\uff10",
+    " 80",
+    "80 ",
+    HUGE,
+    "NaN",
+    "+80",
+    "8_0",
+    "80.0",
+    "Infinity",
+  ],
+  umask: [
+    "",
+    "8",
+    "0888",
+    "-022",
+    "0o22",
+    "u=rwx",
+    "7777",
+    "abc",
+    "0".repeat(300),
+    " 022",
+    "0x12",
+  ],
+  "ready-timeout": [
+    "",
+    "0",
+    "-1",
+    "1e3",
+    "abc",
+    "86401",
+    "1.2345",
+    ".5",
+    "Infinity",
+    "0x10",
+    HUGE,
+    "1,5",
+  ],
+  "stop-timeout": ["", "0", "-0", "NaN", "10s", "\u0661\u0660", "1/2"],
+  "log-level": [
+    "",
+    "WARN",
+    "verbose",
+    "info ",
+    "x".repeat(300),
+    "Info",
+    "warn",
+  ],
+  user: [
+    "no-such-user-denod",
+    "",
+    "4294967296",
+    "root:root",
+    "a b",
+    "x".repeat(300),
+    "../etc",
+    "rööt",
+    "-",
+    "$",
+  ],
+  group: ["no-such-group-denod", "", "4294967296", "g g", "x".repeat(300), "-"],
+  pidfile: [""],
+  "log-file": [""],
+  chdir: [""],
+  config: [""],
+};
+const COMMANDS = ["start", "stop", "status", "reload", "run", "restart"];
+const STRAYS: string[][] = [
+  ["strat"],
+  [""],
+  [" start"],
+  ["START"],
+  ["start", "now"],
+  ["start", "--"],
+  ["start", "--", "x"],
+  ["start", "--nope"],
+  ["start", "-x"],
+  ["start", "-Vx"],
+  ["start", "--port8000"],
+  ["start", "---port", "1"],
+  ["start", "--=1"],
+  ["start", "--pidfile"],
+  ["start", "--user"],
+  ["start", "--port", "-5"],
+  ["start", "--umask", "-0"],
+  ["start", "--help=1"],
+  ["start", "--clear-env=yes"],
+  ["start", `--${"x".repeat(3000)}`],
+  ["start", "-"],
+  ["status", "extra", "args"],
+  ["run", "--host"],
+  ["help", "me"],
+];
+
+/** Every malformed command line: each bad value with each command in turn, and the strays. */
+function cases(paths: string[]): string[][] {
+  const out: string[][] = [];
+  let i = 0;
+  for (const [option, values] of Object.entries(BAD)) {
+    for (const value of values) {
+      for (let k = 0; k < 4; k++) {
+        const command = COMMANDS[i++ % COMMANDS.length];
+        // Both spellings: --opt=value and --opt value (the latter only where
+        // the value cannot be read as an option itself).
+        const given = k % 2 === 0 || value.startsWith("-")
+          ? [`--${option}=${value}`]
+          : [`--${option}`, value];
+        out.push([command, ...paths, ...given]);
+      }
+    }
+  }
+  return [...out, ...STRAYS.map((c) => [...c, ...paths])];
+}
+
+Deno.test("hundreds of malformed command lines exit 2 with one line and the usage, no stack trace, nothing started", async () => {
+  await withScratch(async (s) => {
+    const all = cases(s.paths);
+    assert.ok(all.length >= 300, `only ${all.length} cases`);
+    const results = [];
+    for (let i = 0; i < all.length; i += 8) {
+      results.push(
+        ...await Promise.all(
+          all.slice(i, i + 8).map((args) => cli(EXAMPLE, args)),
+        ),
+      );
+    }
+    results.forEach((r, i) => {
+      const what = JSON.stringify(all[i]).slice(0, 160);
+      assert.ok(
+        r.code === 2 || r.code === 4,
+        `${what}: exit ${r.code}\n${r.stdout}${r.stderr}`,
+      );
+      const lines = r.stderr.trimEnd().split("\n");
+      assert.equal(lines.length, 2, `${what}:\n${r.stderr}`);
+      assert.match(lines[0], /^denod-example: [A-Z][^\n]*[^.]$/, what);
+      assert.match(lines[1], /^Usage: /, what);
+      assert.doesNotMatch(r.stderr, /\bat .*:\d+:\d+|Error:|Uncaught/, what);
+      assert.equal(r.stdout, "", what);
+    });
+    assert.deepEqual([...Deno.readDirSync(s.dir)], [], "nothing was created");
+  });
+});
+
+Deno.test("NUL bytes in any value are refused as a usage error", () => {
+  // The kernel cannot pass NUL in argv, so this is checked in-process.
+  const specs = daemon.definition.options!;
+  const caller = { euid: 0, cwd: "/", env: () => undefined };
+  for (
+    const option of [
+      "pidfile",
+      "log-file",
+      "chdir",
+      "config",
+      "host",
+      "port",
+      "umask",
+      "user",
+    ]
+  ) {
+    const { raw } = parseCommandLine(["start", `--${option}=a\0b`], specs);
+    assert.throws(
+      () => resolveOptions("d", specs, raw, caller, false),
+      (err: unknown) =>
+        err instanceof UsageError && /no NUL bytes|expected/.test(err.message),
+      option,
+    );
+  }
+});
