@@ -50,6 +50,7 @@ export const daemon = defineDaemon({
           hostname,
           port,
         });
+        ctx.status(`Listening on http://${hostname}:${port}/`); // for systemctl status
         ctx.ready(); // only now does `start` return
       },
     }, (req) => {

@@ -99,6 +99,19 @@ const SYMBOLS = {
   setuid: { parameters: ["u32"], result: "i32" },
   prctl: { parameters: ["i32", "u64", "u64", "u64", "u64"], result: "i32" },
   setrlimit: { parameters: ["i32", "buffer"], result: "i32" },
+  socket: { parameters: ["i32", "i32", "i32"], result: "i32" },
+  sendto: {
+    parameters: ["i32", "buffer", "usize", "i32", "buffer", "u32"],
+    result: "isize",
+  },
+  bind: { parameters: ["i32", "buffer", "u32"], result: "i32" },
+  recv_async: {
+    name: "recv",
+    parameters: ["i32", "buffer", "usize", "i32"],
+    result: "isize",
+    nonblocking: true,
+  },
+  clock_gettime: { parameters: ["i32", "buffer"], result: "i32" },
   poll: {
     name: "poll",
     parameters: ["buffer", "u64", "i32"],
@@ -139,6 +152,14 @@ const SYS_PIDFD_SEND_SIGNAL = 424;
 const SYS_PIDFD_OPEN = 434;
 const POLLIN = 1;
 const PR_SET_NO_NEW_PRIVS = 38;
+const AF_UNIX = 1;
+const SOCK_DGRAM = 2;
+const SOCK_CLOEXEC = O_CLOEXEC;
+const MSG_NOSIGNAL = 0x4000;
+const MSG_DONTWAIT = 0x40;
+/** `struct sockaddr_un`: a 2-byte family, then 108 bytes of path. */
+const SUN_PATH_MAX = 108;
+const CLOCK_MONOTONIC = 1;
 const RLIMIT_CORE = 4;
 /** Ids above this are not valid uids or gids ((uid_t)-1 means "unchanged"). */
 const MAX_ID = 0xfffffffe;
@@ -316,6 +337,48 @@ export function linuxLibc(): Libc {
     while (off < data.length) {
       const chunk = data.subarray(off);
       off += Number(check(syscall, `fd ${fd}`, () => call(chunk, off)));
+    }
+  }
+
+  /** A `sockaddr_un` for a path or an `@abstract` name, and its length. */
+  function unixAddress(address: string): [Uint8Array, number] {
+    const abstract = address.startsWith("@");
+    const name = encoder.encode(abstract ? address.slice(1) : address);
+    const len = 2 + (abstract ? 1 + name.length : name.length + 1);
+    if (name.length === 0 || name.includes(0) || len > 2 + SUN_PATH_MAX) {
+      throw new TypeError(
+        `Invalid Unix socket address ${JSON.stringify(address)}`,
+      );
+    }
+    const buf = new Uint8Array(2 + SUN_PATH_MAX);
+    new DataView(buf.buffer).setUint16(0, AF_UNIX, true);
+    buf.set(name, abstract ? 3 : 2);
+    return [buf, len];
+  }
+
+  function datagramSocket(address: string): number {
+    return check(
+      "socket",
+      address,
+      () => lib.socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0),
+    );
+  }
+
+  /** poll(2) for POLLIN on another thread; `true` once readable. */
+  async function waitReadable(fd: number, timeoutMs: number): Promise<boolean> {
+    const pfd = new Uint8Array(8);
+    const v = new DataView(pfd.buffer);
+    v.setInt32(0, fd, true);
+    v.setInt16(4, POLLIN, true);
+    for (;;) {
+      const started = performance.now();
+      const n = await lib.poll(pfd, 1n, Math.max(0, Math.round(timeoutMs)));
+      if (n > 0) return true;
+      if (n === 0) return false;
+      // poll ran on another thread, so its errno is out of reach: the only
+      // retryable failure is EINTR, so retry with the time that is left.
+      timeoutMs -= performance.now() - started;
+      if (timeoutMs <= 0) return false;
     }
   }
 
@@ -655,21 +718,8 @@ export function linuxLibc(): Libc {
           ),
       );
     },
-    async pidfdWait(pidfd, timeoutMs) {
-      const pfd = new Uint8Array(8);
-      const v = new DataView(pfd.buffer);
-      v.setInt32(0, pidfd, true);
-      v.setInt16(4, POLLIN, true);
-      for (;;) {
-        const started = performance.now();
-        const n = await lib.poll(pfd, 1n, Math.max(0, Math.round(timeoutMs)));
-        if (n > 0) return true;
-        if (n === 0) return false;
-        // poll ran on another thread, so its errno is out of reach: the only
-        // retryable failure is EINTR, so retry with the time that is left.
-        timeoutMs -= performance.now() - started;
-        if (timeoutMs <= 0) return false;
-      }
+    pidfdWait(pidfd, timeoutMs) {
+      return waitReadable(pidfd, timeoutMs);
     },
     fchown(fd, uid, gid) {
       check("fchown", `fd ${fd}`, () => lib.fchown(fd, uid, gid));
@@ -728,6 +778,51 @@ export function linuxLibc(): Libc {
         "RLIMIT_CORE",
         () => lib.setrlimit(RLIMIT_CORE, rlimit),
       );
+    },
+    sendDatagram(address, data) {
+      const [addr, len] = unixAddress(address);
+      const fd = datagramSocket(address);
+      try {
+        check(
+          "sendto",
+          address,
+          () =>
+            lib.sendto(fd, data, BigInt(data.length), MSG_NOSIGNAL, addr, len),
+        );
+      } finally {
+        lib.close(fd);
+      }
+    },
+    bindDatagram(address) {
+      const [addr, len] = unixAddress(address);
+      const fd = datagramSocket(address);
+      try {
+        check("bind", address, () => lib.bind(fd, addr, len));
+      } catch (err) {
+        lib.close(fd);
+        throw err;
+      }
+      return fd;
+    },
+    async receiveDatagram(fd, timeoutMs) {
+      if (!(await waitReadable(fd, timeoutMs))) return null;
+      const buf = new Uint8Array(65536);
+      const n = Number(
+        await lib.recv_async(fd, buf, BigInt(buf.length), MSG_DONTWAIT),
+      );
+      return n < 0 ? null : buf.slice(0, n);
+    },
+    monotonicMicros() {
+      const ts = new BigInt64Array(2);
+      check(
+        "clock_gettime",
+        "CLOCK_MONOTONIC",
+        () => lib.clock_gettime(CLOCK_MONOTONIC, ts),
+      );
+      return ts[0] * 1_000_000n + ts[1] / 1000n;
+    },
+    isOpen(fd) {
+      return lib.fcntl(fd, F_GETFD, 0) !== -1;
     },
     unlink(path) {
       const p = cstr(path);

@@ -159,6 +159,19 @@ export interface Libc {
   setNoNewPrivs(): void;
   /** `setrlimit(RLIMIT_CORE, 0)`: no core files. */
   disableCoreDumps(): void;
+  /**
+   * Send one datagram to a Unix socket: a path, or an abstract name written
+   * with a leading `@` (the sd_notify convention).
+   */
+  sendDatagram(address: string, data: Uint8Array): void;
+  /** Bind a Unix datagram socket at `address` (path or `@abstract`); returns its descriptor. */
+  bindDatagram(address: string): number;
+  /** Wait up to `timeoutMs` for one datagram on a bound socket; `null` on timeout. */
+  receiveDatagram(fd: number, timeoutMs: number): Promise<Uint8Array | null>;
+  /** `CLOCK_MONOTONIC` in microseconds, as systemd's `MONOTONIC_USEC` wants it. */
+  monotonicMicros(): bigint;
+  /** Whether descriptor `fd` is open. */
+  isOpen(fd: number): boolean;
   /** The signal number for a name, e.g. 15 for `"SIGTERM"`. */
   signalNumber(signal: Deno.Signal): number;
 }

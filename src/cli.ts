@@ -123,7 +123,7 @@ async function dispatch(
   // The session leader needs nothing more: it loads no parser and no logger.
   if (stage?.stage === "leader") runLeader(libc, stage);
   const { parseCommandLine } = await import("./parse.ts");
-  const { command, raw } = parseCommandLine(args, def.options ?? {});
+  const { command, raw, owners } = parseCommandLine(args, def.options ?? {});
   const caller = {
     euid: libc.geteuid(),
     cwd: Deno.cwd(),
@@ -166,6 +166,9 @@ async function dispatch(
     case "start":
     case "restart": {
       requireRoot(libc, identity);
+      if (core.notifyFd !== undefined) {
+        throw new UsageError("--notify-fd works with run only");
+      }
       if (command === "restart") {
         const stopped = await stop(
           libc,
@@ -191,6 +194,34 @@ async function dispatch(
           }`,
         );
       }
+      return Exit.OK;
+    }
+    case "unit": {
+      const { serviceCommand, systemdUnit, launchdPlist } = await import(
+        "./unit.ts"
+      );
+      const specs: OptionSpecs = { ...CORE_OPTIONS, ...def.options };
+      const command = serviceCommand(
+        libc.selfCommand().argv,
+        args,
+        owners,
+        Deno.cwd(),
+        (name) => specs[name]?.type === "path",
+      );
+      const input = {
+        name: def.name,
+        description: def.description ?? def.name,
+        command,
+        core,
+        user: identity?.user?.name || core.user,
+        group: core.group,
+      };
+      const format = raw.format ??
+        (Deno.build.os === "darwin" ? "launchd" : "systemd");
+      const text = format === "launchd"
+        ? launchdPlist(input)
+        : systemdUnit(input);
+      await Deno.stdout.write(new TextEncoder().encode(text));
       return Exit.OK;
     }
     case "stop": {

@@ -29,6 +29,10 @@ export interface DaemonContext<S extends OptionSpecs = OptionSpecs> {
    * the service answers (e.g. after the listener is bound).
    */
   ready(): void;
+  /** Tell the service manager what the daemon is doing (`STATUS=` for systemd). */
+  status(text: string): void;
+  /** Ask the service manager for more time to start, reload or stop (`EXTEND_TIMEOUT_USEC`). */
+  extendTimeout(seconds: number): void;
 }
 
 /** What a daemon declares. */

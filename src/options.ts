@@ -62,6 +62,7 @@ export const COMMANDS = {
   run: "Run in the foreground, logging to stderr (systemd, containers)",
   help: "Show this help",
   version: "Show the version",
+  unit: "Print a systemd unit (or launchd plist) that runs this daemon",
 } as const;
 
 /** A command name. */
@@ -95,6 +96,8 @@ export interface CoreOptions {
   noNewPrivs: boolean;
   /** Set `RLIMIT_CORE` to 0 (default on). */
   noCoreDumps: boolean;
+  /** Under `run`: write a newline to this descriptor when ready (s6). */
+  notifyFd: number | undefined;
 }
 
 /** Specs of the core options, for parsing and help. */
@@ -154,6 +157,17 @@ export const CORE_OPTIONS = {
   "allow-core-dumps": {
     type: "boolean",
     description: "Do not set the core file size limit to 0",
+  },
+  format: {
+    type: "string",
+    description: "With unit: the service manager's format",
+    choices: ["systemd", "launchd"],
+  },
+  "notify-fd": {
+    type: "integer",
+    description: "With run: write a newline to this descriptor when ready (s6)",
+    min: 3,
+    max: 1048575,
   },
 } as const satisfies OptionSpecs;
 

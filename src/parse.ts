@@ -17,6 +17,12 @@ import {
 export interface ParsedCommandLine {
   /** The command, or `help` when none was given. */
   command: Command;
+  /**
+   * Which arguments carry what: for each argument index, the option name it
+   * belongs to (flag or value), `"<command>"` for the command word, or
+   * `"--"` for the terminator.
+   */
+  owners: string[];
   /** Raw values by long option name, before validation. */
   raw: Record<string, string | boolean | undefined>;
 }
@@ -60,11 +66,21 @@ export function parseCommandLine(
       options,
       strict: true,
       allowPositionals: true,
+      tokens: true,
     });
   } catch (err) {
     throw new UsageError(parseArgsMessage(err));
   }
-  const { values, positionals } = parsed;
+  const { values, positionals, tokens } = parsed;
+  const owners: string[] = [];
+  for (const t of tokens) {
+    if (t.kind === "option") {
+      owners[t.index] = t.name;
+      if (t.value !== undefined && !t.inlineValue) owners[t.index + 1] = t.name;
+    } else {
+      owners[t.index] = t.kind === "positional" ? "<command>" : "--";
+    }
+  }
   if (positionals.length > 1) {
     throw new UsageError(
       `Unexpected argument ${JSON.stringify(positionals[1])}`,
@@ -82,6 +98,7 @@ export function parseCommandLine(
   else if (values.version) command = "version";
   return {
     command,
+    owners,
     raw: values as Record<string, string | boolean | undefined>,
   };
 }

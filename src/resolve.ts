@@ -119,6 +119,7 @@ export function resolveOptions(
     clearEnv: get("clear-env") as boolean,
     noNewPrivs: !(get("allow-new-privs") as boolean),
     noCoreDumps: !(get("allow-core-dumps") as boolean),
+    notifyFd: get("notify-fd") as number | undefined,
   };
   const payload: Record<string, unknown> = {};
   for (const [key, spec] of Object.entries(specs)) {

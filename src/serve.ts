@@ -15,6 +15,7 @@ import { READY_FD } from "./stage.ts";
 import { type DaemonState, StateFile } from "./state.ts";
 import { sendLine } from "./readiness.ts";
 import { clearedEnv, dropPrivileges, type Identity } from "./privileges.ts";
+import { SERVICE_ENV, ServiceManager } from "./notify.ts";
 
 /** How the payload is being run. */
 export type ServeMode =
@@ -61,6 +62,27 @@ export async function serve(
   // no-new-privs for every thread; here it covers `run`'s main thread.
   if (core.noCoreDumps) libc.disableCoreDumps();
   if (core.noNewPrivs) libc.setNoNewPrivs();
+  // The service manager's variables are read once and removed, so that the
+  // payload's children do not talk to the manager by accident.
+  let notifyFd = core.notifyFd;
+  if (notifyFd !== undefined && !libc.isOpen(notifyFd)) {
+    log.error(
+      "--notify-fd {fd} is not an open descriptor: readiness not reported there",
+      {
+        fd: notifyFd,
+      },
+    );
+    notifyFd = undefined;
+  }
+  if (notifyFd !== undefined) libc.setCloexec(notifyFd, true);
+  const manager = ServiceManager.fromEnvironment(
+    libc,
+    (name) => Deno.env.get(name),
+    notifyFd,
+    log,
+  );
+  for (const name of SERVICE_ENV) Deno.env.delete(name);
+  manager.startWatchdog();
   if (!detached && core.clearEnv) {
     const keep = clearedEnv(Deno.env.toObject(), def.env ?? []);
     for (const name of Object.keys(Deno.env.toObject())) {
@@ -75,6 +97,7 @@ export async function serve(
   /** Report a start-up failure to `start` (or stderr) and exit 1. */
   const failStart = (err: unknown): never => {
     log.fatal("Start-up failed: {error}", { error: err });
+    manager.failed(err);
     if (readyFd !== null) sendLine(libc, readyFd, "ERROR", errorText(err));
     state?.remove();
     pidfile?.remove();
@@ -162,6 +185,7 @@ export async function serve(
     stopSignal = signal;
     stopStarted = performance.now();
     log.info("Stopping on {signal}", { signal });
+    manager.stopping();
     stopTimer = setTimeout(() => {
       log.error("Did not stop within {seconds} s: exiting", {
         seconds: core.stopTimeout,
@@ -197,11 +221,18 @@ export async function serve(
         pid: Deno.pid,
         ms: Math.round(performance.now()),
       });
+      manager.ready(detached);
       if (readyFd !== null) {
         sendLine(libc, readyFd, "READY", String(Deno.pid));
         libc.close(readyFd);
         readyFd = null;
       }
+    },
+    status(text) {
+      manager.status(text);
+    },
+    extendTimeout(seconds) {
+      manager.extendTimeout(seconds);
     },
   };
 
@@ -214,6 +245,7 @@ export async function serve(
     while (stateNow.reloadsDone < stateNow.reloadsRequested && !exiting) {
       const covering = stateNow.reloadsRequested;
       let error: string | null = null;
+      manager.reloading();
       try {
         if (detached) redirectToLogFile(libc, core.logFile);
         log.info("Reloading");
@@ -226,6 +258,9 @@ export async function serve(
       stateNow.reloadsDone = covering;
       stateNow.lastReloadError = error;
       state?.write(stateNow);
+      // The daemon runs on after a failed reload too: it is ready again.
+      if (error !== null) manager.status(`Reload failed: ${error}`);
+      manager.ready(detached);
     }
     reloading = false;
   };

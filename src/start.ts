@@ -22,14 +22,23 @@ import {
 import { terminate } from "./control.ts";
 import { clearedEnv, type Identity } from "./privileges.ts";
 
-/** Variables tied to this process's pid by a service manager; wrong after a re-exec. */
-const PID_BOUND_ENV = [
-  "LISTEN_PID",
-  "LISTEN_FDS",
-  "LISTEN_FDNAMES",
-  "WATCHDOG_PID",
-  "WATCHDOG_USEC",
-];
+/**
+ * Service-manager variables name this process's pid, which the daemon will
+ * not have. Sockets passed by socket activation are not handed on, so
+ * `LISTEN_*` go. The watchdog, when it was meant for this process, passes to
+ * the daemon (which announces itself with `MAINPID`): `WATCHDOG_PID` goes and
+ * `WATCHDOG_USEC` stays; a watchdog meant for another process goes entirely.
+ */
+function handOverServiceEnv(): void {
+  for (const name of ["LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"]) {
+    Deno.env.delete(name);
+  }
+  const watchdogPid = Deno.env.get("WATCHDOG_PID");
+  if (watchdogPid !== undefined && Number(watchdogPid) !== Deno.pid) {
+    Deno.env.delete("WATCHDOG_USEC");
+  }
+  Deno.env.delete("WATCHDOG_PID");
+}
 
 /** `(uid_t)-1`: leave the owner as it is. */
 const UNCHANGED_ID = 0xffffffff;
@@ -193,7 +202,7 @@ export async function start(
     } finally {
       libc.close(logFd);
     }
-    for (const name of PID_BOUND_ENV) Deno.env.delete(name);
+    handOverServiceEnv();
     const env = core.clearEnv
       ? clearedEnv(Deno.env.toObject(), declaredEnv)
       : undefined;

@@ -1,0 +1,185 @@
+/**
+ * `unit`: a service definition that runs this program in the foreground
+ * (`run`) under a service manager — a systemd unit (`Type=notify`, reload by
+ * SIGHUP, hardening) or a launchd property list.
+ *
+ * @module
+ */
+import { type CoreOptions, resolvePath } from "./options.ts";
+
+/** What a unit is generated from. */
+export interface UnitInput {
+  /** The daemon's name. */
+  name: string;
+  /** One line describing it. */
+  description: string;
+  /** The command that runs the daemon in the foreground, absolute paths first. */
+  command: string[];
+  /** Resolved core options. */
+  core: CoreOptions;
+  /** Target user and group names, when given. */
+  user?: string;
+  group?: string;
+}
+
+/** Options the generated command line leaves out: the unit says them itself. */
+const UNIT_OWNED = new Set(["<command>", "format", "user", "group"]);
+
+/**
+ * The foreground command for a service manager: this program with absolute
+ * paths, `run` instead of `unit`, and without the options the unit states
+ * itself (`--format`, `--user`, `--group`).
+ *
+ * @param argv This program's argv as the kernel has it.
+ * @param args The arguments after the program (`Deno.args`).
+ * @param owners For each of `args`, the option or role it belongs to.
+ * @param cwd Where relative paths start.
+ * @param isPath Whether an option takes a path (made absolute).
+ */
+export function serviceCommand(
+  argv: readonly string[],
+  args: readonly string[],
+  owners: readonly string[],
+  cwd: string,
+  isPath: (option: string) => boolean,
+): string[] {
+  const prefix = argv.slice(0, argv.length - args.length);
+  prefix[0] = Deno.execPath();
+  if (!Deno.build.standalone && prefix.length > 1) {
+    // deno run [flags] SCRIPT: make the script absolute.
+    const script = prefix[prefix.length - 1];
+    if (!/^[a-z]+:/.test(script)) {
+      prefix[prefix.length - 1] = resolvePath(cwd, script);
+    }
+  }
+  // systemd starts services in /: a relative path must not change meaning.
+  const absolute = (p: string) => resolvePath(cwd, p);
+  const kept = args.flatMap((arg, i) => {
+    const owner = owners[i];
+    if (UNIT_OWNED.has(owner)) return [];
+    if (!isPath(owner)) return [arg];
+    if (arg.startsWith(`--${owner}=`)) {
+      return [`--${owner}=${absolute(arg.slice(owner.length + 3))}`];
+    }
+    return arg === `--${owner}` ? [arg] : [absolute(arg)];
+  });
+  return [...prefix, "run", ...kept];
+}
+
+/** One ExecStart word, quoted for systemd (and with `%` and `$` escaped). */
+function systemdWord(word: string): string {
+  const escaped = word.replaceAll("%", "%%").replaceAll("$", "$$$$");
+  return /^[A-Za-z0-9_@+=:,./-]+$/.test(escaped)
+    ? escaped
+    : `"${escaped.replaceAll("\\", "\\\\").replaceAll('"', '\\"')}"`;
+}
+
+/** Directories a path lives in that ProtectSystem=strict would make read-only. */
+function writableDir(
+  path: string | undefined,
+  name: string,
+): string | undefined {
+  if (path === undefined) return undefined;
+  const dir = path.slice(0, path.lastIndexOf("/")) || "/";
+  return dir === `/run/${name}` || dir === `/var/lib/${name}` ? undefined : dir;
+}
+
+/**
+ * A systemd service unit.
+ *
+ * @example
+ * ```ts
+ * import { systemdUnit } from "./unit.ts";
+ * const core = { umask: 0o027, noNewPrivs: true, noCoreDumps: true, stopTimeout: 10 } as never;
+ * const unit = systemdUnit({ name: "myd", description: "My daemon", command: ["/usr/bin/myd", "run"], core });
+ * console.log(unit.includes("Type=notify")); // true
+ * ```
+ */
+export function systemdUnit(input: UnitInput): string {
+  const { name, core } = input;
+  const underHome = input.command.some((w) => /^\/(home|root)(\/|$)/.test(w));
+  const rw = [
+    ...new Set(
+      [writableDir(core.pidfile, name)].filter((d): d is string =>
+        d !== undefined
+      ),
+    ),
+  ];
+  const lines = [
+    "[Unit]",
+    `Description=${input.description}`,
+    "After=network.target",
+    "",
+    "[Service]",
+    "Type=notify",
+    "NotifyAccess=main",
+    `ExecStart=${input.command.map(systemdWord).join(" ")}`,
+    "ExecReload=/bin/kill -HUP $MAINPID",
+    "Restart=on-failure",
+    `TimeoutStopSec=${Math.ceil(core.stopTimeout) + 5}`,
+    ...(input.user ? [`User=${input.user}`] : []),
+    ...(input.group ? [`Group=${input.group}`] : []),
+    `UMask=${core.umask.toString(8).padStart(4, "0")}`,
+    ...(core.noNewPrivs ? ["NoNewPrivileges=yes"] : []),
+    ...(core.noCoreDumps ? ["LimitCORE=0"] : []),
+    "ProtectSystem=strict",
+    // The program itself under /home or /root (development) must stay readable.
+    underHome ? "ProtectHome=read-only" : "ProtectHome=yes",
+    "PrivateTmp=yes",
+    `RuntimeDirectory=${name}`,
+    `StateDirectory=${name}`,
+    ...(rw.length > 0 ? [`ReadWritePaths=${rw.join(" ")}`] : []),
+    "",
+    "[Install]",
+    "WantedBy=multi-user.target",
+    "",
+  ];
+  return lines.join("\n");
+}
+
+/** Escape text for XML. */
+function xml(text: string): string {
+  return text.replaceAll("&", "&amp;").replaceAll("<", "&lt;").replaceAll(
+    ">",
+    "&gt;",
+  )
+    .replaceAll('"', "&quot;");
+}
+
+/** A launchd property list (macOS). */
+export function launchdPlist(input: UnitInput): string {
+  const args = input.command.map((w) => `    <string>${xml(w)}</string>`);
+  const lines = [
+    `<?xml version="1.0" encoding="UTF-8"?>`,
+    `<!DOCTYPE plist PUBLIC "-//Apple//DTD PLIST 1.0//EN" "http://www.apple.com/DTDs/PropertyList-1.0.dtd">`,
+    `<plist version="1.0">`,
+    `<dict>`,
+    `  <key>Label</key>`,
+    `  <string>${xml(input.name)}</string>`,
+    `  <key>ProgramArguments</key>`,
+    `  <array>`,
+    ...args,
+    `  </array>`,
+    `  <key>RunAtLoad</key>`,
+    `  <true/>`,
+    `  <key>KeepAlive</key>`,
+    `  <dict>`,
+    `    <key>SuccessfulExit</key>`,
+    `    <false/>`,
+    `  </dict>`,
+    `  <key>ProcessType</key>`,
+    `  <string>Background</string>`,
+    `  <key>Umask</key>`,
+    `  <integer>${input.core.umask}</integer>`,
+    ...(input.user
+      ? [`  <key>UserName</key>`, `  <string>${xml(input.user)}</string>`]
+      : []),
+    ...(input.group
+      ? [`  <key>GroupName</key>`, `  <string>${xml(input.group)}</string>`]
+      : []),
+    `</dict>`,
+    `</plist>`,
+    "",
+  ];
+  return lines.join("\n");
+}
