@@ -206,6 +206,48 @@ Deno.test("a watchdog meant for another process is ignored; start hands its own 
   });
 });
 
+Deno.test("ctx.extendTimeout() sends EXTEND_TIMEOUT_USEC; a failed start sends STATUS and ERRNO", async () => {
+  await withScratch(async (s) => {
+    const socket = `${s.dir}/notify.sock`;
+    const l = listen(socket);
+    const busy = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    try {
+      const env = { NOTIFY_SOCKET: socket };
+      const ok = await cli(BEHAVE, [
+        "start",
+        ...s.paths,
+        "--behavior",
+        "extend-start",
+      ], { env });
+      assert.equal(ok.code, 0, ok.stderr);
+      s.track();
+      await waitFor(
+        "READY",
+        () => l.texts().some((t) => t.startsWith("READY=1")),
+      );
+      assert.equal(l.texts()[0], "EXTEND_TIMEOUT_USEC=7500000");
+      assert.equal((await cli(BEHAVE, ["stop", ...s.paths])).code, 0);
+
+      const failed = await cli(EXAMPLE, [
+        "start",
+        ...s.paths,
+        "--port",
+        String(busy.addr.port),
+      ], { env });
+      assert.equal(failed.code, 1);
+      await waitFor("ERRNO", () => l.texts().some((t) => t.includes("ERRNO=")));
+      const last = l.texts().find((t) => t.includes("ERRNO="))!;
+      assert.match(
+        last,
+        /^STATUS=Start-up failed: .*[Aa]ddress already in use.*\nERRNO=98$/,
+      );
+    } finally {
+      busy.close();
+      await l.close();
+    }
+  });
+});
+
 Deno.test("the payload's children do not see NOTIFY_SOCKET or WATCHDOG_*", async () => {
   await withScratch(async (s) => {
     const report = `${s.dir}/child.txt`;
