@@ -821,9 +821,6 @@ export function linuxLibc(): Libc {
       );
       return ts[0] * 1_000_000n + ts[1] / 1000n;
     },
-    isOpen(fd) {
-      return lib.fcntl(fd, F_GETFD, 0) !== -1;
-    },
     unlink(path) {
       const p = cstr(path);
       check("unlink", path, () => lib.unlink(p));

@@ -170,8 +170,7 @@ export interface Libc {
   receiveDatagram(fd: number, timeoutMs: number): Promise<Uint8Array | null>;
   /** `CLOCK_MONOTONIC` in microseconds, as systemd's `MONOTONIC_USEC` wants it. */
   monotonicMicros(): bigint;
-  /** Whether descriptor `fd` is open. */
-  isOpen(fd: number): boolean;
+
   /** The signal number for a name, e.g. 15 for `"SIGTERM"`. */
   signalNumber(signal: Deno.Signal): number;
 }

@@ -177,10 +177,4 @@ export class ServiceManager {
     );
     Deno.unrefTimer(this.#watchdog);
   }
-
-  /** Stop the watchdog pings. */
-  stopWatchdog(): void {
-    if (this.#watchdog !== undefined) clearInterval(this.#watchdog);
-    this.#watchdog = undefined;
-  }
 }

@@ -54,6 +54,13 @@ export async function serve(
 ): Promise<never> {
   const startedAt = performance.now();
   const detached = mode.detached;
+  if (core.notifyFd !== undefined && !isPipe(libc, core.notifyFd)) {
+    // Not inherited from a supervisor (which would then wait forever), or
+    // one of the runtime's own descriptors, which must not be written to.
+    throw new DaemonError(
+      `Cannot use --notify-fd ${core.notifyFd}: it is not an open pipe`,
+    );
+  }
   // daemon(7) order: umask, working directory, log, pidfile, then the payload.
   libc.umask(core.umask);
   const log = setupLogging(def.name, core.logLevel);
@@ -64,16 +71,7 @@ export async function serve(
   if (core.noNewPrivs) libc.setNoNewPrivs();
   // The service manager's variables are read once and removed, so that the
   // payload's children do not talk to the manager by accident.
-  let notifyFd = core.notifyFd;
-  if (notifyFd !== undefined && !libc.isOpen(notifyFd)) {
-    log.error(
-      "--notify-fd {fd} is not an open descriptor: readiness not reported there",
-      {
-        fd: notifyFd,
-      },
-    );
-    notifyFd = undefined;
-  }
+  const notifyFd = core.notifyFd;
   if (notifyFd !== undefined) libc.setCloexec(notifyFd, true);
   const manager = ServiceManager.fromEnvironment(
     libc,
@@ -310,6 +308,15 @@ export async function serve(
     );
   }
   return finish(0, stopSignal ?? "main returned");
+}
+
+/** Whether `fd` is an open pipe, as supervisors pass for readiness. */
+function isPipe(libc: Libc, fd: number): boolean {
+  try {
+    return libc.stat(fd).type === "fifo";
+  } catch {
+    return false;
+  }
 }
 
 /** Take the pidfile under `run`, turning "locked" into a clear message. */

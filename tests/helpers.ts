@@ -23,8 +23,13 @@ async function collect(
   args: string[],
   opts: { cwd?: string; env?: Record<string, string> },
 ): Promise<CliResult> {
-  const out = await new Deno.Command(program, { args, ...opts, stdin: "null" })
-    .output();
+  // No command a test runs may hang the suite: it is killed after a minute.
+  const out = await new Deno.Command(program, {
+    args,
+    ...opts,
+    stdin: "null",
+    signal: AbortSignal.timeout(60_000),
+  }).output();
   const dec = new TextDecoder();
   return {
     code: out.code,

@@ -277,10 +277,20 @@ Deno.test("the payload's children do not see NOTIFY_SOCKET or WATCHDOG_*", async
   });
 });
 
-Deno.test("--notify-fd is for run only", async () => {
+Deno.test("--notify-fd is for run only, and must name an inherited pipe", async () => {
   const r = await cli(EXAMPLE, ["start", "--notify-fd", "3"]);
   assert.equal(r.code, 2);
   assert.match(r.stderr, /--notify-fd works with run only/);
+  // Neither a closed descriptor nor one of the runtime's own (a low number
+  // the caller did not pass) may be used.
+  for (const fd of ["9", "999"]) {
+    const bad = await cli(EXAMPLE, ["run", "--port", "0", "--notify-fd", fd]);
+    assert.equal(bad.code, 1, bad.stderr);
+    assert.match(
+      bad.stderr,
+      new RegExp(`Cannot use --notify-fd ${fd}: it is not an open pipe`),
+    );
+  }
 });
 
 Deno.test({
