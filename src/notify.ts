@@ -8,14 +8,16 @@
 import type { Logger } from "@logtape/logtape";
 import { type Libc, SysError } from "../ffi/mod.ts";
 
-/** Variables of the service-manager protocols, removed from the payload's environment once read. */
+/**
+ * Variables of the service-manager protocols the library consumes, removed
+ * from the payload's environment once read. Socket activation's `LISTEN_*`
+ * stay for the payload under `run`: `LISTEN_PID` already keeps children from
+ * taking the sockets.
+ */
 export const SERVICE_ENV = [
   "NOTIFY_SOCKET",
   "WATCHDOG_USEC",
   "WATCHDOG_PID",
-  "LISTEN_PID",
-  "LISTEN_FDS",
-  "LISTEN_FDNAMES",
 ] as const;
 
 const encoder = new TextEncoder();
