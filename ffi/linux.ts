@@ -112,6 +112,9 @@ const SYMBOLS = {
     nonblocking: true,
   },
   clock_gettime: { parameters: ["i32", "buffer"], result: "i32" },
+  opendir: { parameters: ["buffer"], result: "pointer" },
+  readdir: { parameters: ["pointer"], result: "pointer" },
+  closedir: { parameters: ["pointer"], result: "i32" },
   poll: {
     name: "poll",
     parameters: ["buffer", "u64", "i32"],
@@ -160,6 +163,8 @@ const MSG_DONTWAIT = 0x40;
 /** `struct sockaddr_un`: a 2-byte family, then 108 bytes of path. */
 const SUN_PATH_MAX = 108;
 const CLOCK_MONOTONIC = 1;
+/** `struct dirent` (glibc, 64-bit): d_ino, d_off, d_reclen, d_type, then d_name. */
+const DIRENT_NAME_OFFSET = 19;
 const RLIMIT_CORE = 4;
 /** Ids above this are not valid uids or gids ((uid_t)-1 means "unchanged"). */
 const MAX_ID = 0xfffffffe;
@@ -382,6 +387,39 @@ export function linuxLibc(): Libc {
     }
   }
 
+  function readAll(fd: number): Uint8Array {
+    const parts: Uint8Array[] = [];
+    let off = 0;
+    for (;;) {
+      const buf = new Uint8Array(4096);
+      const n = Number(check(
+        "pread",
+        `fd ${fd}`,
+        () => lib.pread(fd, buf, BigInt(buf.length), BigInt(off)),
+      ));
+      if (n === 0) break;
+      parts.push(buf.subarray(0, n));
+      off += n;
+    }
+    const out = new Uint8Array(off);
+    let at = 0;
+    for (const p of parts) {
+      out.set(p, at);
+      at += p.length;
+    }
+    return out;
+  }
+
+  /** A whole file under /proc, read with open(2) and pread(2). */
+  function readProc(path: string): Uint8Array {
+    const fd = open(path, {});
+    try {
+      return readAll(fd);
+    } finally {
+      lib.close(fd);
+    }
+  }
+
   function signalNumber(signal: Deno.Signal): number {
     const n = SIGNALS[signal];
     if (n === undefined) throw new TypeError(`Unknown signal ${signal}`);
@@ -590,28 +628,7 @@ export function linuxLibc(): Libc {
         () => lib.ftruncate(fd, BigInt(data.length)),
       );
     },
-    readAll(fd) {
-      const parts: Uint8Array[] = [];
-      let off = 0;
-      for (;;) {
-        const buf = new Uint8Array(4096);
-        const n = Number(check(
-          "pread",
-          `fd ${fd}`,
-          () => lib.pread(fd, buf, BigInt(buf.length), BigInt(off)),
-        ));
-        if (n === 0) break;
-        parts.push(buf.subarray(0, n));
-        off += n;
-      }
-      const out = new Uint8Array(off);
-      let at = 0;
-      for (const p of parts) {
-        out.set(p, at);
-        at += p.length;
-      }
-      return out;
-    },
+    readAll,
     tryLock(fd, exclusive) {
       const op = (exclusive ? LOCK_EX : LOCK_SH) | LOCK_NB;
       for (;;) {
@@ -663,11 +680,24 @@ export function linuxLibc(): Libc {
       const m = link?.match(/^\/memfd:(.*) \(deleted\)$/);
       return m ? m[1] : null;
     },
+    // /proc is read through libc: Deno grants /proc/self only with
+    // --allow-all, and a compiled daemon runs with fewer permissions.
     openFds() {
-      return [...Deno.readDirSync("/proc/self/fd")].map((e) => Number(e.name));
+      const dir = lib.opendir(cstr("/proc/self/fd"));
+      if (dir === null) throw sysError("opendir", "/proc/self/fd", errno());
+      const fds: number[] = [];
+      try {
+        for (let e = lib.readdir(dir); e !== null; e = lib.readdir(dir)) {
+          const name = Deno.UnsafePointerView.getCString(e, DIRENT_NAME_OFFSET);
+          if (/^[0-9]+$/.test(name)) fds.push(Number(name));
+        }
+      } finally {
+        lib.closedir(dir);
+      }
+      return fds;
     },
     selfCommand() {
-      const raw = decoder.decode(Deno.readFileSync("/proc/self/cmdline"));
+      const raw = decoder.decode(readProc("/proc/self/cmdline"));
       return {
         path: Deno.execPath(),
         argv: raw.replace(/\0$/, "").split("\0"),
@@ -675,11 +705,13 @@ export function linuxLibc(): Libc {
     },
     processAge(pid) {
       try {
-        const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+        const stat = decoder.decode(readProc(`/proc/${pid}/stat`));
         // starttime is field 22; fields are counted after the ")" that ends comm.
         const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
         const started = Number(fields[19]) / USER_HZ;
-        const up = Number(Deno.readTextFileSync("/proc/uptime").split(" ")[0]);
+        const up = Number(
+          decoder.decode(readProc("/proc/uptime")).split(" ")[0],
+        );
         return Math.max(0, Math.round(up - started));
       } catch {
         return undefined;

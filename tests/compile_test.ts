@@ -1,0 +1,145 @@
+/**
+ * The compile path. With DENORT_BIN set, the whole path: compile, then the
+ * binary's start/status/stop. Without it (as here), the command line the
+ * script builds, the message it gives when the base binary cannot be had,
+ * and the daemon run under exactly the permissions the binary gets.
+ */
+import assert from "node:assert/strict";
+import { compilePlan, PERMISSIONS, sha256Line } from "../scripts/compile.ts";
+import { alive, cli, EXAMPLE, sh, shq, withScratch } from "./helpers.ts";
+
+const root = new URL("../", import.meta.url).pathname;
+
+Deno.test("compilePlan() builds the deno compile command line for every target", () => {
+  const plan = compilePlan({
+    name: "myd",
+    entry: "daemon.ts",
+    target: "linux-x64",
+    dist: "dist",
+  });
+  assert.deepEqual(plan.args, [
+    "compile",
+    ...PERMISSIONS,
+    "--target",
+    "x86_64-unknown-linux-gnu",
+    "--output",
+    "dist/myd-x86_64-unknown-linux-gnu",
+    "daemon.ts",
+  ]);
+  for (
+    const t of [
+      "aarch64-unknown-linux-gnu",
+      "x86_64-apple-darwin",
+      "aarch64-apple-darwin",
+    ]
+  ) {
+    assert.equal(
+      compilePlan({ name: "d", entry: "e.ts", target: t, dist: "o" }).output,
+      `o/d-${t}`,
+    );
+  }
+  assert.throws(
+    () =>
+      compilePlan({ name: "d", entry: "e.ts", target: "windows", dist: "o" }),
+    /Unknown target "windows"/,
+  );
+});
+
+Deno.test("sha256Line() writes a line sha256sum -c accepts", async () => {
+  const dir = Deno.makeTempDirSync();
+  try {
+    Deno.writeTextFileSync(`${dir}/bin`, "payload");
+    Deno.writeTextFileSync(`${dir}/bin.sha256`, await sha256Line(`${dir}/bin`));
+    const check = await sh(`cd ${shq(dir)} && sha256sum -c bin.sha256`);
+    assert.equal(check.code, 0, check.stdout + check.stderr);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("the daemon runs start/status/reload/stop under exactly the permissions compiled in", async () => {
+  await withScratch(async (s) => {
+    const run = (args: string[]) =>
+      sh(
+        [Deno.execPath(), "run", ...PERMISSIONS, EXAMPLE, ...args, ...s.paths]
+          .map(shq).join(" "),
+      );
+    const start = await run(["start", "--port", "0"]);
+    assert.equal(start.code, 0, start.stderr);
+    const pid = s.track()!;
+    assert.equal((await run(["status"])).code, 0);
+    assert.equal((await run(["reload"])).code, 0);
+    assert.equal((await run(["stop"])).code, 0);
+    assert.ok(!alive(pid));
+  });
+});
+
+const denort = Deno.env.get("DENORT_BIN");
+
+Deno.test({
+  name: "without a base binary, compile says exactly what to provide",
+  ignore: denort !== undefined,
+  fn: async () => {
+    const r = await sh(
+      `cd ${shq(root)} && ${
+        shq(Deno.execPath())
+      } run -A scripts/compile.ts --dist "$(mktemp -d)"`,
+    );
+    assert.equal(r.code, 1, r.stdout + r.stderr);
+    assert.match(
+      r.stderr,
+      /could not download its base binary \(denort\) for [\w-]+/,
+    );
+    assert.match(
+      r.stderr,
+      /DENORT_BIN=\/path\/to\/denort deno task compile --target/,
+    );
+    const bad = await sh(
+      `cd ${shq(root)} && DENORT_BIN=/nonexistent ${
+        shq(Deno.execPath())
+      } run -A scripts/compile.ts`,
+    );
+    assert.equal(bad.code, 2);
+    assert.match(
+      bad.stderr,
+      /DENORT_BIN="\/nonexistent" is not an executable file/,
+    );
+  },
+});
+
+Deno.test({
+  name:
+    "with DENORT_BIN: compile, checksum, and the binary's own start/status/stop",
+  ignore: denort === undefined,
+  fn: () =>
+    withScratch(async (s) => {
+      const dist = `${s.dir}/dist`;
+      const r = await sh(
+        `cd ${shq(root)} && ${
+          shq(Deno.execPath())
+        } run -A scripts/compile.ts --dist ${shq(dist)}`,
+      );
+      assert.equal(r.code, 0, r.stderr);
+      const bin = `${dist}/denod-example-${Deno.build.target}`;
+      assert.equal(
+        (await sh(`cd ${shq(dist)} && sha256sum -c *.sha256`)).code,
+        0,
+      );
+      const version = await sh(`${shq(bin)} version`);
+      assert.match(version.stdout, /compiled\)$/m);
+      const paths = s.paths.map(shq).join(" ");
+      const start = await sh(`${shq(bin)} start ${paths} --port 0`);
+      assert.equal(start.code, 0, start.stderr);
+      const pid = s.track()!;
+      assert.equal(
+        (await sh(`${shq(bin)} status ${s.paths.map(shq).join(" ")}`)).code,
+        0,
+      );
+      assert.equal(
+        (await sh(`${shq(bin)} stop ${s.paths.map(shq).join(" ")}`)).code,
+        0,
+      );
+      assert.ok(!alive(pid));
+      assert.equal((await cli(EXAMPLE, ["status", ...s.paths])).code, 3);
+    }),
+});
