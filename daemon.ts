@@ -19,6 +19,7 @@ export const daemon = defineDaemon({
   options: {
     host: {
       type: "string",
+      valueName: "HOST",
       description: "Address to listen on",
       default: "127.0.0.1",
     },
@@ -29,7 +30,11 @@ export const daemon = defineDaemon({
       min: 0,
       max: 65535,
     },
-    config: { type: "path", description: "JSON file re-read on reload" },
+    config: {
+      type: "path",
+      valueName: "FILE",
+      description: "JSON file re-read on reload",
+    },
   },
 
   async main(ctx) {

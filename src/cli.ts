@@ -24,11 +24,13 @@ import { requireRoot, resolveIdentity } from "./privileges.ts";
 function optionLine(name: string, spec: OptionSpec): string {
   const value = spec.type === "boolean"
     ? ""
-    : spec.type === "integer"
-    ? " N"
-    : spec.type === "path"
-    ? " PATH"
-    : " VALUE";
+    : ` ${
+      spec.valueName ?? (spec.type === "integer"
+        ? "N"
+        : spec.type === "path"
+        ? "PATH"
+        : "VALUE")
+    }`;
   const left = `  --${name}${value}`;
   let right = spec.description;
   if ("choices" in spec && spec.choices !== undefined) {

@@ -22,14 +22,17 @@ export type OptionSpec =
   | {
     type: "string";
     description: string;
+    /** Placeholder for the value in `help`, e.g. `HOST`. */
+    valueName?: string;
     default?: string;
     /** Allowed values, when only some are. */
     choices?: readonly string[];
   }
-  | { type: "path"; description: string; default?: string }
+  | { type: "path"; description: string; valueName?: string; default?: string }
   | {
     type: "integer";
     description: string;
+    valueName?: string;
     default?: number;
     min?: number;
     max?: number;
@@ -104,45 +107,54 @@ export interface CoreOptions {
 export const CORE_OPTIONS = {
   pidfile: {
     type: "path",
+    valueName: "PATH",
     description: "Pidfile (default: /run/NAME.pid as root, else per-user)",
   },
   "log-file": {
     type: "path",
+    valueName: "PATH",
     description:
       "Log file when detached (default: /var/log/NAME.log as root, else per-user)",
   },
   "log-level": {
     type: "string",
+    valueName: "LEVEL",
     description: "Lowest level logged",
     default: "info",
     choices: LOG_LEVELS,
   },
   chdir: {
     type: "path",
+    valueName: "DIR",
     description: "Working directory of the daemon",
     default: "/",
   },
   umask: {
     type: "string",
+    valueName: "OCTAL",
     description: "File-mode creation mask, octal",
     default: "027",
   },
   "ready-timeout": {
     type: "string",
+    valueName: "SECONDS",
     description: "Seconds start waits for the daemon to be ready",
     default: "30",
   },
   "stop-timeout": {
     type: "string",
+    valueName: "SECONDS",
     description: "Seconds the daemon has to stop before SIGKILL",
     default: "10",
   },
   user: {
     type: "string",
+    valueName: "USER",
     description: "Become this user (name or uid) after prepare; needs root",
   },
   group: {
     type: "string",
+    valueName: "GROUP",
     description: "Become this group (name or gid); default: the user's",
   },
   "clear-env": {
@@ -160,11 +172,13 @@ export const CORE_OPTIONS = {
   },
   format: {
     type: "string",
+    valueName: "FORMAT",
     description: "With unit: the service manager's format",
     choices: ["systemd", "launchd"],
   },
   "notify-fd": {
     type: "integer",
+    valueName: "FD",
     description: "With run: write a newline to this descriptor when ready (s6)",
     min: 3,
     max: 1048575,

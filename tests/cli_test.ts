@@ -129,3 +129,11 @@ Deno.test("the modules every process loads (down to the session leader) leave ou
     "the walk reached the CLI",
   );
 });
+
+Deno.test("the README's CLI reference is the program's own help", async () => {
+  const { renderReadme } = await import("../scripts/docs.ts");
+  const readme = Deno.readTextFileSync(
+    new URL("../README.md", import.meta.url),
+  );
+  assert.equal(readme, renderReadme(readme), "run: deno task docs");
+});
