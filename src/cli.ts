@@ -214,7 +214,11 @@ async function dispatch(
         name: def.name,
         description: def.description ?? def.name,
         command,
-        core,
+        // Under `run` a pidfile is used only when one was given.
+        core: {
+          ...core,
+          pidfile: core.pidfileGiven ? core.pidfile : undefined,
+        },
         user: identity?.user?.name || core.user,
         group: core.group,
       };

@@ -399,6 +399,13 @@ Deno.test({
         "",
       );
 
+      const bare = await cli(EXAMPLE, ["unit"]);
+      assert.doesNotMatch(
+        bare.stdout,
+        /ReadWritePaths/,
+        "no pidfile under run unless given",
+      );
+
       const plist = await cli(EXAMPLE, [
         "unit",
         "--format",
