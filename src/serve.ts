@@ -61,7 +61,9 @@ export async function serve(
       `Cannot use --notify-fd ${core.notifyFd}: it is not an open pipe`,
     );
   }
-  // daemon(7) order: umask, working directory, log, pidfile, then the payload.
+  // The steps, in order: umask; logging; hardening; the service manager's
+  // variables; working directory; pidfile and state file; signal handlers;
+  // prepare() with full privileges; dropping privileges; main().
   libc.umask(core.umask);
   const log = setupLogging(def.name, core.logLevel);
   // Hardening first: no core files (they would hold secrets), and no
