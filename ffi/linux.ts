@@ -282,6 +282,14 @@ function lazySymbols<S extends Deno.ForeignLibraryInterface>(
   });
 }
 
+/** glibc's `makedev()`: a major and minor number as one `dev_t`. */
+function makedev(major: number, minor: number): bigint {
+  const ma = BigInt(major);
+  const mi = BigInt(minor);
+  return (mi & 0xffn) | ((ma & 0xfffn) << 8n) | ((mi & ~0xffn) << 12n) |
+    ((ma & ~0xfffn) << 32n);
+}
+
 /** Open libc and return the Linux implementation of {@linkcode Libc}. */
 export function linuxLibc(): Libc {
   const arch = ARCH[Deno.build.arch as keyof typeof ARCH];
@@ -575,6 +583,7 @@ export function linuxLibc(): Libc {
       ino: v.getBigUint64(32, true),
       size: Number(v.getBigUint64(40, true)),
       dev: `${v.getUint32(136, true)}:${v.getUint32(140, true)}`,
+      devNumber: makedev(v.getUint32(136, true), v.getUint32(140, true)),
     };
   }
 

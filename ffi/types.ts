@@ -24,6 +24,8 @@ export interface FileStat {
   type: FileType;
   /** Device the file lives on, as `"major:minor"`. */
   dev: string;
+  /** The same device as one number, encoded as `st_dev` is (what `JOURNAL_STREAM` names). */
+  devNumber: bigint;
   /** Inode number. */
   ino: bigint;
   /** Permission bits (`st_mode & 07777`). */

@@ -7,6 +7,8 @@
  */
 import {
   configureSync,
+  getAnsiColorFormatter,
+  getJsonLinesFormatter,
   getLogger,
   getTextFormatter,
   type Logger,
@@ -17,33 +19,69 @@ import {
 
 const encoder = new TextEncoder();
 
-const formatter = getTextFormatter({
-  timestamp: "date-time-timezone",
-  value: "bare",
-});
+/** How the daemon's records are written. */
+export interface LogSetup {
+  /** The daemon name: the root logger category. */
+  name: string;
+  /** The lowest level written. */
+  level: LogLevel;
+  /** Text lines, or one JSON object per line (for log shippers). */
+  format: "text" | "json";
+  /** Prefix each line with its sd-daemon priority `<N>`: stderr is journald's. */
+  journald: boolean;
+  /** Colour the level: stderr is a terminal and `NO_COLOR` is unset. */
+  color: boolean;
+}
 
-/** A sink that writes each record as one line to descriptor 2, synchronously. */
-function stderrSink(record: LogRecord): void {
-  try {
-    Deno.stderr.writeSync(encoder.encode(formatter(record)));
-  } catch {
-    // Nowhere left to report a failing log write; never crash over it.
-  }
+/** syslog(3) severities by LogTape level, as sd-daemon prefixes and syslog use them. */
+export const SEVERITY: Record<LogLevel, number> = {
+  trace: 7,
+  debug: 7,
+  info: 6,
+  warning: 4,
+  error: 3,
+  fatal: 2,
+};
+
+/** The formatter for a setup. */
+function formatterFor(setup: LogSetup): (record: LogRecord) => string {
+  if (setup.format === "json") return getJsonLinesFormatter();
+  const options = { timestamp: "date-time-timezone", value: "bare" } as const;
+  return setup.color
+    ? getAnsiColorFormatter(options)
+    : getTextFormatter(options);
+}
+
+/** A sink that writes each record to descriptor 2, synchronously, whole lines at a time. */
+function stderrSink(setup: LogSetup): (record: LogRecord) => void {
+  const format = formatterFor(setup);
+  return (record) => {
+    let text = format(record);
+    if (setup.journald) {
+      // journald takes the priority from each line's own prefix.
+      const prefix = `<${SEVERITY[record.level]}>`;
+      text = text.replace(/^(?=.)/gm, prefix);
+    }
+    try {
+      Deno.stderr.writeSync(encoder.encode(text));
+    } catch {
+      // Nowhere left to report a failing log write; never crash over it.
+    }
+  };
 }
 
 /**
  * Configure LogTape for a daemon and return its logger.
  *
- * @param name The daemon name: the root logger category.
- * @param level The lowest level written.
+ * @param setup Name, level and how records are written.
  * @returns The daemon's logger.
  */
-export function setupLogging(name: string, level: LogLevel): Logger {
+export function setupLogging(setup: LogSetup): Logger {
   resetSync();
   configureSync({
-    sinks: { stderr: stderrSink },
+    sinks: { stderr: stderrSink(setup) },
     loggers: [
-      { category: [name], lowestLevel: level, sinks: ["stderr"] },
+      { category: [setup.name], lowestLevel: setup.level, sinks: ["stderr"] },
       {
         category: ["logtape", "meta"],
         lowestLevel: "warning",
@@ -51,5 +89,5 @@ export function setupLogging(name: string, level: LogLevel): Logger {
       },
     ],
   });
-  return getLogger([name]);
+  return getLogger([setup.name]);
 }

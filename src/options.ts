@@ -81,6 +81,8 @@ export interface CoreOptions {
   logFile: string;
   /** Lowest level written to the log. */
   logLevel: LogLevel;
+  /** `text` lines, or one JSON object per line. */
+  logFormat: "text" | "json";
   /** Absolute directory the daemon changes to. */
   chdir: string;
   /** The file-mode creation mask. */
@@ -122,6 +124,13 @@ export const CORE_OPTIONS = {
     description: "Lowest level logged",
     default: "info",
     choices: LOG_LEVELS,
+  },
+  "log-format": {
+    type: "string",
+    valueName: "FORMAT",
+    description: "Log lines as text or as one JSON object each",
+    default: "text",
+    choices: ["text", "json"],
   },
   chdir: {
     type: "path",

@@ -110,6 +110,7 @@ export function resolveOptions(
     pidfileGiven,
     logFile: (get("log-file") as string | undefined) ?? defaults.logFile,
     logLevel: get("log-level") as LogLevel,
+    logFormat: get("log-format") as "text" | "json",
     chdir: get("chdir") as string,
     umask: parseUmask(get("umask") as string),
     readyTimeout: parseSeconds("ready-timeout", get("ready-timeout") as string),

@@ -65,7 +65,16 @@ export async function serve(
   // variables; working directory; pidfile and state file; signal handlers;
   // prepare() with full privileges; dropping privileges; main().
   libc.umask(core.umask);
-  const log = setupLogging(def.name, core.logLevel);
+  const log = setupLogging({
+    name: def.name,
+    level: core.logLevel,
+    format: core.logFormat,
+    // Under `run`: journald's stream when JOURNAL_STREAM names our stderr;
+    // colour only on a terminal, and never with NO_COLOR.
+    journald: !detached &&
+      isJournalStream(libc, Deno.env.get("JOURNAL_STREAM")),
+    color: !detached && Deno.stderr.isTerminal() && !Deno.env.get("NO_COLOR"),
+  });
   // Hardening first: no core files (they would hold secrets), and no
   // privilege gained through exec. Detached, the session leader already set
   // no-new-privs for every thread; here it covers `run`'s main thread.
@@ -310,6 +319,18 @@ export async function serve(
     );
   }
   return finish(0, stopSignal ?? "main returned");
+}
+
+/** Whether `JOURNAL_STREAM` ("dev:ino") names the file on our stderr. */
+function isJournalStream(libc: Libc, value: string | undefined): boolean {
+  const m = value?.match(/^(\d+):(\d+)$/);
+  if (!m) return false;
+  try {
+    const st = libc.stat(2);
+    return st.devNumber === BigInt(m[1]) && st.ino === BigInt(m[2]);
+  } catch {
+    return false;
+  }
 }
 
 /** Whether `fd` is an open pipe, as supervisors pass for readiness. */
