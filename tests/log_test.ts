@@ -5,6 +5,7 @@
  */
 import assert from "node:assert/strict";
 import {
+  BEHAVE,
   denoLine,
   EXAMPLE,
   sh,
@@ -89,11 +90,14 @@ Deno.test("colour only on a terminal, never with NO_COLOR", async () => {
     const run = async (env: string) => {
       const out = `${s.dir}/tty-${crypto.randomUUID()}`;
       // script gives the daemon a terminal on stderr; its output is recorded.
-      const inner = `${env} timeout -s TERM 3 ${
-        denoLine(EXAMPLE, ["run", "--port", "0"])
+      // The fixture exits by itself right after it is ready.
+      const inner = `${env} ${
+        denoLine(BEHAVE, ["run", "--behavior", "exit-after-ready"])
       }`;
       await sh(`script -qec ${shq(inner)} ${shq(out)}`);
-      return Deno.readTextFileSync(out);
+      const text = Deno.readTextFileSync(out);
+      assert.match(text, /Ready/);
+      return text;
     };
     assert.match(await run(""), /\x1b\[/, "ANSI colour on a terminal");
     assert.doesNotMatch(await run("NO_COLOR=1"), /\x1b\[/);
