@@ -16,6 +16,8 @@ import {
   type LogRecord,
   resetSync,
 } from "@logtape/logtape";
+import type { Libc } from "../ffi/mod.ts";
+import { syslogSink } from "./syslog.ts";
 
 const encoder = new TextEncoder();
 
@@ -31,6 +33,8 @@ export interface LogSetup {
   journald: boolean;
   /** Colour the level: stderr is a terminal and `NO_COLOR` is unset. */
   color: boolean;
+  /** Send records to syslog instead of stderr. */
+  syslog?: { libc: Libc; socket: string; facility: number };
 }
 
 /** syslog(3) severities by LogTape level, as sd-daemon prefixes and syslog use them. */
@@ -55,19 +59,39 @@ function formatterFor(setup: LogSetup): (record: LogRecord) => string {
 /** A sink that writes each record to descriptor 2, synchronously, whole lines at a time. */
 function stderrSink(setup: LogSetup): (record: LogRecord) => void {
   const format = formatterFor(setup);
-  return (record) => {
-    let text = format(record);
-    if (setup.journald) {
-      // journald takes the priority from each line's own prefix.
-      const prefix = `<${SEVERITY[record.level]}>`;
-      text = text.replace(/^(?=.)/gm, prefix);
-    }
-    try {
-      Deno.stderr.writeSync(encoder.encode(text));
-    } catch {
-      // Nowhere left to report a failing log write; never crash over it.
-    }
-  };
+  return (record) => writeStderr(setup, format(record), record.level);
+}
+
+/** Write formatted text to descriptor 2, with journald prefixes when asked. */
+function writeStderr(
+  setup: LogSetup,
+  formatted: string,
+  level: LogLevel,
+): void {
+  // journald takes the priority from each line's own prefix.
+  const text = setup.journald
+    ? formatted.replace(/^(?=.)/gm, `<${SEVERITY[level]}>`)
+    : formatted;
+  try {
+    Deno.stderr.writeSync(encoder.encode(text));
+  } catch {
+    // Nowhere left to report a failing log write; never crash over it.
+  }
+}
+
+/** The sink a setup asks for. */
+function sinkFor(setup: LogSetup): (record: LogRecord) => void {
+  const toStderr = stderrSink(setup);
+  if (setup.syslog === undefined) return toStderr;
+  return syslogSink(setup.syslog.libc, {
+    socket: setup.syslog.socket,
+    ident: setup.name,
+    facility: setup.syslog.facility,
+    fallback: (record, warning) => {
+      if (warning !== undefined) writeStderr(setup, `${warning}\n`, "warning");
+      toStderr(record);
+    },
+  });
 }
 
 /**
@@ -79,7 +103,7 @@ function stderrSink(setup: LogSetup): (record: LogRecord) => void {
 export function setupLogging(setup: LogSetup): Logger {
   resetSync();
   configureSync({
-    sinks: { stderr: stderrSink(setup) },
+    sinks: { stderr: sinkFor(setup) },
     loggers: [
       { category: [setup.name], lowestLevel: setup.level, sinks: ["stderr"] },
       {

@@ -83,6 +83,10 @@ export interface CoreOptions {
   logLevel: LogLevel;
   /** `text` lines, or one JSON object per line. */
   logFormat: "text" | "json";
+  /** Log to syslog with this facility, instead of the file or stderr. */
+  syslog: string | undefined;
+  /** The syslog daemon's socket. */
+  syslogSocket: string;
   /** Absolute directory the daemon changes to. */
   chdir: string;
   /** The file-mode creation mask. */
@@ -131,6 +135,39 @@ export const CORE_OPTIONS = {
     description: "Log lines as text or as one JSON object each",
     default: "text",
     choices: ["text", "json"],
+  },
+  syslog: {
+    type: "string",
+    valueName: "FACILITY",
+    description: "Log to syslog (--syslog alone: facility daemon)",
+    choices: [
+      "daemon",
+      "user",
+      "local0",
+      "local1",
+      "local2",
+      "local3",
+      "local4",
+      "local5",
+      "local6",
+      "local7",
+      "auth",
+      "authpriv",
+      "cron",
+      "ftp",
+      "lpr",
+      "mail",
+      "news",
+      "syslog",
+      "uucp",
+      "kern",
+    ],
+  },
+  "syslog-socket": {
+    type: "path",
+    valueName: "PATH",
+    description: "The syslog daemon's socket",
+    default: "/dev/log",
   },
   chdir: {
     type: "path",

@@ -62,7 +62,8 @@ export function parseCommandLine(
   let parsed;
   try {
     parsed = parseArgs({
-      args: [...args],
+      // `--syslog` alone means the daemon facility.
+      args: args.map((a) => a === "--syslog" ? "--syslog=daemon" : a),
       options,
       strict: true,
       allowPositionals: true,

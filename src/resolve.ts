@@ -111,6 +111,8 @@ export function resolveOptions(
     logFile: (get("log-file") as string | undefined) ?? defaults.logFile,
     logLevel: get("log-level") as LogLevel,
     logFormat: get("log-format") as "text" | "json",
+    syslog: get("syslog") as string | undefined,
+    syslogSocket: get("syslog-socket") as string,
     chdir: get("chdir") as string,
     umask: parseUmask(get("umask") as string),
     readyTimeout: parseSeconds("ready-timeout", get("ready-timeout") as string),

@@ -8,6 +8,7 @@ import type { Libc } from "../ffi/mod.ts";
 import type { DaemonContext, DaemonDefinition } from "./define.ts";
 import { DaemonError } from "./errors.ts";
 import { setupLogging } from "./log.ts";
+import { FACILITIES } from "./syslog.ts";
 import { redirectToLogFile } from "./logfile.ts";
 import type { CoreOptions, OptionSpecs, OptionValues } from "./options.ts";
 import { inspectPidfile, Pidfile, PidfileLockedError } from "./pidfile.ts";
@@ -74,6 +75,11 @@ export async function serve(
     journald: !detached &&
       isJournalStream(libc, Deno.env.get("JOURNAL_STREAM")),
     color: !detached && Deno.stderr.isTerminal() && !Deno.env.get("NO_COLOR"),
+    syslog: core.syslog === undefined ? undefined : {
+      libc,
+      socket: core.syslogSocket,
+      facility: FACILITIES[core.syslog],
+    },
   });
   // Hardening first: no core files (they would hold secrets), and no
   // privilege gained through exec. Detached, the session leader already set
