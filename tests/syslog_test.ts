@@ -1,0 +1,134 @@
+/**
+ * The syslog sink against a real rsyslogd on its own socket and output file:
+ * tag, pid, facility and severity arrive as sent; an unavailable socket is
+ * reported once and nothing is lost.
+ */
+import assert from "node:assert/strict";
+import { cli, EXAMPLE, sh, started, waitFor, withScratch } from "./helpers.ts";
+
+const missing = (await sh("command -v rsyslogd")).stdout.trim() === "" &&
+  !Deno.env.get("CI");
+
+/** An rsyslogd of the test's own, listening on `dir/log.sock`, writing `dir/out.log`. */
+async function rsyslogd(
+  dir: string,
+): Promise<{ socket: string; out: string; stop: () => Promise<void> }> {
+  const socket = `${dir}/log.sock`;
+  const out = `${dir}/out.log`;
+  const conf = `${dir}/rsyslog.conf`;
+  Deno.writeTextFileSync(
+    conf,
+    `global(workDirectory="${dir}")
+module(load="imuxsock" SysSock.Use="off")
+input(type="imuxsock" Socket="${socket}" CreatePath="on")
+template(name="fields" type="string"
+  string="%syslogfacility-text% %syslogseverity-text% %syslogtag% %procid% %msg%\\n")
+*.* action(type="omfile" file="${out}" template="fields")
+`,
+  );
+  const child = new Deno.Command("rsyslogd", {
+    args: ["-n", "-f", conf, "-i", `${dir}/rsyslogd.pid`],
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  await waitFor("rsyslogd's socket", () => {
+    try {
+      return Deno.statSync(socket).isSocket === true;
+    } catch {
+      return false;
+    }
+  });
+  return {
+    socket,
+    out,
+    stop: async () => {
+      child.kill("SIGKILL");
+      await child.status;
+    },
+  };
+}
+
+Deno.test({
+  name:
+    "records reach a real rsyslogd with the daemon's tag, pid, facility and severity",
+  ignore: missing,
+  fn: () =>
+    withScratch(async (s) => {
+      const rs = await rsyslogd(s.dir);
+      try {
+        const pid = await started(s, EXAMPLE, [
+          "--port",
+          "0",
+          "--syslog=local3",
+          "--syslog-socket",
+          rs.socket,
+        ]);
+        const read = () => {
+          try {
+            return Deno.readTextFileSync(rs.out);
+          } catch {
+            return "";
+          }
+        };
+        await waitFor("the ready record in rsyslog's file", () =>
+          read().includes("Ready"));
+        const ready = read().split("\n").find((l) =>
+          l.includes("Ready")
+        )!;
+        // facility, severity, tag, the pid rsyslog parsed from the tag, message
+        assert.match(
+          ready,
+          new RegExp(
+            `^local3 info denod-example\\[${pid}\\]: ${pid} +Ready \\(pid ${pid}`,
+          ),
+        );
+        if (Deno.uid() === 0) {
+          assert.match(
+            read(),
+            new RegExp(
+              `^local3 warning denod-example\\[${pid}\\].*Running as root`,
+              "m",
+            ),
+          );
+        }
+        assert.doesNotMatch(
+          s.log(),
+          /Ready/,
+          "records went to syslog, not to the file",
+        );
+        assert.equal((await cli(EXAMPLE, ["stop", ...s.paths])).code, 0);
+        await waitFor("the stop record", () =>
+          /Stopped \(SIGTERM, exit 0/.test(read()));
+      } finally {
+        await rs.stop();
+      }
+    }),
+});
+
+Deno.test("with syslog unavailable the daemon runs on, says so once, and writes its records to the log file", async () => {
+  await withScratch(async (s) => {
+    await started(s, EXAMPLE, [
+      "--port",
+      "0",
+      "--syslog",
+      "--syslog-socket",
+      `${s.dir}/no.sock`,
+    ]);
+    await waitFor("ready in the log file", () => s.log().includes("Ready"));
+    const log = s.log();
+    assert.equal(
+      (log.match(/syslog is unavailable at .*no\.sock/g) ?? []).length,
+      1,
+      log,
+    );
+    assert.match(log, /Listening on/);
+    assert.equal((await cli(EXAMPLE, ["stop", ...s.paths])).code, 0);
+    assert.equal((s.log().match(/syslog is unavailable/g) ?? []).length, 1);
+  });
+});
+
+Deno.test("an unknown facility is a usage error", async () => {
+  const r = await cli(EXAMPLE, ["start", "--syslog=local9"]);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /Invalid value for --syslog: "local9"/);
+});
