@@ -130,6 +130,13 @@ async function dispatch(
     euid: libc.geteuid(),
     cwd: Deno.cwd(),
     env: (n: string) => Deno.env.get(n),
+    syslogAt: (path: string) => {
+      try {
+        return libc.stat(path).type === "socket";
+      } catch {
+        return false;
+      }
+    },
   };
   const { core, payload, defaults } = resolveOptions(
     def.name,

@@ -197,11 +197,12 @@ export async function status(
   switch (st.state) {
     case "running": {
       const up = libc.processAge(st.pid);
+      const logsTo = readState(libc, path)?.logsTo;
       return {
         code: StatusExit.RUNNING,
         message: `${name} is running (pid ${st.pid}, up ${
           up === undefined ? "unknown" : formatDuration(up)
-        }, pidfile ${path})`,
+        }, pidfile ${path}${logsTo ? `, logs to ${logsTo}` : ""})`,
       };
     }
     case "starting":

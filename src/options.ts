@@ -87,6 +87,8 @@ export interface CoreOptions {
   syslog: string | undefined;
   /** The syslog daemon's socket. */
   syslogSocket: string;
+  /** Where records go: decided from the options, the mode and whether syslog listens. */
+  logTo: "file" | "syslog" | "stderr";
   /** Absolute directory the daemon changes to. */
   chdir: string;
   /** The file-mode creation mask. */

@@ -23,6 +23,8 @@ export interface Caller {
   cwd: string;
   /** Environment lookup. */
   env: (name: string) => string | undefined;
+  /** Whether a syslog daemon listens at `path` (a socket is there). */
+  syslogAt?: (path: string) => boolean;
 }
 
 /** Where a daemon keeps its files when none are given. */
@@ -113,6 +115,7 @@ export function resolveOptions(
     logFormat: get("log-format") as "text" | "json",
     syslog: get("syslog") as string | undefined,
     syslogSocket: get("syslog-socket") as string,
+    logTo: "stderr",
     chdir: get("chdir") as string,
     umask: parseUmask(get("umask") as string),
     readyTimeout: parseSeconds("ready-timeout", get("ready-timeout") as string),
@@ -124,6 +127,15 @@ export function resolveOptions(
     noCoreDumps: !(get("allow-core-dumps") as boolean),
     notifyFd: get("notify-fd") as number | undefined,
   };
+  // Where records go: under `run`, stderr unless --syslog; detached, what
+  // was asked for, else syslog when its socket exists, else the log file.
+  if (core.syslog !== undefined) core.logTo = "syslog";
+  else if (foreground) core.logTo = "stderr";
+  else if (raw["log-file"] !== undefined) core.logTo = "file";
+  else if (caller.syslogAt?.(core.syslogSocket)) {
+    core.logTo = "syslog";
+    core.syslog = "daemon";
+  } else core.logTo = "file";
   const payload: Record<string, unknown> = {};
   for (const [key, spec] of Object.entries(specs)) {
     payload[key] = validateOption(key, spec, raw[key], caller.cwd);

@@ -75,10 +75,10 @@ export async function serve(
     journald: !detached &&
       isJournalStream(libc, Deno.env.get("JOURNAL_STREAM")),
     color: !detached && Deno.stderr.isTerminal() && !Deno.env.get("NO_COLOR"),
-    syslog: core.syslog === undefined ? undefined : {
+    syslog: core.logTo !== "syslog" ? undefined : {
       libc,
       socket: core.syslogSocket,
-      facility: FACILITIES[core.syslog],
+      facility: FACILITIES[core.syslog ?? "daemon"],
     },
   });
   // Hardening first: no core files (they would hold secrets), and no
@@ -136,6 +136,11 @@ export async function serve(
     reloadsRequested: 0,
     reloadsDone: 0,
     lastReloadError: null,
+    logsTo: core.logTo === "syslog"
+      ? `syslog (${core.syslog} at ${core.syslogSocket})`
+      : core.logTo === "file"
+      ? core.logFile
+      : "stderr",
   };
   if (pidfile !== undefined) {
     try {

@@ -16,6 +16,8 @@ export interface DaemonState {
   reloadsDone: number;
   /** The error text of the last finished reload, or `null` when it succeeded. */
   lastReloadError: string | null;
+  /** Where the daemon logs, for `status`. */
+  logsTo?: string;
 }
 
 const encoder = new TextEncoder();

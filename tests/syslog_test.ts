@@ -5,6 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { cli, EXAMPLE, sh, started, waitFor, withScratch } from "./helpers.ts";
+import { defaultPaths } from "../src/resolve.ts";
 
 const missing = (await sh("command -v rsyslogd")).stdout.trim() === "" &&
   !Deno.env.get("CI");
@@ -131,4 +132,64 @@ Deno.test("an unknown facility is a usage error", async () => {
   const r = await cli(EXAMPLE, ["start", "--syslog=local9"]);
   assert.equal(r.code, 2);
   assert.match(r.stderr, /Invalid value for --syslog: "local9"/);
+});
+
+Deno.test({
+  name:
+    "detached with no destination given: syslog when its socket exists, else the log file; status says which",
+  ignore: missing,
+  fn: () =>
+    withScratch(async (s) => {
+      // Without --log-file, the file for stdout/stderr is the default one.
+      const { logFile } = defaultPaths("denod-example", {
+        euid: Deno.uid() ?? 0,
+        cwd: "/",
+        env: (n) => Deno.env.get(n),
+      });
+      const existed = await Deno.stat(logFile).then(() => true, () => false);
+      const rs = await rsyslogd(s.dir);
+      try {
+        const pidfile = ["--pidfile", s.pidfile];
+        const r = await cli(EXAMPLE, [
+          "start",
+          ...pidfile,
+          "--port",
+          "0",
+          "--syslog-socket",
+          rs.socket,
+        ]);
+        assert.equal(r.code, 0, r.stderr);
+        const pid = s.track()!;
+        await waitFor("records in rsyslog's file", () => {
+          try {
+            return Deno.readTextFileSync(rs.out).includes("Ready");
+          } catch {
+            return false;
+          }
+        });
+        assert.match(
+          Deno.readTextFileSync(rs.out),
+          new RegExp(`^daemon info denod-example\\[${pid}\\]`, "m"),
+        );
+        const status = await cli(EXAMPLE, ["status", ...pidfile]);
+        assert.match(status.stdout, /logs to syslog \(daemon at .*log\.sock\)/);
+        assert.equal((await cli(EXAMPLE, ["stop", ...pidfile])).code, 0);
+
+        // No socket there: the file.
+        await started(s, EXAMPLE, ["--port", "0"]);
+        const fileStatus = await cli(EXAMPLE, [
+          "status",
+          ...s.paths,
+          "--syslog-socket",
+          `${s.dir}/none`,
+        ]);
+        assert.match(
+          fileStatus.stdout,
+          new RegExp(`logs to ${s.logFile.replaceAll(".", "\\.")}\\)`),
+        );
+      } finally {
+        await rs.stop();
+        if (!existed) await Deno.remove(logFile).catch(() => {});
+      }
+    }),
 });
