@@ -290,14 +290,22 @@ export async function serve(
     void runReloads();
   });
 
-  log.info("Starting {name} {version} (pid {pid}, {mode}, pidfile {pidfile})", {
-    name: def.name,
-    version: def.version,
-    pid: Deno.pid,
-    mode: detached ? "detached" : "foreground",
-    pidfile: pidfile?.path ?? "none",
-    startup: Math.round(performance.now() - startedAt),
-  });
+  log.info(
+    "Starting {name} {version} (pid {pid}, uid {uid}, {mode}, pidfile {pidfile}, logs to {logsTo}, user after prepare {user})",
+    {
+      name: def.name,
+      version: def.version,
+      pid: Deno.pid,
+      uid: libc.geteuid(),
+      mode: detached ? "detached" : "foreground",
+      pidfile: pidfile?.path ?? "none",
+      logsTo: stateNow.logsTo,
+      user: core.user ?? "unchanged",
+      umask: core.umask.toString(8).padStart(3, "0"),
+      chdir: core.chdir,
+      startup: Math.round(performance.now() - startedAt),
+    },
+  );
 
   try {
     await def.prepare?.(ctx);

@@ -156,6 +156,21 @@ for (const behavior of ["throw-after-ready", "reject-after-ready"]) {
   });
 }
 
+Deno.test("console.log and console.error of a detached daemon land in its log file", async () => {
+  await withScratch(async (s) => {
+    await started(s, BEHAVE, ["--behavior", "console"]);
+    await waitFor(
+      "console lines in the log",
+      () => s.log().includes("console.error after ready"),
+    );
+    assert.match(s.log(), /console\.log after ready/);
+    assert.match(
+      s.log(),
+      /Starting behave 1\.2\.3 \(pid \d+, uid \d+, detached, pidfile .*, logs to .*d\.log/,
+    );
+  });
+});
+
 Deno.test("a payload that calls Deno.exit() after ready leaves no pidfile behind", async () => {
   await withScratch(async (s) => {
     const pid = await started(s, BEHAVE, ["--behavior", "exit-after-ready"]);
