@@ -299,6 +299,8 @@ export function linuxLibc(): Libc {
     );
   }
   const lib = lazySymbols("libc.so.6", SYMBOLS);
+  /** Datagram sockets kept for sendDatagram, by address. */
+  const senders = new Map<string, number>();
   const O_NOFOLLOW = arch.O_NOFOLLOW;
 
   function errno(): number {
@@ -822,17 +824,20 @@ export function linuxLibc(): Libc {
     },
     sendDatagram(address, data) {
       const [addr, len] = unixAddress(address);
-      const fd = datagramSocket(address);
-      try {
-        check(
-          "sendto",
-          address,
-          () =>
-            lib.sendto(fd, data, BigInt(data.length), MSG_NOSIGNAL, addr, len),
-        );
-      } finally {
-        lib.close(fd);
+      // One unconnected socket per address, kept: sendto names the address
+      // each time, so a restarted listener is reached again.
+      let fd = senders.get(address);
+      if (fd === undefined) {
+        fd = datagramSocket(address);
+        senders.set(address, fd);
       }
+      const sock = fd;
+      check(
+        "sendto",
+        address,
+        () =>
+          lib.sendto(sock, data, BigInt(data.length), MSG_NOSIGNAL, addr, len),
+      );
     },
     bindDatagram(address) {
       const [addr, len] = unixAddress(address);

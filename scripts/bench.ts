@@ -6,6 +6,9 @@
  *   returns only once the daemon answers), against two bare `deno run`
  *   boots of an empty script;
  * - `stop` (wall time until the daemon is gone);
+ * - log throughput: lines per second through the file sink and the syslog
+ *   sink (to a real rsyslogd, when installed), next to a plain
+ *   `Deno.writeTextFileSync` append loop of the same count;
  * - the idle daemon's RSS and context switches over 10 s (after 12 s to
  *   settle: the runtime retires idle worker threads after 10 s), against an
  *   idle bare Deno process serving HTTP the same way.
@@ -104,6 +107,71 @@ async function idle(
   return { rssKiB: b.rssKiB, switches, threadsChanged };
 }
 
+const LOG_LINES = 20_000;
+
+/** Lines per second through the file sink, syslog (a real rsyslogd) and a plain append loop. */
+async function logThroughput(): Promise<[string, string][]> {
+  const helper = `${root}scripts/_logbench.ts`;
+  const q = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`;
+  const once = async (mode: string, where: string, redirect = "") => {
+    const out = await new Deno.Command("/bin/sh", {
+      args: [
+        "-c",
+        `${q(deno)} run -A ${q(helper)} ${mode} ${LOG_LINES} ${
+          q(where)
+        } ${redirect}`,
+      ],
+      stdout: "piped",
+    }).output();
+    const ms = Number(new TextDecoder().decode(out.stdout).trim());
+    return out.success && ms > 0
+      ? String(Math.round(LOG_LINES / (ms / 1000)))
+      : "failed";
+  };
+  const rows: [string, string][] = [
+    [
+      "file sink (LogTape → fd 2 → file)",
+      await once("file", "-", `2>>${q(`${dir}/throughput.log`)}`),
+    ],
+    [
+      "plain Deno.writeTextFileSync append",
+      await once("plain", `${dir}/plain.log`),
+    ],
+  ];
+  const hasRsyslog =
+    (await new Deno.Command("/bin/sh", { args: ["-c", "command -v rsyslogd"] })
+      .output())
+      .success;
+  if (!hasRsyslog) {
+    return [...rows, ["syslog (rsyslogd)", "rsyslogd not installed"]];
+  }
+  const socket = `${dir}/log.sock`;
+  Deno.writeTextFileSync(
+    `${dir}/rsyslog.conf`,
+    `global(workDirectory="${dir}")\nmodule(load="imuxsock" SysSock.Use="off")\n` +
+      `input(type="imuxsock" Socket="${socket}" CreatePath="on")\n*.* action(type="omfile" file="${dir}/syslog.out")\n`,
+  );
+  const rsyslogd = new Deno.Command("rsyslogd", {
+    args: ["-n", "-f", `${dir}/rsyslog.conf`, "-i", `${dir}/rsyslogd.pid`],
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  try {
+    for (
+      let i = 0;
+      i < 200 && !(await Deno.stat(socket).catch(() => null));
+      i++
+    ) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    rows.push(["syslog sink (→ rsyslogd)", await once("syslog", socket)]);
+  } finally {
+    rsyslogd.kill("SIGKILL");
+    await rsyslogd.status;
+  }
+  return rows;
+}
+
 try {
   // Warm Deno's caches so that no run pays for transpiling.
   await run(["run", "-A", empty]);
@@ -138,6 +206,8 @@ try {
   reader.releaseLock();
   await bareChild.stdout.cancel();
   await run(["run", "-A", "daemon.ts", "stop", ...paths]);
+
+  const throughput = await logThroughput();
 
   const ms = (x: number) => `${x.toFixed(1)} ms`;
   const startMs = median(starts);
@@ -175,6 +245,11 @@ try {
       String(d.threadsChanged).padStart(7)
     }       ${String(b.threadsChanged).padStart(7)}`,
   );
+  console.log("");
+  console.log(`log throughput, ${LOG_LINES} lines          lines/s`);
+  for (const [what, perSecond] of throughput) {
+    console.log(`  ${what.padEnd(36)} ${perSecond}`);
+  }
 } finally {
   try {
     await run(["run", "-A", "daemon.ts", "stop", ...paths]);
