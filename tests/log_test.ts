@@ -102,7 +102,10 @@ Deno.test("colour only on a terminal, never with NO_COLOR", async () => {
       assert.match(text, /Ready/);
       return text;
     };
-    assert.ok((await run("")).includes(ESC), "ANSI colour on a terminal");
+    assert.ok(
+      (await run("env -u NO_COLOR")).includes(ESC),
+      "ANSI colour on a terminal",
+    );
     assert.ok(!(await run("NO_COLOR=1")).includes(ESC));
     assert.ok(!s.log().includes(ESC));
   });
