@@ -420,6 +420,16 @@ export function linuxLibc(): Libc {
     return out;
   }
 
+  /** Call the by-id lookup for a decimal id, the by-name one otherwise. */
+  function byNameOrId(
+    value: string,
+    byId: (id: number) => Deno.PointerValue,
+    byName: (name: Uint8Array<ArrayBuffer>) => Deno.PointerValue,
+  ): Deno.PointerValue {
+    if (!/^[0-9]{1,10}$/.test(value)) return byName(cstr(value));
+    return Number(value) <= MAX_ID ? byId(Number(value)) : null;
+  }
+
   /** A whole file under /proc, read with open(2) and pread(2). */
   function readProc(path: string): Uint8Array {
     const fd = open(path, {});
@@ -768,9 +778,7 @@ export function linuxLibc(): Libc {
       check("fchown", `fd ${fd}`, () => lib.fchown(fd, uid, gid));
     },
     lookupUser(nameOrUid) {
-      const p = /^[0-9]{1,10}$/.test(nameOrUid)
-        ? (Number(nameOrUid) <= MAX_ID ? lib.getpwuid(Number(nameOrUid)) : null)
-        : lib.getpwnam(cstr(nameOrUid));
+      const p = byNameOrId(nameOrUid, lib.getpwuid, lib.getpwnam);
       if (p === null) return null;
       // struct passwd: pw_name, pw_passwd, pw_uid, pw_gid, pw_gecos, pw_dir, pw_shell
       const v = new Deno.UnsafePointerView(p);
@@ -782,9 +790,7 @@ export function linuxLibc(): Libc {
       } satisfies UserEntry;
     },
     lookupGroup(nameOrGid) {
-      const p = /^[0-9]{1,10}$/.test(nameOrGid)
-        ? (Number(nameOrGid) <= MAX_ID ? lib.getgrgid(Number(nameOrGid)) : null)
-        : lib.getgrnam(cstr(nameOrGid));
+      const p = byNameOrId(nameOrGid, lib.getgrgid, lib.getgrnam);
       if (p === null) return null;
       // struct group: gr_name, gr_passwd, gr_gid, gr_mem
       const v = new Deno.UnsafePointerView(p);
