@@ -9,6 +9,7 @@ import {
   BEHAVE,
   cli,
   denoLine,
+  type Scratch,
   sh,
   shq,
   started,
@@ -18,6 +19,14 @@ import {
 
 const missing = (await sh("command -v logrotate")).stdout.trim() === "" &&
   !Deno.env.get("CI");
+
+/** Start the chatty fixture and write a logrotate configuration for its log file. */
+async function rotating(s: Scratch, directives: string): Promise<string> {
+  await started(s, BEHAVE, ["--behavior", "chatty"]);
+  const conf = `${s.dir}/logrotate.conf`;
+  Deno.writeTextFileSync(conf, `${s.logFile} {\n${directives}}\n`);
+  return conf;
+}
 
 /** Every `seq N` number in a log text, in order. */
 function seqs(text: string): number[] {
@@ -30,20 +39,11 @@ Deno.test({
   ignore: missing,
   fn: () =>
     withScratch(async (s) => {
-      await started(s, BEHAVE, ["--behavior", "chatty"]);
-      const conf = `${s.dir}/logrotate.conf`;
-      Deno.writeTextFileSync(
-        conf,
-        `${s.logFile} {
-  rotate 20
-  create 0640 root root
-  nocompress
-  missingok
-  postrotate
-    ${denoLine(BEHAVE, ["reload", "--pidfile", s.pidfile])}
-  endscript
-}
-`,
+      const conf = await rotating(
+        s,
+        `  rotate 20\n  create 0640 root root\n  nocompress\n  missingok\n  postrotate\n    ${
+          denoLine(BEHAVE, ["reload", "--pidfile", s.pidfile])
+        }\n  endscript\n`,
       );
       // Inode and size of each rotated file at the moment its reload returned.
       const frozen: { ino: number; size: number }[] = [];
@@ -97,11 +97,9 @@ Deno.test({
   ignore: missing,
   fn: () =>
     withScratch(async (s) => {
-      await started(s, BEHAVE, ["--behavior", "chatty"]);
-      const conf = `${s.dir}/logrotate.conf`;
-      Deno.writeTextFileSync(
-        conf,
-        `${s.logFile} {\n  rotate 20\n  copytruncate\n  nocompress\n}\n`,
+      const conf = await rotating(
+        s,
+        "  rotate 20\n  copytruncate\n  nocompress\n",
       );
       for (let round = 0; round < 3; round++) {
         await waitFor(
