@@ -218,7 +218,7 @@ Deno.test("start refuses a pidfile in a directory others can write without the s
   });
 });
 
-Deno.test("unknown or malformed users and groups exit 2; --user as a non-root user exits 4", async () => {
+Deno.test("unknown or malformed users and groups exit 2; --user, or paths a non-root caller may not write, exit 4", async () => {
   await withScratch(async (s) => {
     for (
       const [args, message] of [
@@ -243,7 +243,7 @@ Deno.test("unknown or malformed users and groups exit 2; --user as a non-root us
     if (Deno.uid() !== 0) return;
     // A non-root caller: run the CLI as nobody, with a Deno cache it may write.
     const cache = Deno.makeTempDirSync();
-    Deno.chmodSync(cache, 0o777);
+    Deno.chmodSync(cache, 0o1777); // like /tmp: others may write, sticky
     traversable(s);
     try {
       const line = `DENO_DIR=${shq(cache)} HOME=${
@@ -273,6 +273,54 @@ Deno.test("unknown or malformed users and groups exit 2; --user as a non-root us
       assert.deepEqual(
         [...Deno.readDirSync(cache)].filter((e) => e.name.startsWith("d.")),
         [],
+      );
+
+      // Paths the caller may not write: exit 4 with the path named.
+      const asNobody = (args: string[]) =>
+        sh(
+          `DENO_DIR=${shq(cache)} HOME=${
+            shq(cache)
+          } setpriv --reuid=nobody --regid=nogroup --clear-groups ${
+            [
+              Deno.execPath(),
+              "run",
+              "-A",
+              EXAMPLE,
+              "start",
+              "--port",
+              "0",
+              ...args,
+            ].map(shq).join(" ")
+          }`,
+        );
+      const rootOnly = `${s.dir}/root-only`;
+      Deno.mkdirSync(rootOnly, { mode: 0o755 });
+      const pid = await asNobody([
+        "--pidfile",
+        `${rootOnly}/d.pid`,
+        "--log-file",
+        `${cache}/d.log`,
+      ]);
+      assert.equal(pid.code, 4, pid.stderr);
+      assert.match(
+        pid.stderr,
+        /Cannot open pidfile ".*root-only\/d\.pid": permission denied/,
+      );
+      const log = await asNobody([
+        "--pidfile",
+        `${cache}/d.pid`,
+        "--log-file",
+        `${rootOnly}/d.log`,
+      ]);
+      assert.equal(log.code, 4, log.stderr);
+      assert.match(
+        log.stderr,
+        /Cannot open log file ".*root-only\/d\.log": permission denied/,
+      );
+      assert.deepEqual([...Deno.readDirSync(rootOnly)], [], "nothing created");
+      assert.ok(
+        !(await sh(`pgrep -f ${shq(`${cache}/d.pid`)}`)).stdout.trim(),
+        "nothing started",
       );
     } finally {
       Deno.removeSync(cache, { recursive: true });
