@@ -58,7 +58,6 @@ const SYMBOLS = {
   sigfillset: { parameters: ["buffer"], result: "i32" },
   open: { parameters: ["buffer", "i32", "u32"], result: "i32" },
   close: { parameters: ["i32"], result: "i32" },
-  read: { parameters: ["i32", "buffer", "usize"], result: "isize" },
   write: { parameters: ["i32", "buffer", "usize"], result: "isize" },
   read_async: {
     name: "read",
@@ -83,8 +82,6 @@ const SYMBOLS = {
   umask: { parameters: ["u32"], result: "u32" },
   chdir: { parameters: ["buffer"], result: "i32" },
   getpid: { parameters: [], result: "i32" },
-  getppid: { parameters: [], result: "i32" },
-  getsid: { parameters: ["i32"], result: "i32" },
   geteuid: { parameters: [], result: "u32" },
   unlink: { parameters: ["buffer"], result: "i32" },
   syscall: { parameters: ["i64", "i64", "i64", "i64", "i64"], result: "i64" },
@@ -138,7 +135,6 @@ const O_CLOEXEC = 0o2000000;
 const LOCK_SH = 1;
 const LOCK_EX = 2;
 const LOCK_NB = 4;
-const LOCK_UN = 8;
 const F_GETFD = 1;
 const F_SETFD = 2;
 const F_DUPFD_CLOEXEC = 1030;
@@ -430,6 +426,19 @@ export function linuxLibc(): Libc {
     return Number(value) <= MAX_ID ? byId(Number(value)) : null;
   }
 
+  /** Target of the symbolic link `path`, or `null` when it is none. */
+  function readlink(path: string): string | null {
+    const p = cstr(path);
+    const buf = new Uint8Array(4096);
+    const n = lib.readlink(p, buf, BigInt(buf.length));
+    if (Number(n) === -1) {
+      const e = errno();
+      if (e === 22 || e === 2) return null;
+      throw sysError("readlink", path, e);
+    }
+    return decoder.decode(buf.subarray(0, Number(n)));
+  }
+
   /** A whole file under /proc, read with open(2) and pread(2). */
   function readProc(path: string): Uint8Array {
     const fd = open(path, {});
@@ -604,18 +613,12 @@ export function linuxLibc(): Libc {
     open,
     stat,
     setCloexec,
-    signalNumber,
     close(fd) {
       // close(2) must not be retried on EINTR: the descriptor is gone either way.
       if (lib.close(fd) === -1) {
         const e = errno();
         if (e !== 4) throw sysError("close", `fd ${fd}`, e);
       }
-    },
-    read(fd, max) {
-      const buf = new Uint8Array(max);
-      const n = check("read", `fd ${fd}`, () => lib.read(fd, buf, BigInt(max)));
-      return buf.subarray(0, Number(n));
     },
     async readAsync(fd, max) {
       const buf = new Uint8Array(max);
@@ -659,9 +662,6 @@ export function linuxLibc(): Libc {
         if (e !== 4) throw sysError("flock", `fd ${fd}`, e);
       }
     },
-    unlock(fd) {
-      check("flock", `fd ${fd}`, () => lib.flock(fd, LOCK_UN));
-    },
     pipe() {
       const fds = new Int32Array(2);
       check("pipe2", "", () => lib.pipe2(fds, O_CLOEXEC));
@@ -685,19 +685,8 @@ export function linuxLibc(): Libc {
       }
       return fd;
     },
-    readlink(path) {
-      const p = cstr(path);
-      const buf = new Uint8Array(4096);
-      const n = lib.readlink(p, buf, BigInt(buf.length));
-      if (Number(n) === -1) {
-        const e = errno();
-        if (e === 22 || e === 2) return null;
-        throw sysError("readlink", path, e);
-      }
-      return decoder.decode(buf.subarray(0, Number(n)));
-    },
     memfdName(fd) {
-      const link = this.readlink(`/proc/self/fd/${fd}`);
+      const link = readlink(`/proc/self/fd/${fd}`);
       const m = link?.match(/^\/memfd:(.*) \(deleted\)$/);
       return m ? m[1] : null;
     },
@@ -746,8 +735,6 @@ export function linuxLibc(): Libc {
       check("chdir", path, () => lib.chdir(p));
     },
     getpid: () => lib.getpid(),
-    getppid: () => lib.getppid(),
-    getsid: () => lib.getsid(0),
     geteuid: () => lib.geteuid(),
     pidfdOpen(pid) {
       return Number(check(

@@ -87,8 +87,6 @@ export interface Libc {
   ): number;
   /** `close(2)`. */
   close(fd: number): void;
-  /** `read(2)` up to `max` bytes. */
-  read(fd: number, max: number): Uint8Array;
   /** `read(2)` on a blocking thread, so the event loop keeps running meanwhile. */
   readAsync(fd: number, max: number): Promise<Uint8Array>;
   /** `fchmod(2)`. */
@@ -101,8 +99,6 @@ export interface Libc {
   readAll(fd: number): Uint8Array;
   /** `flock(2)` without blocking; returns `false` when another holder has it. */
   tryLock(fd: number, exclusive: boolean): boolean;
-  /** `flock(fd, LOCK_UN)`. */
-  unlock(fd: number): void;
   /** `pipe2(2)` with `O_CLOEXEC`: `[readEnd, writeEnd]`. */
   pipe(): [number, number];
   /** `dup2(2)`. */
@@ -111,8 +107,6 @@ export interface Libc {
   setCloexec(fd: number, on: boolean): void;
   /** `memfd_create(2)` with `MFD_CLOEXEC`, holding `data`. */
   memfd(name: string, data: Uint8Array): number;
-  /** Target of the symbolic link `path` (`readlink(2)`), or `null` when it is none. */
-  readlink(path: string): string | null;
   /** The name a memfd on descriptor `fd` was created with, or `null` when `fd` is no memfd. */
   memfdName(fd: number): string | null;
   /** Every descriptor open in this process. */
@@ -129,10 +123,6 @@ export interface Libc {
   chdir(path: string): void;
   /** `getpid(2)`. */
   getpid(): number;
-  /** `getppid(2)`. */
-  getppid(): number;
-  /** `getsid(0)`. */
-  getsid(): number;
   /** `geteuid(2)`. */
   geteuid(): number;
   /** A descriptor that refers to process `pid` and survives pid reuse (`pidfd_open(2)`). */
@@ -172,9 +162,6 @@ export interface Libc {
   receiveDatagram(fd: number, timeoutMs: number): Promise<Uint8Array | null>;
   /** `CLOCK_MONOTONIC` in microseconds, as systemd's `MONOTONIC_USEC` wants it. */
   monotonicMicros(): bigint;
-
-  /** The signal number for a name, e.g. 15 for `"SIGTERM"`. */
-  signalNumber(signal: Deno.Signal): number;
 }
 
 /** Errno names the library reacts to, so callers never compare raw numbers. */
