@@ -246,36 +246,6 @@ Deno.test("unknown or malformed users and groups exit 2; --user, or paths a non-
     Deno.chmodSync(cache, 0o1777); // like /tmp: others may write, sticky
     traversable(s);
     try {
-      const line = `DENO_DIR=${shq(cache)} HOME=${
-        shq(cache)
-      } setpriv --reuid=nobody --regid=nogroup --clear-groups ${
-        [
-          Deno.execPath(),
-          "run",
-          "-A",
-          EXAMPLE,
-          "start",
-          "--pidfile",
-          `${cache}/d.pid`,
-          "--log-file",
-          `${cache}/d.log`,
-          "--user",
-          "root",
-        ]
-          .map(shq).join(" ")
-      }`;
-      const r = await sh(line);
-      assert.equal(r.code, 4, r.stdout + r.stderr);
-      assert.match(
-        r.stderr,
-        /Insufficient privilege: --user and --group need root/,
-      );
-      assert.deepEqual(
-        [...Deno.readDirSync(cache)].filter((e) => e.name.startsWith("d.")),
-        [],
-      );
-
-      // Paths the caller may not write: exit 4 with the path named.
       const asNobody = (args: string[]) =>
         sh(
           `DENO_DIR=${shq(cache)} HOME=${
@@ -293,6 +263,25 @@ Deno.test("unknown or malformed users and groups exit 2; --user, or paths a non-
             ].map(shq).join(" ")
           }`,
         );
+      const r = await asNobody([
+        "--pidfile",
+        `${cache}/d.pid`,
+        "--log-file",
+        `${cache}/d.log`,
+        "--user",
+        "root",
+      ]);
+      assert.equal(r.code, 4, r.stdout + r.stderr);
+      assert.match(
+        r.stderr,
+        /Insufficient privilege: --user and --group need root/,
+      );
+      assert.deepEqual(
+        [...Deno.readDirSync(cache)].filter((e) => e.name.startsWith("d.")),
+        [],
+      );
+
+      // Paths the caller may not write: exit 4 with the path named.
       const rootOnly = `${s.dir}/root-only`;
       Deno.mkdirSync(rootOnly, { mode: 0o755 });
       const pid = await asNobody([
