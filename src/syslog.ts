@@ -105,12 +105,14 @@ export function syslogSink(
   },
 ): (record: LogRecord) => void {
   let warned = false;
+  // Processes here are never forked, so the pid is fixed for the sink's life.
+  const header = {
+    ident: opts.ident,
+    pid: libc.getpid(),
+    facility: opts.facility,
+  };
   return (record) => {
-    const line = syslogLine(record, {
-      ident: opts.ident,
-      pid: libc.getpid(),
-      facility: opts.facility,
-    });
+    const line = syslogLine(record, header);
     try {
       libc.sendDatagram(opts.socket, encoder.encode(line));
     } catch (err) {
