@@ -248,35 +248,6 @@ Deno.test("ctx.extendTimeout() sends EXTEND_TIMEOUT_USEC; a failed start sends S
   });
 });
 
-Deno.test("the payload's children do not see NOTIFY_SOCKET or WATCHDOG_*", async () => {
-  await withScratch(async (s) => {
-    const report = `${s.dir}/child.txt`;
-    const socket = `${s.dir}/notify.sock`;
-    const l = listen(socket);
-    try {
-      const r = await cli(BEHAVE, [
-        "start",
-        ...s.paths,
-        "--behavior",
-        "spawn-child",
-        "--report",
-        report,
-      ], {
-        env: { NOTIFY_SOCKET: socket, WATCHDOG_USEC: "5000000" },
-      });
-      s.track();
-      assert.equal(r.code, 0, r.stderr);
-      const env = Deno.readTextFileSync(report).split("FDS\n")[0];
-      assert.doesNotMatch(
-        env,
-        /^(NOTIFY_SOCKET|WATCHDOG_USEC|WATCHDOG_PID|LISTEN_\w+)=/m,
-      );
-    } finally {
-      await l.close();
-    }
-  });
-});
-
 Deno.test("--notify-fd is for run only, and must name an inherited pipe", async () => {
   const r = await cli(EXAMPLE, ["start", "--notify-fd", "3"]);
   assert.equal(r.code, 2);

@@ -3,6 +3,7 @@
  * failures, pidfile rules and racing starts.
  */
 import assert from "node:assert/strict";
+import { libc } from "../ffi/mod.ts";
 import {
   alive,
   BEHAVE,
@@ -123,27 +124,40 @@ Deno.test("start returns only when the pidfile is complete and the payload said 
   });
 });
 
-Deno.test("the payload's children see no stage marker and no inherited descriptors", async () => {
+Deno.test("the payload's children see no stage marker, no service-manager variables and no inherited descriptors", async () => {
   await withScratch(async (s) => {
     const report = `${s.dir}/child.txt`;
-    const r = await cli(BEHAVE, [
-      "start",
-      ...s.paths,
-      "--behavior",
-      "spawn-child",
-      "--report",
-      report,
-    ]);
-    s.track();
-    assert.equal(r.code, 0, r.stderr);
-    const [env, fds] = Deno.readTextFileSync(report).split("FDS\n");
-    assert.ok(
-      !/denod/i.test(env.split("\n").map((l) => l.split("=")[0]).join(" ")),
-      env,
-    );
-    // sh's own 0-2 and the fd ls opens for /proc/self/fd: nothing else.
-    const numbers = fds.trim().split("\n").map(Number).filter((n) => n > 2);
-    assert.ok(numbers.length <= 1, `child inherited descriptors: ${numbers}`);
+    // A real notify socket, so that the daemon holds a socket open for it.
+    const socket = `${s.dir}/notify.sock`;
+    const listener = libc().bindDatagram(socket);
+    try {
+      const r = await cli(BEHAVE, [
+        "start",
+        ...s.paths,
+        "--behavior",
+        "spawn-child",
+        "--report",
+        report,
+      ], {
+        env: { NOTIFY_SOCKET: socket, WATCHDOG_USEC: "5000000" },
+      });
+      s.track();
+      assert.equal(r.code, 0, r.stderr);
+      const [env, fds] = Deno.readTextFileSync(report).split("FDS\n");
+      assert.ok(
+        !/denod/i.test(env.split("\n").map((l) => l.split("=")[0]).join(" ")),
+        env,
+      );
+      assert.doesNotMatch(
+        env,
+        /^(NOTIFY_SOCKET|WATCHDOG_USEC|WATCHDOG_PID|LISTEN_\w+)=/m,
+      );
+      // sh's own 0-2 and the fd ls opens for /proc/self/fd: nothing else.
+      const numbers = fds.trim().split("\n").map(Number).filter((n) => n > 2);
+      assert.ok(numbers.length <= 1, `child inherited descriptors: ${numbers}`);
+    } finally {
+      libc().close(listener);
+    }
   });
 });
 
