@@ -3,7 +3,7 @@
  * that must end in exit 2 with one line and no stack trace, starting nothing.
  */
 import assert from "node:assert/strict";
-import { cli, EXAMPLE, withScratch } from "./helpers.ts";
+import { cli, EXAMPLE } from "./helpers.ts";
 
 Deno.test("help lists every command and option; version names the runtime", async () => {
   const help = await cli(EXAMPLE, ["help"]);
@@ -29,64 +29,6 @@ Deno.test("help lists every command and option; version names the runtime", asyn
     version.stdout,
     /^denod-example 0\.1\.0 \(deno \d+\.\d+\.\d+, [\w-]+, deno run\)\n$/,
   );
-});
-
-Deno.test("malformed command lines exit 2 with a one-line message, no stack trace, nothing started", async () => {
-  await withScratch(async (s) => {
-    const p = ["--pidfile", s.pidfile, "--log-file", s.logFile];
-    const cases: string[][] = [
-      ["strat"],
-      [""],
-      ["start", "stop"],
-      ["start", "--nope"],
-      ["start", "-z"],
-      ["start", "--pidfile"],
-      ["start", ...p, "--pidfile="],
-      ["start", ...p, "--port", "abc"],
-      ["start", ...p, "--port", "-1"],
-      ["start", ...p, "--port", "65536"],
-      ["start", ...p, "--port", "8".repeat(400)],
-      ["start", ...p, "--port", ""],
-      ["start", ...p, "--umask", "999"],
-      ["start", ...p, "--umask", "0o22"],
-      ["start", ...p, "--umask", "-022"],
-      ["start", ...p, "--ready-timeout", "0"],
-      ["start", ...p, "--ready-timeout", "-3"],
-      ["start", ...p, "--ready-timeout", "1e9"],
-      ["start", ...p, "--stop-timeout", "NaN"],
-      ["start", ...p, "--stop-timeout", "Infinity"],
-      ["start", ...p, "--log-level", "loud"],
-      ["start", ...p, "--log-level", ""],
-      ["start", ...p, "--chdir", ""],
-      ["start", ...p, "--help=yes"],
-      ["stop", ...p, "--port", "x"],
-      ["status", "--pidfile", ""],
-      ["reload", ...p, "--stop-timeout", "-"],
-      ["run", ...p, "--host"],
-      ["start", ...p, "--" + "x".repeat(5000)],
-      ["start", ...p, "--port", "1\u00002"].map((a) => a.replace("\u0000", ""))
-        .concat(["--port", "\u00a0"]),
-    ];
-    const results = [];
-    for (let i = 0; i < cases.length; i += 6) {
-      results.push(
-        ...await Promise.all(
-          cases.slice(i, i + 6).map((args) => cli(EXAMPLE, args)),
-        ),
-      );
-    }
-    results.forEach((r, i) => {
-      const what = JSON.stringify(cases[i]).slice(0, 200);
-      assert.equal(r.code, 2, `${what}: exit ${r.code}\n${r.stderr}`);
-      const lines = r.stderr.trim().split("\n");
-      assert.equal(lines.length, 2, `${what}: ${r.stderr}`);
-      assert.match(lines[0], /^denod-example: [A-Z]/, what);
-      assert.match(lines[1], /^Usage: /, what);
-      assert.doesNotMatch(r.stderr, /\bat .*\.(ts|js):\d+/, what);
-      assert.equal(r.stdout, "", what);
-    });
-    assert.deepEqual([...Deno.readDirSync(s.dir)], [], "nothing was created");
-  });
 });
 
 Deno.test("the modules every process loads (down to the session leader) leave out the logger and Node's parser", async () => {

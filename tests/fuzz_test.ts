@@ -111,6 +111,10 @@ const STRAYS: string[][] = [
   ["status", "extra", "args"],
   ["run", "--host"],
   ["help", "me"],
+  ["start", "stop"],
+  ["start", "--port", "\u00a0"],
+  ["reload", "--stop-timeout=-"],
+  ["stop", "--port", "x"],
 ];
 
 /** Every malformed command line: each bad value with each command in turn, and the strays. */
