@@ -143,7 +143,8 @@ async function dispatch(
     def.options ?? {},
     raw,
     caller,
-    command === "run",
+    // A unit describes a `run`: the same defaults apply.
+    command === "run" || command === "unit",
   );
   const identity = resolveIdentity(libc, core.user, core.group);
   if (stage !== null) {
@@ -221,11 +222,7 @@ async function dispatch(
         name: def.name,
         description: def.description ?? def.name,
         command,
-        // Under `run` a pidfile is used only when one was given.
-        core: {
-          ...core,
-          pidfile: core.pidfileGiven ? core.pidfile : undefined,
-        },
+        core,
         user: identity?.user?.name || core.user,
         group: core.group,
       };
