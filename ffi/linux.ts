@@ -85,6 +85,7 @@ const SYMBOLS = {
   geteuid: { parameters: [], result: "u32" },
   unlink: { parameters: ["buffer"], result: "i32" },
   syscall: { parameters: ["i64", "i64", "i64", "i64", "i64"], result: "i64" },
+  waitid: { parameters: ["i32", "u32", "buffer", "i32"], result: "i32" },
   fchown: { parameters: ["i32", "u32", "u32"], result: "i32" },
   getpwnam: { parameters: ["buffer"], result: "pointer" },
   getpwuid: { parameters: ["u32"], result: "pointer" },
@@ -151,6 +152,12 @@ const SYS_PIDFD_SEND_SIGNAL = 424;
 const SYS_PIDFD_OPEN = 434;
 const POLLIN = 1;
 const PR_SET_NO_NEW_PRIVS = 38;
+const P_PIDFD = 3;
+const WEXITED = 4;
+/** `siginfo_t` is 128 bytes; `si_code` at 8, `si_status` at 24 for SIGCHLD. */
+const SIGINFO_SIZE = 128;
+const CLD_EXITED = 1;
+const CLD_DUMPED = 3;
 const AF_UNIX = 1;
 const SOCK_DGRAM = 2;
 const SOCK_CLOEXEC = O_CLOEXEC;
@@ -210,7 +217,11 @@ const SIGNALS: Partial<Record<Deno.Signal, number>> = {
   SIGHUP: 1,
   SIGINT: 2,
   SIGQUIT: 3,
+  SIGILL: 4,
+  SIGTRAP: 5,
   SIGABRT: 6,
+  SIGBUS: 7,
+  SIGFPE: 8,
   SIGKILL: 9,
   SIGUSR1: 10,
   SIGSEGV: 11,
@@ -222,8 +233,21 @@ const SIGNALS: Partial<Record<Deno.Signal, number>> = {
   SIGCONT: 18,
   SIGSTOP: 19,
   SIGTSTP: 20,
+  SIGTTIN: 21,
+  SIGTTOU: 22,
+  SIGXCPU: 24,
+  SIGXFSZ: 25,
+  SIGVTALRM: 26,
+  SIGPROF: 27,
   SIGWINCH: 28,
+  SIGPWR: 30,
+  SIGSYS: 31,
 };
+
+/** Signal names by number, for reporting how a process ended. */
+const SIGNAL_NAMES = new Map(
+  Object.entries(SIGNALS).map(([name, n]) => [n, name]),
+);
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -299,9 +323,16 @@ export function linuxLibc(): Libc {
   const senders = new Map<string, number>();
   const O_NOFOLLOW = arch.O_NOFOLLOW;
 
+  // errno is read through a view made once: binding a symbol later, or any
+  // other call between the failing one and the read, may overwrite errno.
+  // Synchronous calls all run on this thread, so its errno address holds.
+  const errnoAt = lib.__errno_location();
+  const errnoView = errnoAt === null
+    ? null
+    : new Deno.UnsafePointerView(errnoAt);
+
   function errno(): number {
-    const p = lib.__errno_location();
-    return p === null ? 0 : new Deno.UnsafePointerView(p).getInt32();
+    return errnoView === null ? 0 : errnoView.getInt32();
   }
 
   function sysError(syscall: string, object: string, code: number): SysError {
@@ -375,7 +406,10 @@ export function linuxLibc(): Libc {
     );
   }
 
-  /** poll(2) for POLLIN on another thread; `true` once readable. */
+  /**
+   * poll(2) for POLLIN on another thread; `true` once readable. An infinite
+   * timeout blocks that thread in the kernel: no wake-ups until it happens.
+   */
   async function waitReadable(fd: number, timeoutMs: number): Promise<boolean> {
     const pfd = new Uint8Array(8);
     const v = new DataView(pfd.buffer);
@@ -383,7 +417,10 @@ export function linuxLibc(): Libc {
     v.setInt16(4, POLLIN, true);
     for (;;) {
       const started = performance.now();
-      const n = await lib.poll(pfd, 1n, Math.max(0, Math.round(timeoutMs)));
+      const ms = timeoutMs === Infinity
+        ? -1
+        : Math.max(0, Math.round(timeoutMs));
+      const n = await lib.poll(pfd, 1n, ms);
       if (n > 0) return true;
       if (n === 0) return false;
       // poll ran on another thread, so its errno is out of reach: the only
@@ -760,6 +797,23 @@ export function linuxLibc(): Libc {
     },
     pidfdWait(pidfd, timeoutMs) {
       return waitReadable(pidfd, timeoutMs);
+    },
+    reap(pidfd) {
+      const info = new Uint8Array(SIGINFO_SIZE);
+      check(
+        "waitid",
+        `fd ${pidfd}`,
+        () => lib.waitid(P_PIDFD, pidfd, info, WEXITED),
+      );
+      const v = new DataView(info.buffer);
+      const code = v.getInt32(8, true);
+      const status = v.getInt32(24, true);
+      if (code === CLD_EXITED) return { exited: true, code: status };
+      return {
+        exited: false,
+        signal: SIGNAL_NAMES.get(status) ?? String(status),
+        coreDumped: code === CLD_DUMPED,
+      };
     },
     fchown(fd, uid, gid) {
       check("fchown", `fd ${fd}`, () => lib.fchown(fd, uid, gid));

@@ -9,6 +9,7 @@ import type { Libc } from "./types.ts";
 
 export type {
   ErrnoName,
+  ExitStatus,
   FileStat,
   FileType,
   GroupEntry,

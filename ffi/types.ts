@@ -61,6 +61,11 @@ export type SpawnFd =
   | { fd: number; dup: number }
   | { fd: number; open: string; write?: boolean; append?: boolean };
 
+/** How a child ended. */
+export type ExitStatus =
+  | { exited: true; code: number }
+  | { exited: false; signal: string; coreDumped: boolean };
+
 /** How to spawn a process with {@linkcode Libc.spawn}. */
 export interface SpawnRequest {
   /** Path of the executable. */
@@ -131,6 +136,12 @@ export interface Libc {
   pidfdSignal(pidfd: number, signal: Deno.Signal): void;
   /** Wait up to `timeoutMs` for the process behind a pidfd to exit; `true` once it has. */
   pidfdWait(pidfd: number, timeoutMs: number): Promise<boolean>;
+  /**
+   * Collect the exit status of an exited child through its pidfd
+   * (`waitid(P_PIDFD)`); blocks until it has exited, so wait with
+   * {@linkcode Libc.pidfdWait} first.
+   */
+  reap(pidfd: number): ExitStatus;
   /** `unlink(2)`. */
   unlink(path: string): void;
   /** `fchown(2)`. */
