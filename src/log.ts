@@ -17,7 +17,7 @@ import {
   resetSync,
 } from "@logtape/logtape";
 import type { Libc } from "../ffi/mod.ts";
-import { syslogSink } from "./syslog.ts";
+import { SEVERITY, syslogSink } from "./syslog.ts";
 
 const encoder = new TextEncoder();
 
@@ -36,16 +36,6 @@ export interface LogSetup {
   /** Send records to syslog instead of stderr. */
   syslog?: { libc: Libc; socket: string; facility: number };
 }
-
-/** syslog(3) severities by LogTape level, as sd-daemon prefixes and syslog use them. */
-export const SEVERITY: Record<LogLevel, number> = {
-  trace: 7,
-  debug: 7,
-  info: 6,
-  warning: 4,
-  error: 3,
-  fatal: 2,
-};
 
 /** The formatter for a setup. */
 function formatterFor(setup: LogSetup): (record: LogRecord) => string {

@@ -7,9 +7,18 @@
  *
  * @module
  */
-import type { LogRecord } from "@logtape/logtape";
+import type { LogLevel, LogRecord } from "@logtape/logtape";
 import type { Libc } from "../ffi/mod.ts";
-import { SEVERITY } from "./log.ts";
+
+/** syslog(3) severities by LogTape level, as sd-daemon prefixes and syslog use them. */
+export const SEVERITY: Record<LogLevel, number> = {
+  trace: 7,
+  debug: 7,
+  info: 6,
+  warning: 4,
+  error: 3,
+  fatal: 2,
+};
 
 /** syslog(3) facilities by name. */
 export const FACILITIES: Record<string, number> = {
