@@ -122,8 +122,13 @@ async function dispatch(
   // A process spawned by `start` learns its stage first, before anything
   // can leak the stage descriptor to the payload.
   const stage = takeStage(libc);
-  // The session leader needs nothing more: it loads no parser and no logger.
+  // The session leader needs nothing more: it loads no parser and no logger;
+  // nor does the supervisor, which takes its settings from the stage.
   if (stage?.stage === "leader") runLeader(libc, stage);
+  if (stage?.stage === "supervisor") {
+    const { runSupervisor } = await import("./supervise.ts");
+    return await runSupervisor(libc, stage);
+  }
   const { parseCommandLine } = await import("./parse.ts");
   const { command, raw, owners } = parseCommandLine(args, def.options ?? {});
   const caller = {
@@ -149,6 +154,13 @@ async function dispatch(
   const identity = resolveIdentity(libc, core.user, core.group);
   if (stage !== null) {
     const { serve } = await import("./serve.ts");
+    if (stage.supervisor !== undefined) {
+      return await serve(libc, def, core, payload, {
+        detached: true,
+        supervisor: { pid: stage.supervisor, pidfile: stage.pidfile },
+        identity,
+      });
+    }
     const pidfile = Pidfile.adopt(libc, stage.pidfile, PIDFILE_FD);
     return await serve(libc, def, core, payload, {
       detached: true,
@@ -166,6 +178,11 @@ async function dispatch(
       console.log(versionText(def));
       return Exit.OK;
     case "run": {
+      if (core.restart !== "no") {
+        throw new UsageError(
+          "--restart works with start and restart; under run, the service manager restarts the daemon",
+        );
+      }
       requireRoot(libc, identity);
       const { serve } = await import("./serve.ts");
       return await serve(libc, def, core, payload, {
@@ -191,12 +208,19 @@ async function dispatch(
         }
       }
       const result = await start(libc, { ...core, pidfile: pidfilePath }, {
+        name: def.name,
         privateDir: usesDefaultDir ? defaults.privateDir : undefined,
         declaredEnv: def.env,
         identity,
       });
       if (result.outcome === "started") {
-        console.log(`${def.name} started (pid ${result.pid})`);
+        console.log(
+          `${def.name} started (pid ${result.pid}${
+            result.supervisor === undefined
+              ? ""
+              : `, supervised by pid ${result.supervisor}`
+          })`,
+        );
       } else {
         console.log(
           `${def.name} is already running${
@@ -225,6 +249,7 @@ async function dispatch(
         core,
         user: identity?.user?.name || core.user,
         group: core.group,
+        restart: raw.restart === undefined ? undefined : core.restart,
       };
       const format = raw.format ??
         (Deno.build.os === "darwin" ? "launchd" : "systemd");
@@ -249,7 +274,9 @@ async function dispatch(
         );
       } else {
         console.log(
-          `${def.name} stopped (pid ${result.pid}${
+          `${def.name} stopped (${
+            result.supervised ? "supervisor pid" : "pid"
+          } ${result.pid}${
             result.outcome === "killed" ? ", killed after --stop-timeout" : ""
           })`,
         );

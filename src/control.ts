@@ -13,7 +13,18 @@ import {
   PidfileLockedError,
   type PidfileState,
 } from "./pidfile.ts";
-import { readState, statePath } from "./state.ts";
+import {
+  readState,
+  readSupervisorState,
+  removeSideFiles,
+  type SupervisorState,
+} from "./state.ts";
+
+/**
+ * Seconds a supervisor may take beyond the daemon's stop timeout: it waits
+ * for the daemon, then kills and reaps it.
+ */
+export const SUPERVISOR_GRACE = 5;
 
 /** How often a waiting command looks at the pidfile or state file again. */
 const LOOK_AGAIN_MS = 20;
@@ -115,18 +126,14 @@ export async function terminate(
 }
 
 /**
- * Remove a pidfile nobody holds, and its state file: left by a killed
- * daemon, or by one that no longer had the permission after dropping
- * privileges.
+ * Remove a pidfile nobody holds, and its side files: left by a killed
+ * daemon, by one that no longer had the permission after dropping
+ * privileges, or by a supervisor that gave up.
  */
 function removeStale(libc: Libc, path: string): boolean {
   try {
     const pidfile = Pidfile.acquire(libc, path);
-    try {
-      libc.unlink(statePath(path));
-    } catch {
-      // no state file
-    }
+    removeSideFiles(libc, path);
     pidfile.remove();
     return true;
   } catch (err) {
@@ -138,11 +145,13 @@ function removeStale(libc: Libc, path: string): boolean {
 /** What `stop` did. */
 export type StopResult =
   | { outcome: "not-running"; removedStale: boolean }
-  | { outcome: "terminated" | "killed"; pid: number };
+  /** `pid` is the process the pidfile names: the daemon, or its supervisor. */
+  | { outcome: "terminated" | "killed"; pid: number; supervised: boolean };
 
 /**
  * Stop the daemon: SIGTERM, wait up to `stopTimeout`, then SIGKILL; remove a
- * pidfile the daemon could not remove itself.
+ * pidfile the daemon could not remove itself. A supervisor gets its daemon's
+ * stop timeout and {@linkcode SUPERVISOR_GRACE} more: it stops the daemon first.
  */
 export async function stop(
   libc: Libc,
@@ -158,9 +167,13 @@ export async function stop(
       removedStale: st.state === "stale" && removeStale(libc, path),
     };
   }
-  const how = await terminate(libc, daemon.pid, stopTimeout, daemon.pidfd);
+  const sup = readSupervisorState(libc, path, daemon.pid);
+  const wait = sup === null
+    ? stopTimeout
+    : Math.max(stopTimeout, sup.stopTimeout) + SUPERVISOR_GRACE;
+  const how = await terminate(libc, daemon.pid, wait, daemon.pidfd);
   if (inspectPidfile(libc, path).state === "stale") removeStale(libc, path);
-  return { outcome: how, pid: daemon.pid };
+  return { outcome: how, pid: daemon.pid, supervised: sup !== null };
 }
 
 /** What `status` found, with its LSB exit code. */
@@ -196,6 +209,8 @@ export async function status(
   }
   switch (st.state) {
     case "running": {
+      const sup = readSupervisorState(libc, path, st.pid);
+      if (sup !== null) return supervisedStatus(libc, name, path, sup);
       const up = libc.processAge(st.pid);
       const logsTo = readState(libc, path)?.logsTo;
       return {
@@ -210,13 +225,23 @@ export async function status(
         code: StatusExit.UNKNOWN,
         message: `${name}: pidfile ${path} is locked but names no process`,
       };
-    case "stale":
+    case "stale": {
+      const sup = readSupervisorState(libc, path, st.pid);
+      if (sup?.gaveUp) {
+        return {
+          code: StatusExit.DEAD_WITH_PIDFILE,
+          message: `${name} is not running: its supervisor ${sup.gaveUp}, ${
+            ago(sup.lastExit?.at)
+          } (pidfile ${path} remains; start to try again, stop to clear)`,
+        };
+      }
       return {
         code: StatusExit.DEAD_WITH_PIDFILE,
         message: `${name} is not running, but its pidfile ${path} remains${
           st.pid === undefined ? "" : ` (pid ${st.pid})`
         }`,
       };
+    }
     case "absent":
       return {
         code: StatusExit.NOT_RUNNING,
@@ -225,9 +250,54 @@ export async function status(
   }
 }
 
+/** `"5s ago"`, or `"at an unknown time"`. */
+function ago(at: number | undefined): string {
+  if (at === undefined) return "at an unknown time";
+  return `${
+    formatDuration(Math.max(0, Math.round((Date.now() - at) / 1000)))
+  } ago`;
+}
+
+/** `status` of a daemon under the supervisor of `start --restart`. */
+function supervisedStatus(
+  libc: Libc,
+  name: string,
+  path: string,
+  sup: SupervisorState,
+): StatusResult {
+  const restarts = `${sup.restarts} restart${sup.restarts === 1 ? "" : "s"}`;
+  const last = sup.lastExit === null
+    ? ""
+    : `, last exit ${sup.lastExit.status} ${ago(sup.lastExit.at)}`;
+  const where = `pidfile ${path}, logs to ${sup.logsTo}`;
+  if (sup.child === null) {
+    // Waiting between two runs: nothing serves now.
+    const next = sup.nextRestartAt === null ? "shortly" : `in ${
+      formatDuration(
+        Math.max(0, Math.ceil((sup.nextRestartAt - Date.now()) / 1000)),
+      )
+    }`;
+    return {
+      code: StatusExit.NOT_RUNNING,
+      message:
+        `${name} is not running: restarting ${next} (supervisor pid ${sup.pid}, ${restarts}${last}; ${where})`,
+    };
+  }
+  const up = libc.processAge(sup.child);
+  return {
+    code: StatusExit.RUNNING,
+    message: `${name} is ${
+      sup.childReady ? "running" : "starting"
+    } (pid ${sup.child}, up ${
+      up === undefined ? "unknown" : formatDuration(up)
+    }; supervised by pid ${sup.pid}, ${restarts}${last}; ${where})`,
+  };
+}
+
 /**
  * Send SIGHUP and wait for the daemon to report the outcome of a reload
- * that started after the signal.
+ * that started after the signal. Under a supervisor, the signal goes to the
+ * supervisor, which passes it on, and the outcome comes from its daemon.
  *
  * @returns The reloaded daemon's pid.
  * @throws {DaemonError} Exit 7 when not running, 1 with the hook's error.
@@ -239,29 +309,54 @@ export async function reload(
 ): Promise<number> {
   const daemon = await pinDaemon(libc, path, timeout * 1000);
   if (daemon === null) throw new DaemonError("Not running", Exit.NOT_RUNNING);
+  let childPidfd: number | undefined;
   try {
     const before = readState(libc, path);
-    if (before === null || before.pid !== daemon.pid) {
+    const sup = readSupervisorState(libc, path, daemon.pid);
+    if (sup !== null && (before === null || before.supervisor !== daemon.pid)) {
+      throw new DaemonError(
+        sup.child === null
+          ? "Not running: the supervisor is waiting to restart it"
+          : `Cannot reload pid ${sup.child}: it is still starting`,
+        sup.child === null ? Exit.NOT_RUNNING : Exit.FAILURE,
+      );
+    }
+    if (before === null || (sup === null && before.pid !== daemon.pid)) {
       throw new DaemonError(
         `Cannot reload pid ${daemon.pid}: its state file is missing`,
       );
+    }
+    // Under a supervisor, the reload is the daemon's: watch that it lives.
+    // (Its pid is the supervisor's unreaped child or gone: never reused.)
+    let watched = daemon;
+    if (sup !== null) {
+      try {
+        childPidfd = libc.pidfdOpen(before.pid);
+        watched = { pid: before.pid, pidfd: childPidfd };
+      } catch {
+        throw new DaemonError(`Pid ${before.pid} exited during the reload`);
+      }
     }
     signal(libc, daemon.pidfd, daemon.pid, "SIGHUP");
     const deadline = performance.now() + timeout * 1000;
     while (performance.now() < deadline) {
       const now = readState(libc, path);
-      if (now !== null && now.reloadsDone > before.reloadsRequested) {
+      if (
+        now !== null && now.pid === before.pid &&
+        now.reloadsDone > before.reloadsRequested
+      ) {
         if (now.lastReloadError !== null) {
           throw new DaemonError(`Reload failed: ${now.lastReloadError}`);
         }
-        return daemon.pid;
+        return watched.pid;
       }
-      if (await libc.pidfdWait(daemon.pidfd, LOOK_AGAIN_MS)) {
-        throw new DaemonError(`Pid ${daemon.pid} exited during the reload`);
+      if (await libc.pidfdWait(watched.pidfd, LOOK_AGAIN_MS)) {
+        throw new DaemonError(`Pid ${watched.pid} exited during the reload`);
       }
     }
     throw new DaemonError(`No reload outcome within ${timeout} s`);
   } finally {
     libc.close(daemon.pidfd);
+    if (childPidfd !== undefined) libc.close(childPidfd);
   }
 }

@@ -97,6 +97,14 @@ export interface CoreOptions {
   readyTimeout: number;
   /** Seconds the daemon has to stop before SIGKILL. */
   stopTimeout: number;
+  /** With `start`: supervise the daemon and restart it when it exits (`no`: a single process). */
+  restart: RestartPolicy;
+  /** Seconds before the first restart; grows ×1.5 per restart in a row. */
+  restartDelay: number;
+  /** Seconds of uptime after which restarts in a row count from zero again. */
+  restartReset: number;
+  /** Restarts in a row before the supervisor gives up. */
+  maxRestarts: number;
   /** `--user`, as given: resolved by `privileges.ts`. */
   user: string | undefined;
   /** `--group`, as given. */
@@ -110,6 +118,9 @@ export interface CoreOptions {
   /** Under `run`: write a newline to this descriptor when ready (s6). */
   notifyFd: number | undefined;
 }
+
+/** When a supervisor restarts the daemon. */
+export type RestartPolicy = "no" | "on-failure" | "always";
 
 /** Specs of the core options, for parsing and help. */
 export const CORE_OPTIONS = {
@@ -194,6 +205,33 @@ export const CORE_OPTIONS = {
     valueName: "SECONDS",
     description: "Seconds the daemon has to stop before SIGKILL",
     default: "10",
+  },
+  restart: {
+    type: "string",
+    valueName: "POLICY",
+    description: "With start: supervise; restart the daemon when it exits",
+    default: "no",
+    choices: ["no", "on-failure", "always"],
+  },
+  "restart-delay": {
+    type: "string",
+    valueName: "SECONDS",
+    description: "Wait before the first restart; ×1.5 per restart, up to 15 s",
+    default: "1",
+  },
+  "restart-reset": {
+    type: "string",
+    valueName: "SECONDS",
+    description: "Uptime after which the restarts in a row count from 0",
+    default: "60",
+  },
+  "max-restarts": {
+    type: "integer",
+    valueName: "N",
+    description: "Restarts in a row before the supervisor gives up",
+    default: 10,
+    min: 0,
+    max: 1000,
   },
   user: {
     type: "string",

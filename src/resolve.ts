@@ -12,6 +12,7 @@ import {
   type OptionSpecs,
   parseSeconds,
   parseUmask,
+  type RestartPolicy,
   validateOption,
 } from "./options.ts";
 
@@ -120,6 +121,10 @@ export function resolveOptions(
     umask: parseUmask(get("umask") as string),
     readyTimeout: parseSeconds("ready-timeout", get("ready-timeout") as string),
     stopTimeout: parseSeconds("stop-timeout", get("stop-timeout") as string),
+    restart: get("restart") as RestartPolicy,
+    restartDelay: parseSeconds("restart-delay", get("restart-delay") as string),
+    restartReset: parseSeconds("restart-reset", get("restart-reset") as string),
+    maxRestarts: get("max-restarts") as number,
     user: get("user") as string | undefined,
     group: get("group") as string | undefined,
     clearEnv: get("clear-env") as boolean,
@@ -141,4 +146,13 @@ export function resolveOptions(
     payload[key] = validateOption(key, spec, raw[key], caller.cwd);
   }
   return { core, payload, defaults };
+}
+
+/** Where a daemon with these options logs, in words (for its records and `status`). */
+export function describeLogTo(core: CoreOptions): string {
+  return core.logTo === "syslog"
+    ? `syslog (${core.syslog} at ${core.syslogSocket})`
+    : core.logTo === "file"
+    ? core.logFile
+    : "stderr";
 }

@@ -12,17 +12,20 @@ import { FACILITIES } from "./syslog.ts";
 import { redirectToLogFile } from "./logfile.ts";
 import type { CoreOptions, OptionSpecs, OptionValues } from "./options.ts";
 import { inspectPidfile, Pidfile, PidfileLockedError } from "./pidfile.ts";
-import { READY_FD } from "./stage.ts";
-import { type DaemonState, StateFile } from "./state.ts";
+import { LIFELINE_FD, READY_FD } from "./stage.ts";
+import { type DaemonState, StateFile, statePath } from "./state.ts";
 import { sendLine } from "./readiness.ts";
 import { clearedEnv, dropPrivileges, type Identity } from "./privileges.ts";
 import { SERVICE_ENV, ServiceManager } from "./notify.ts";
+import { describeLogTo } from "./resolve.ts";
 
 /** How the payload is being run. */
 export type ServeMode =
   & (
     /** Detached by `start`: the pidfile is locked on an inherited descriptor. */
-    | { detached: true; pidfile: Pidfile }
+    | { detached: true; pidfile: Pidfile; supervisor?: undefined }
+    /** Detached under the supervisor of `start --restart`, which holds the pidfile. */
+    | { detached: true; pidfile?: undefined; supervisor: Supervisor }
     /** In the foreground under `run`. */
     | { detached: false }
   )
@@ -30,6 +33,30 @@ export type ServeMode =
     /** Who to become after `prepare`, if anyone. */
     identity?: Identity;
   };
+
+/** The supervisor a daemon runs under. */
+export interface Supervisor {
+  /** Its pid: this process's parent. */
+  pid: number;
+  /** The pidfile it holds; the daemon's state file sits beside it. */
+  pidfile: string;
+}
+
+/**
+ * Resolve once the supervisor is gone: its end of the lifeline pipe closes
+ * when its last thread has exited, however it ended (even SIGKILL), so the
+ * daemon learns it exactly once, never runs on orphaned, and still stops
+ * gracefully. The wait is a read blocked in the kernel: no wake-ups.
+ */
+async function supervisorGone(libc: Libc): Promise<void> {
+  libc.setCloexec(LIFELINE_FD, true);
+  try {
+    // The supervisor never writes: the read returns at end of file.
+    while ((await libc.readAsync(LIFELINE_FD, 64)).length > 0);
+  } catch {
+    // A failed read means no supervisor either.
+  }
+}
 
 /** One-line text of any thrown value, for the readiness pipe. */
 function errorText(err: unknown): string {
@@ -107,7 +134,7 @@ export async function serve(
   let readyFd: number | null = detached ? READY_FD : null;
   if (readyFd !== null) libc.setCloexec(readyFd, true);
   let pidfile: Pidfile | undefined;
-  let state: StateFile | undefined;
+  let state: StateFile<DaemonState> | undefined;
 
   /** Report a start-up failure to `start` (or stderr) and exit 1. */
   const failStart = (err: unknown): never => {
@@ -131,20 +158,19 @@ export async function serve(
     failStart(err);
   }
 
+  const supervisor = mode.detached ? mode.supervisor : undefined;
   const stateNow: DaemonState = {
     pid: Deno.pid,
+    ...(supervisor ? { supervisor: supervisor.pid } : {}),
     reloadsRequested: 0,
     reloadsDone: 0,
     lastReloadError: null,
-    logsTo: core.logTo === "syslog"
-      ? `syslog (${core.syslog} at ${core.syslogSocket})`
-      : core.logTo === "file"
-      ? core.logFile
-      : "stderr",
+    logsTo: describeLogTo(core),
   };
-  if (pidfile !== undefined) {
+  const besidePidfile = pidfile?.path ?? supervisor?.pidfile;
+  if (besidePidfile !== undefined) {
     try {
-      state = StateFile.create(libc, pidfile.path, stateNow);
+      state = StateFile.create(libc, statePath(besidePidfile), stateNow);
     } catch (err) {
       failStart(err);
     }
@@ -196,15 +222,16 @@ export async function serve(
     fatal(e.reason);
   });
 
-  const onStop = (signal: Deno.Signal) => () => {
+  /** A stop request: `why` is a signal name, or the supervisor's end. */
+  const requestStop = (why: string) => {
     if (exiting) return;
     if (stopSignal !== null) {
-      log.warning("Second {signal}: exiting now", { signal });
-      finish(1, `second ${signal}`);
+      log.warning("Second {signal}: exiting now", { signal: why });
+      finish(1, `second ${why}`);
     }
-    stopSignal = signal;
+    stopSignal = why;
     stopStarted = performance.now();
-    log.info("Stopping on {signal}", { signal });
+    log.info("Stopping on {signal}", { signal: why });
     manager.stopping();
     stopTimer = setTimeout(() => {
       log.error("Did not stop within {seconds} s: exiting", {
@@ -212,10 +239,18 @@ export async function serve(
       });
       finish(1, "stop timeout");
     }, core.stopTimeout * 1000);
-    controller.abort(new DaemonError(`Stopped by ${signal}`));
+    controller.abort(new DaemonError(`Stopped by ${why}`));
   };
-  Deno.addSignalListener("SIGTERM", onStop("SIGTERM"));
-  Deno.addSignalListener("SIGINT", onStop("SIGINT"));
+  Deno.addSignalListener("SIGTERM", () => requestStop("SIGTERM"));
+  Deno.addSignalListener("SIGINT", () => requestStop("SIGINT"));
+  if (supervisor !== undefined) {
+    void supervisorGone(libc).then(() => {
+      log.warning("The supervisor (pid {pid}) is gone", {
+        pid: supervisor.pid,
+      });
+      requestStop("the supervisor's exit");
+    });
+  }
 
   const ctx: DaemonContext = {
     name: def.name,
@@ -298,7 +333,10 @@ export async function serve(
       pid: Deno.pid,
       uid: libc.geteuid(),
       mode: detached ? "detached" : "foreground",
-      pidfile: pidfile?.path ?? "none",
+      pidfile: pidfile?.path ??
+        (supervisor
+          ? `${supervisor.pidfile} (held by supervisor pid ${supervisor.pid})`
+          : "none"),
       logsTo: stateNow.logsTo,
       user: core.user ?? "unchanged",
       umask: core.umask.toString(8).padStart(3, "0"),

@@ -6,6 +6,7 @@
  *
  * @module
  */
+import type { LogLevel } from "@logtape/logtape";
 import type { Libc } from "../ffi/mod.ts";
 
 /** The memfd name the stage descriptor carries. */
@@ -16,15 +17,67 @@ export const STAGE_FD = 3;
 export const READY_FD = 4;
 /** Where the locked pidfile sits in a spawned process. */
 export const PIDFILE_FD = 5;
+/**
+ * Where a supervised daemon has the read end of a pipe whose write end only
+ * its supervisor holds: end of file there means the supervisor is gone.
+ */
+export const LIFELINE_FD = 6;
+
+/** How the supervisor of `start --restart` runs and logs. */
+export interface SupervisorConfig {
+  /** The daemon's name: log category and syslog tag. */
+  name: string;
+  /** When to restart. */
+  restart: "on-failure" | "always";
+  /** Seconds before the first restart. */
+  delay: number;
+  /** Seconds of uptime after which restarts in a row count from zero. */
+  reset: number;
+  /** Restarts in a row before giving up. */
+  maxRestarts: number;
+  /** The daemon's stop timeout, in seconds. */
+  stopTimeout: number;
+  /** Seconds a restarted daemon has to become ready. */
+  readyTimeout: number;
+  /** Set `RLIMIT_CORE` to 0 in the supervisor. */
+  noCoreDumps: boolean;
+  /** Where the supervisor's own records go. */
+  log: SupervisorLogConfig;
+}
+
+/** The supervisor's log destination, resolved by `start`. */
+export interface SupervisorLogConfig {
+  /** The lowest level written. */
+  level: LogLevel;
+  /** Text lines or JSON lines (files only). */
+  format: "text" | "json";
+  /** The log file (also stdout and stderr) or syslog. */
+  to: "file" | "syslog";
+  /** The log file path. */
+  file: string;
+  /** The syslog socket. */
+  syslogSocket: string;
+  /** The syslog facility number. */
+  facility: number;
+  /** Where it logs, in words, for `status`. */
+  describe: string;
+}
 
 /** What a spawned process is told. */
 export interface Stage {
-  /** `leader`: the session leader that only spawns the daemon; `daemon`: the daemon. */
-  stage: "leader" | "daemon";
-  /** Absolute pidfile path (its locked descriptor is on {@linkcode PIDFILE_FD}). */
+  /**
+   * `leader`: the session leader that only spawns the next stage;
+   * `supervisor`: the supervisor of `start --restart`; `daemon`: the daemon.
+   */
+  stage: "leader" | "supervisor" | "daemon";
+  /** Absolute pidfile path (its locked descriptor is on {@linkcode PIDFILE_FD}, except for a supervised daemon). */
   pidfile: string;
   /** Set `PR_SET_NO_NEW_PRIVS` before spawning the daemon, so that all its threads have it. */
   noNewPrivs: boolean;
+  /** For the leader and the supervisor of `start --restart`: how to supervise. */
+  supervise?: SupervisorConfig;
+  /** For a supervised daemon: the supervisor's pid. */
+  supervisor?: number;
 }
 
 const encoder = new TextEncoder();
@@ -33,6 +86,56 @@ const decoder = new TextDecoder();
 /** A memfd holding `stage`, to be placed on {@linkcode STAGE_FD}. */
 export function stageMemfd(libc: Libc, stage: Stage): number {
   return libc.memfd(STAGE_MEMFD, encoder.encode(JSON.stringify(stage)));
+}
+
+/**
+ * Spawn this program again as `stage`, with stdin on /dev/null, stdout and
+ * stderr on `out` (or the log file opened for appending), the stage memfd,
+ * the readiness pipe's write end and, when given, the locked pidfile and
+ * the supervisor's lifeline. No other descriptor is passed on.
+ *
+ * @returns The new process's pid.
+ */
+export function spawnStage(
+  libc: Libc,
+  stage: Stage,
+  io: {
+    stdio: { out: number } | { logFile: string };
+    readyFd: number;
+    pidfileFd?: number;
+    lifelineFd?: number;
+    setsid?: boolean;
+    env?: Record<string, string>;
+  },
+): number {
+  const memfd = stageMemfd(libc, stage);
+  try {
+    const { path, argv } = libc.selfCommand();
+    const { stdio, env } = io;
+    return libc.spawn({
+      path,
+      argv,
+      setsid: io.setsid ?? false,
+      env: env && Object.entries(env).map(([k, v]) => `${k}=${v}`),
+      fds: [
+        { fd: 0, open: "/dev/null" },
+        "out" in stdio
+          ? { fd: 1, dup: stdio.out }
+          : { fd: 1, open: stdio.logFile, write: true, append: true },
+        { fd: 2, dup: 1 },
+        { fd: STAGE_FD, dup: memfd },
+        { fd: READY_FD, dup: io.readyFd },
+        ...(io.pidfileFd === undefined
+          ? []
+          : [{ fd: PIDFILE_FD, dup: io.pidfileFd }]),
+        ...(io.lifelineFd === undefined
+          ? []
+          : [{ fd: LIFELINE_FD, dup: io.lifelineFd }]),
+      ],
+    });
+  } finally {
+    libc.close(memfd);
+  }
 }
 
 /**
@@ -45,16 +148,15 @@ export function takeStage(libc: Libc): Stage | null {
   try {
     const data = JSON.parse(decoder.decode(libc.readAll(STAGE_FD)));
     if (
-      (data.stage !== "leader" && data.stage !== "daemon") ||
-      typeof data.pidfile !== "string" || typeof data.noNewPrivs !== "boolean"
+      !["leader", "supervisor", "daemon"].includes(data.stage) ||
+      typeof data.pidfile !== "string" ||
+      typeof data.noNewPrivs !== "boolean" ||
+      (data.stage === "supervisor" && typeof data.supervise !== "object") ||
+      (data.supervisor !== undefined && typeof data.supervisor !== "number")
     ) {
       throw new Error(`Malformed stage descriptor: ${JSON.stringify(data)}`);
     }
-    return {
-      stage: data.stage,
-      pidfile: data.pidfile,
-      noNewPrivs: data.noNewPrivs,
-    };
+    return data as Stage;
   } finally {
     libc.close(STAGE_FD);
   }

@@ -15,12 +15,15 @@ import { readMessages, sendLine } from "./readiness.ts";
 import {
   PIDFILE_FD,
   READY_FD,
+  spawnStage,
   type Stage,
-  STAGE_FD,
-  stageMemfd,
+  type SupervisorConfig,
 } from "./stage.ts";
-import { terminate } from "./control.ts";
+import { removeSideFiles } from "./state.ts";
+import { FACILITIES } from "./syslog.ts";
+import { SUPERVISOR_GRACE, terminate } from "./control.ts";
 import { clearedEnv, type Identity } from "./privileges.ts";
+import { describeLogTo } from "./resolve.ts";
 
 /**
  * Service-manager variables name this process's pid, which the daemon will
@@ -45,61 +48,60 @@ const UNCHANGED_ID = 0xffffffff;
 
 /** What `start` reports. */
 export type StartResult =
-  | { outcome: "started"; pid: number }
+  /** `pid` is the daemon's; `supervisor` the supervisor's, under `--restart`. */
+  | { outcome: "started"; pid: number; supervisor?: number }
   | { outcome: "already-running"; pid: number | undefined };
 
-/** Spawn `req`'s process as a stage of this program, with the standard descriptors. */
-function spawnStage(
-  libc: Libc,
-  stage: Stage,
-  stdio: { out: number } | { logFile: string },
-  readyFd: number,
-  pidfileFd: number,
-  setsid: boolean,
-  env?: Record<string, string>,
-): number {
-  const memfd = stageMemfd(libc, stage);
-  try {
-    const { path, argv } = libc.selfCommand();
-    return libc.spawn({
-      path,
-      argv,
-      setsid,
-      env: env && Object.entries(env).map(([k, v]) => `${k}=${v}`),
-      fds: [
-        { fd: 0, open: "/dev/null" },
-        "out" in stdio
-          ? { fd: 1, dup: stdio.out }
-          : { fd: 1, open: stdio.logFile, write: true, append: true },
-        { fd: 2, dup: 1 },
-        { fd: STAGE_FD, dup: memfd },
-        { fd: READY_FD, dup: readyFd },
-        { fd: PIDFILE_FD, dup: pidfileFd },
-      ],
-    });
-  } finally {
-    libc.close(memfd);
+/** The supervisor's settings, from the resolved options. */
+function supervisorConfig(
+  name: string,
+  core: CoreOptions,
+): SupervisorConfig | undefined {
+  if (core.restart === "no") return undefined;
+  if (Deno.env.get("NOTIFY_SOCKET") !== undefined) {
+    // Two supervisors would fight over every restart.
+    throw new DaemonError(
+      "--restart is not for a daemon under a service manager (NOTIFY_SOCKET is set): let it restart the daemon (systemd: Restart=on-failure)",
+      Exit.USAGE,
+    );
   }
+  return {
+    name,
+    restart: core.restart,
+    delay: core.restartDelay,
+    reset: core.restartReset,
+    maxRestarts: core.maxRestarts,
+    stopTimeout: core.stopTimeout,
+    readyTimeout: core.readyTimeout,
+    noCoreDumps: core.noCoreDumps,
+    log: {
+      level: core.logLevel,
+      format: core.logFormat,
+      to: core.logTo === "syslog" ? "syslog" : "file",
+      file: core.logFile,
+      syslogSocket: core.syslogSocket,
+      facility: FACILITIES[core.syslog ?? "daemon"],
+      describe: describeLogTo(core),
+    },
+  };
 }
 
 /**
- * The session leader's whole job: spawn the daemon (not a session leader,
- * so it can never acquire a controlling terminal), record its pid, exit.
+ * The session leader's whole job: spawn the daemon, or the supervisor of
+ * `start --restart` (not a session leader, so it can never acquire a
+ * controlling terminal), record its pid, exit.
  */
 export function runLeader(libc: Libc, stage: Stage): never {
   try {
-    // Set here, in the one thread that spawns the daemon, every thread of
-    // the daemon inherits it.
+    // Set here, in the one thread that spawns the next stage, every thread
+    // of it (and of every daemon a supervisor spawns) inherits it.
     if (stage.noNewPrivs) libc.setNoNewPrivs();
     const pid = spawnStage(
       libc,
-      { ...stage, stage: "daemon" },
-      { out: 1 },
-      READY_FD,
-      PIDFILE_FD,
-      false,
+      { ...stage, stage: stage.supervise ? "supervisor" : "daemon" },
+      { stdio: { out: 1 }, readyFd: READY_FD, pidfileFd: PIDFILE_FD },
     );
-    // The pidfile names the daemon from now on, while the lock is held.
+    // The pidfile names that process from now on, while the lock is held.
     const pidfile = Pidfile.adopt(libc, stage.pidfile, PIDFILE_FD);
     pidfile.write(pid);
     sendLine(libc, READY_FD, "PID", String(pid));
@@ -149,6 +151,8 @@ function checkDirectory(dir: string): void {
 
 /** What {@linkcode start} needs besides the core options. */
 export interface StartOptions {
+  /** The daemon's name, for the supervisor's records. */
+  name?: string;
   /** A default directory to create first (mode 0700), if any. */
   privateDir?: string;
   /** Variables the daemon declares, kept by `--clear-env`. */
@@ -171,23 +175,29 @@ export async function start(
   core: CoreOptions & { pidfile: string },
   options: StartOptions = {},
 ): Promise<StartResult> {
-  const { privateDir, declaredEnv = [], identity } = options;
+  const { privateDir, declaredEnv = [], identity, name = "daemon" } = options;
+  const supervise = supervisorConfig(name, core);
   if (privateDir !== undefined) await ensurePrivateDir(privateDir);
   checkDirectory(core.chdir);
   const pidfile = await lockForStart(libc, core.pidfile, core.readyTimeout);
   if ("outcome" in pidfile) return pidfile;
+  // Whoever held the pidfile before is gone: so are its side files.
+  removeSideFiles(libc, core.pidfile);
 
   let leaderPid: number | undefined;
+  /** The process the pidfile names: the daemon, or its supervisor. */
   let daemonPid: number | undefined;
   let readEnd = -1;
   /** Stop whatever was spawned (leader and daemon) and remove the pidfile. */
   const cleanup = async (): Promise<void> => {
     // The leader writes the daemon's pid to the pidfile before reporting it.
     daemonPid ??= pidfile.read();
+    const wait = core.stopTimeout + (supervise ? SUPERVISOR_GRACE : 0);
     const pids = [leaderPid, daemonPid].filter((p) => p !== undefined);
     await Promise.all(
-      pids.map((pid) => terminate(libc, pid, core.stopTimeout).catch(() => {})),
+      pids.map((pid) => terminate(libc, pid, wait).catch(() => {})),
     );
+    removeSideFiles(libc, core.pidfile);
     pidfile.remove();
   };
   try {
@@ -211,12 +221,19 @@ export async function start(
     try {
       leaderPid = spawnStage(
         libc,
-        { stage: "leader", pidfile: core.pidfile, noNewPrivs: core.noNewPrivs },
-        { logFile: core.logFile },
-        w,
-        pidfile.fd,
-        true,
-        env,
+        {
+          stage: "leader",
+          pidfile: core.pidfile,
+          noNewPrivs: core.noNewPrivs,
+          supervise,
+        },
+        {
+          stdio: { logFile: core.logFile },
+          readyFd: w,
+          pidfileFd: pidfile.fd,
+          setsid: true,
+          env,
+        },
       );
     } finally {
       libc.close(w);
@@ -266,7 +283,10 @@ export async function start(
     // The daemon holds the lock on its own descriptor; ours is released.
     pidfile.close();
     closeReadEnd();
-    return { outcome: "started", pid: Number(outcome.text) };
+    // A supervisor reports its daemon's pid; the pidfile names the supervisor.
+    return supervise
+      ? { outcome: "started", pid: Number(outcome.text), supervisor: daemonPid }
+      : { outcome: "started", pid: Number(outcome.text) };
   }
   await cleanup();
   // With the daemon side gone the reader sees end of file and finishes.

@@ -5,7 +5,11 @@
  *
  * @module
  */
-import { type CoreOptions, resolvePath } from "./options.ts";
+import {
+  type CoreOptions,
+  resolvePath,
+  type RestartPolicy,
+} from "./options.ts";
 
 /** What a unit is generated from. */
 export interface UnitInput {
@@ -20,15 +24,26 @@ export interface UnitInput {
   /** Target user and group names, when given. */
   user?: string;
   group?: string;
+  /** `--restart`, when given: the manager's restart policy (default on-failure). */
+  restart?: RestartPolicy;
 }
 
 /** Options the generated command line leaves out: the unit says them itself. */
-const UNIT_OWNED = new Set(["<command>", "format", "user", "group"]);
+const UNIT_OWNED = new Set([
+  "<command>",
+  "format",
+  "user",
+  "group",
+  "restart",
+  "restart-delay",
+  "restart-reset",
+  "max-restarts",
+]);
 
 /**
  * The foreground command for a service manager: this program with absolute
  * paths, `run` instead of `unit`, and without the options the unit states
- * itself (`--format`, `--user`, `--group`).
+ * itself (`--format`, `--user`, `--group`, the `--restart` ones).
  *
  * @param argv This program's argv as the kernel has it.
  * @param args The arguments after the program (`Deno.args`).
@@ -115,7 +130,11 @@ export function systemdUnit(input: UnitInput): string {
     "NotifyAccess=main",
     `ExecStart=${input.command.map(systemdWord).join(" ")}`,
     "ExecReload=/bin/kill -HUP $MAINPID",
-    "Restart=on-failure",
+    // The manager supervises: --restart maps onto its own setting.
+    `Restart=${input.restart ?? "on-failure"}`,
+    ...(input.restart !== undefined && input.restart !== "no"
+      ? [`RestartSec=${core.restartDelay}`]
+      : []),
     `TimeoutStopSec=${Math.ceil(core.stopTimeout) + 5}`,
     ...(input.user ? [`User=${input.user}`] : []),
     ...(input.group ? [`Group=${input.group}`] : []),
@@ -146,6 +165,19 @@ function xml(text: string): string {
     .replaceAll('"', "&quot;");
 }
 
+/** launchd's `KeepAlive` for a restart policy. */
+function keepAlive(restart: RestartPolicy): string[] {
+  if (restart === "no") return [];
+  if (restart === "always") return [`  <key>KeepAlive</key>`, `  <true/>`];
+  return [
+    `  <key>KeepAlive</key>`,
+    `  <dict>`,
+    `    <key>SuccessfulExit</key>`,
+    `    <false/>`,
+    `  </dict>`,
+  ];
+}
+
 /** A launchd property list (macOS). */
 export function launchdPlist(input: UnitInput): string {
   const args = input.command.map((w) => `    <string>${xml(w)}</string>`);
@@ -162,11 +194,7 @@ export function launchdPlist(input: UnitInput): string {
     `  </array>`,
     `  <key>RunAtLoad</key>`,
     `  <true/>`,
-    `  <key>KeepAlive</key>`,
-    `  <dict>`,
-    `    <key>SuccessfulExit</key>`,
-    `    <false/>`,
-    `  </dict>`,
+    ...keepAlive(input.restart ?? "on-failure"),
     `  <key>ProcessType</key>`,
     `  <string>Background</string>`,
     `  <key>Umask</key>`,

@@ -370,6 +370,28 @@ Deno.test({
         "",
       );
 
+      // --restart becomes the manager's own policy, not part of ExecStart.
+      const restarting = await cli(EXAMPLE, [
+        "unit",
+        "--restart",
+        "always",
+        "--restart-delay",
+        "2.5",
+        "--max-restarts",
+        "3",
+      ]);
+      assert.equal(restarting.code, 0, restarting.stderr);
+      const lines = restarting.stdout.split("\n");
+      assert.ok(lines.includes("Restart=always"), restarting.stdout);
+      assert.ok(lines.includes("RestartSec=2.5"), restarting.stdout);
+      assert.doesNotMatch(
+        restarting.stdout.match(/^ExecStart=(.*)$/m)![1],
+        /--restart|--max-restarts/,
+      );
+      Deno.writeTextFileSync(file, restarting.stdout);
+      const again = await sh(`systemd-analyze verify ${shq(file)}`);
+      assert.equal(again.code, 0, again.stderr);
+
       const bare = await cli(EXAMPLE, ["unit"]);
       assert.doesNotMatch(
         bare.stdout,
@@ -394,6 +416,15 @@ Deno.test({
         /<key>UserName<\/key>\s*<string>daemon<\/string>/,
       );
       assert.ok(plist.stdout.includes(`<string>${Deno.execPath()}</string>`));
+      assert.match(plist.stdout, /<key>SuccessfulExit<\/key>\s*<false\/>/);
+      const always = await cli(EXAMPLE, [
+        "unit",
+        "--format",
+        "launchd",
+        "--restart",
+        "always",
+      ]);
+      assert.match(always.stdout, /<key>KeepAlive<\/key>\s*<true\/>/);
       assert.equal(
         readPid(`${s.dir}/rel/d.pid`),
         undefined,

@@ -1,0 +1,524 @@
+/**
+ * The supervisor of `start --restart`: a small process between the pidfile
+ * and the daemon. It spawns the daemon (this program again, stage `daemon`),
+ * waits for it to exit through a pidfd — a thread blocked in the kernel, no
+ * polling, no timer while the daemon runs — and restarts it after a delay
+ * that grows ×1.5 per restart in a row, up to 15 s. After `--max-restarts`
+ * restarts in a row it gives up, leaving the pidfile and the reason for
+ * `status`. TERM and INT stop the daemon and then the supervisor; HUP
+ * reopens the log and is passed on as a reload, USR2 is passed on as is.
+ *
+ * It loads no option parser and no logging library: its settings come in
+ * the stage descriptor, and its few records are formatted here like the
+ * daemon's own.
+ *
+ * @module
+ */
+import type { ExitStatus, Libc } from "../ffi/mod.ts";
+import { SysError } from "../ffi/mod.ts";
+import { redirectToLogFile } from "./logfile.ts";
+import { LOG_LEVELS } from "./options.ts";
+import { Pidfile } from "./pidfile.ts";
+import { readMessages, sendLine } from "./readiness.ts";
+import {
+  PIDFILE_FD,
+  READY_FD,
+  spawnStage,
+  type Stage,
+  type SupervisorConfig,
+  type SupervisorLogConfig,
+} from "./stage.ts";
+import {
+  StateFile,
+  statePath,
+  supervisorPath,
+  type SupervisorState,
+} from "./state.ts";
+import { syslogLine } from "./syslog.ts";
+
+/** The longest restart delay, unless `--restart-delay` itself is longer. */
+export const MAX_DELAY = 15;
+/** Seconds past the daemon's stop timeout before the supervisor kills it. */
+const KILL_AFTER = 2;
+
+/** The delay before restart number `inARow + 1` in a row, in seconds (to the ms). */
+export function restartDelay(first: number, inARow: number): number {
+  const delay = Math.min(first * 1.5 ** inARow, Math.max(MAX_DELAY, first));
+  return Math.round(delay * 1000) / 1000;
+}
+
+/** `"status 1"`, `"signal SIGSEGV (core dumped)"`. */
+export function describeExit(status: ExitStatus): string {
+  return status.exited
+    ? `status ${status.code}`
+    : `signal ${status.signal}${status.coreDumped ? " (core dumped)" : ""}`;
+}
+
+type Level = "info" | "warning" | "error";
+const TEXT_LEVEL: Record<Level, string> = {
+  info: "INF",
+  warning: "WRN",
+  error: "ERR",
+};
+const JSON_LEVEL: Record<Level, string> = {
+  info: "INFO",
+  warning: "WARN",
+  error: "ERROR",
+};
+const encoder = new TextEncoder();
+
+/**
+ * The supervisor's records, in the daemon's formats (category
+ * `NAME·supervisor`), to the log file on descriptor 2 or to syslog.
+ */
+class SupervisorLog {
+  #libc: Libc;
+  #config: SupervisorLogConfig;
+  #name: string;
+  #syslogWarned = false;
+
+  constructor(libc: Libc, config: SupervisorLogConfig, name: string) {
+    this.#libc = libc;
+    this.#config = config;
+    this.#name = name;
+  }
+
+  info(message: string): void {
+    this.#write("info", message);
+  }
+  warning(message: string): void {
+    this.#write("warning", message);
+  }
+  error(message: string): void {
+    this.#write("error", message);
+  }
+
+  #write(level: Level, message: string): void {
+    if (LOG_LEVELS.indexOf(level) < LOG_LEVELS.indexOf(this.#config.level)) {
+      return;
+    }
+    const timestamp = Date.now();
+    if (this.#config.to === "syslog") {
+      const record = { level, message: [message], timestamp };
+      const line = syslogLine(record as never, {
+        ident: this.#name,
+        pid: Deno.pid,
+        facility: this.#config.facility,
+      });
+      try {
+        this.#libc.sendDatagram(
+          this.#config.syslogSocket,
+          encoder.encode(line),
+        );
+        return;
+      } catch (err) {
+        if (!this.#syslogWarned) {
+          this.#syslogWarned = true;
+          this.#toFile(
+            "warning",
+            `syslog is unavailable at ${this.#config.syslogSocket} (${
+              (err as Error).message
+            }): logging to the log file`,
+            timestamp,
+          );
+        }
+      }
+    }
+    this.#toFile(level, message, timestamp);
+  }
+
+  #toFile(level: Level, message: string, timestamp: number): void {
+    const iso = new Date(timestamp).toISOString();
+    const line = this.#config.format === "json"
+      ? JSON.stringify({
+        "@timestamp": iso,
+        level: JSON_LEVEL[level],
+        message,
+        logger: `${this.#name}.supervisor`,
+        properties: {},
+      })
+      : `${iso.replace("T", " ").replace("Z", " +00:00")} [${
+        TEXT_LEVEL[level]
+      }] ${this.#name}·supervisor: ${message}`;
+    try {
+      this.#libc.write(2, encoder.encode(line + "\n"));
+    } catch {
+      // Nowhere left to report a failing log write.
+    }
+  }
+}
+
+/** One run of the daemon. */
+interface Child {
+  pid: number;
+  pidfd: number;
+  /** Our end of the daemon's lifeline pipe. */
+  lifeline: number;
+  /** `performance.now()` at spawn. */
+  startedAt: number;
+  ready: boolean;
+  /** The start-up error it reported, if any. */
+  error: string | null;
+  /** Stops a daemon that is not ready within `--ready-timeout`. */
+  readyTimer?: ReturnType<typeof setTimeout>;
+  /** SIGKILL after the stop timeout, once it was asked to stop. */
+  killTimer?: ReturnType<typeof setTimeout>;
+}
+
+/** A number of seconds for a record: `1.5 s`. */
+function seconds(ms: number): string {
+  return `${Math.round(ms / 100) / 10} s`;
+}
+
+class Supervisor {
+  #libc: Libc;
+  #stage: Stage;
+  #config: SupervisorConfig;
+  #log: SupervisorLog;
+  #pidfile: Pidfile;
+  #file: StateFile<SupervisorState>;
+  /** The readiness pipe to `start`, until the first daemon is ready. */
+  #toCaller: number | null = READY_FD;
+  #child: Child | null = null;
+  /** The signal that asked us to stop, once one has. */
+  #stopping: string | null = null;
+  #pendingReload = false;
+  #restarts = 0;
+  #inARow = 0;
+  #lastExit: SupervisorState["lastExit"] = null;
+  #nextRestartAt: number | null = null;
+  #gaveUp: string | null = null;
+  /** Ends a wait between two runs early. */
+  #wake = () => {};
+
+  constructor(libc: Libc, stage: Stage, config: SupervisorConfig) {
+    this.#libc = libc;
+    this.#stage = stage;
+    this.#config = config;
+    this.#log = new SupervisorLog(libc, config.log, config.name);
+    this.#pidfile = Pidfile.adopt(libc, stage.pidfile, PIDFILE_FD);
+    libc.setCloexec(READY_FD, true);
+    if (config.noCoreDumps) libc.disableCoreDumps();
+    this.#file = StateFile.create(
+      libc,
+      supervisorPath(stage.pidfile),
+      this.#state(),
+    );
+  }
+
+  #state(): SupervisorState {
+    return {
+      pid: Deno.pid,
+      restart: this.#config.restart,
+      child: this.#child?.pid ?? null,
+      childReady: this.#child?.ready ?? false,
+      restarts: this.#restarts,
+      inARow: this.#inARow,
+      lastExit: this.#lastExit,
+      nextRestartAt: this.#nextRestartAt,
+      gaveUp: this.#gaveUp,
+      stopTimeout: this.#config.stopTimeout,
+      logsTo: this.#config.log.describe,
+    };
+  }
+
+  /** Rewrite the state file; a full disk must not stop the supervision. */
+  #publish(): void {
+    try {
+      this.#file.write(this.#state());
+    } catch {
+      // `status` shows the previous state meanwhile.
+    }
+  }
+
+  /** Signal the daemon through its pidfd (valid until it is reaped). */
+  #signal(child: Child, signal: Deno.Signal): void {
+    try {
+      this.#libc.pidfdSignal(child.pidfd, signal);
+    } catch (err) {
+      if (!(err instanceof SysError && err.code === "ESRCH")) throw err;
+    }
+  }
+
+  /** SIGTERM the daemon, and SIGKILL it if it outlives its stop timeout. */
+  #stopChild(child: Child): void {
+    this.#signal(child, "SIGTERM");
+    const wait = this.#config.stopTimeout + KILL_AFTER;
+    child.killTimer ??= setTimeout(() => {
+      this.#log.error(
+        `The daemon (pid ${child.pid}) did not stop within ${wait} s: killing it`,
+      );
+      this.#signal(child, "SIGKILL");
+    }, wait * 1000);
+  }
+
+  #installHandlers(): void {
+    const onStop = (signal: Deno.Signal) => () => {
+      const child = this.#child;
+      if (this.#stopping !== null) {
+        // The daemon exits at once on a second signal.
+        this.#log.warning(`Second ${signal}: passing it on`);
+        if (child) this.#signal(child, signal);
+        return;
+      }
+      this.#stopping = signal;
+      this.#log.info(`Stopping on ${signal}`);
+      if (child) this.#stopChild(child);
+      else this.#wake();
+    };
+    Deno.addSignalListener("SIGTERM", onStop("SIGTERM"));
+    Deno.addSignalListener("SIGINT", onStop("SIGINT"));
+    Deno.addSignalListener("SIGHUP", () => this.#onReload());
+    Deno.addSignalListener("SIGUSR2", () => {
+      if (this.#child) this.#signal(this.#child, "SIGUSR2");
+    });
+    const fatal = (err: unknown) => {
+      const text = err instanceof Error
+        ? err.stack ?? err.message
+        : String(err);
+      this.#log.error(`The supervisor failed: ${text}`);
+      if (this.#toCaller !== null) {
+        sendLine(this.#libc, this.#toCaller, "ERROR", `Supervisor: ${text}`);
+      }
+      // The daemon stops by itself when its lifeline closes with this process.
+      this.#finish(1);
+    };
+    globalThis.addEventListener("error", (e) => {
+      e.preventDefault();
+      fatal(e.error);
+    });
+    globalThis.addEventListener("unhandledrejection", (e) => {
+      e.preventDefault();
+      fatal(e.reason);
+    });
+  }
+
+  /** HUP: reopen our log, then have the daemon reload. */
+  #onReload(): void {
+    if (this.#stopping !== null) return;
+    try {
+      redirectToLogFile(this.#libc, this.#config.log.file);
+    } catch (err) {
+      this.#log.error(`Cannot reopen the log file: ${(err as Error).message}`);
+    }
+    const child = this.#child;
+    if (child?.ready) {
+      this.#signal(child, "SIGHUP");
+    } else if (child) {
+      this.#pendingReload = true;
+      this.#log.info(
+        `Reload requested while the daemon (pid ${child.pid}) starts: passed on once it is ready`,
+      );
+    } else {
+      this.#log.info(
+        "Reload requested while no daemon runs: the next one starts with the current configuration",
+      );
+    }
+  }
+
+  #onReady(child: Child): void {
+    if (this.#child !== child || child.ready) return;
+    child.ready = true;
+    clearTimeout(child.readyTimer);
+    if (this.#toCaller !== null) {
+      if (!this.#pidfile.isCurrent()) {
+        const why = `Lost the pidfile: ${
+          JSON.stringify(this.#pidfile.path)
+        } was removed or replaced`;
+        this.#log.error(why);
+        sendLine(this.#libc, this.#toCaller, "ERROR", why);
+        this.#stopping = "lost pidfile";
+        this.#stopChild(child);
+        return;
+      }
+      sendLine(this.#libc, this.#toCaller, "READY", String(child.pid));
+      this.#libc.close(this.#toCaller);
+      this.#toCaller = null;
+      this.#log.info(`The daemon is ready (pid ${child.pid})`);
+    } else {
+      this.#log.info(
+        `The daemon is ready again (pid ${child.pid}, restart ${this.#restarts})`,
+      );
+    }
+    this.#publish();
+    if (this.#pendingReload) {
+      this.#pendingReload = false;
+      this.#signal(child, "SIGHUP");
+    }
+  }
+
+  /** Spawn the daemon and follow its readiness messages. */
+  #spawn(): Child {
+    const libc = this.#libc;
+    const [r, w] = libc.pipe();
+    // The daemon's end closes with us; ours stays open while it runs.
+    const [lifeline, keep] = libc.pipe();
+    let pid: number;
+    try {
+      pid = spawnStage(
+        libc,
+        {
+          stage: "daemon",
+          pidfile: this.#stage.pidfile,
+          noNewPrivs: this.#stage.noNewPrivs,
+          supervisor: Deno.pid,
+        },
+        { stdio: { out: 1 }, readyFd: w, lifelineFd: lifeline },
+      );
+    } catch (err) {
+      libc.close(r);
+      libc.close(keep);
+      throw err;
+    } finally {
+      libc.close(w);
+      libc.close(lifeline);
+    }
+    // Our own unreaped child: its pid cannot be reused before we reap it.
+    const child: Child = {
+      pid,
+      lifeline: keep,
+      pidfd: libc.pidfdOpen(pid),
+      startedAt: performance.now(),
+      ready: false,
+      error: null,
+    };
+    this.#child = child;
+    const timeout = this.#config.readyTimeout;
+    child.readyTimer = setTimeout(() => {
+      if (child.ready || this.#child !== child || child.killTimer) return;
+      child.error = `The daemon was not ready within ${timeout} s`;
+      this.#log.error(`${child.error}: stopping it (pid ${pid})`);
+      this.#stopChild(child);
+    }, timeout * 1000);
+    void (async () => {
+      try {
+        for await (const msg of readMessages(libc, r)) {
+          if (msg.kind === "READY") this.#onReady(child);
+          else if (msg.kind === "ERROR") child.error = msg.text;
+        }
+      } catch {
+        // A failed read ends the messages; the exit status is what counts.
+      } finally {
+        libc.close(r);
+      }
+    })();
+    return child;
+  }
+
+  /** Wait for the daemon to exit, blocked in poll(2), then reap it. */
+  async #exited(child: Child): Promise<ExitStatus> {
+    await this.#libc.pidfdWait(child.pidfd, Infinity);
+    const status = this.#libc.reap(child.pidfd);
+    this.#libc.close(child.pidfd);
+    this.#libc.close(child.lifeline);
+    clearTimeout(child.readyTimer);
+    clearTimeout(child.killTimer);
+    this.#child = null;
+    // A daemon that was killed, or had dropped the permission, leaves it.
+    try {
+      this.#libc.unlink(statePath(this.#stage.pidfile));
+    } catch {
+      // removed by the daemon itself
+    }
+    return status;
+  }
+
+  /** Wait `ms`, or less when a stop request comes. */
+  #pause(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      this.#wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+  }
+
+  /**
+   * Exit. The pidfile and state file are removed, unless the supervisor gave
+   * up: then both stay for `status` to report why (the pidfile is unlocked
+   * as this process ends, so `start` and `stop` take it over).
+   */
+  #finish(code: number): never {
+    if (this.#gaveUp !== null) {
+      this.#publish();
+      this.#file.close();
+      this.#pidfile.close();
+    } else {
+      this.#file.remove();
+      this.#pidfile.remove();
+    }
+    this.#log.info(`Supervisor exits (${code})`);
+    Deno.exit(code);
+  }
+
+  async run(): Promise<never> {
+    const c = this.#config;
+    this.#installHandlers();
+    this.#log.info(
+      `Supervising ${c.name} (pid ${Deno.pid}, restart ${c.restart}, first delay ${c.delay} s ×1.5 up to ${
+        Math.max(MAX_DELAY, c.delay)
+      } s, at most ${c.maxRestarts} restarts in a row, counted afresh after ${c.reset} s up)`,
+    );
+    for (;;) {
+      const child = this.#spawn();
+      this.#log.info(
+        this.#restarts === 0
+          ? `Started the daemon (pid ${child.pid})`
+          : `Started the daemon (pid ${child.pid}, restart ${this.#restarts}, ${this.#inARow} in a row)`,
+      );
+      this.#publish();
+      const status = await this.#exited(child);
+      const how = describeExit(status);
+      const upMs = performance.now() - child.startedAt;
+      this.#lastExit = { status: how, at: Date.now() };
+      const ended = `The daemon (pid ${child.pid}) exited with ${how} after ${
+        seconds(upMs)
+      }`;
+      if (this.#stopping !== null) {
+        this.#log.info(ended);
+        this.#finish(0);
+      }
+      if (this.#toCaller !== null) {
+        // The first daemon never became ready: `start` reports why.
+        const why = child.error ??
+          `The daemon exited before it was ready (${how})`;
+        this.#log.error(`${ended}: not restarting a daemon that never started`);
+        sendLine(this.#libc, this.#toCaller, "ERROR", why);
+        this.#finish(1);
+      }
+      if (c.restart === "on-failure" && status.exited && status.code === 0) {
+        this.#log.info(`${ended}: done (--restart on-failure)`);
+        this.#finish(0);
+      }
+      if (upMs >= c.reset * 1000) this.#inARow = 0;
+      if (this.#inARow >= c.maxRestarts) {
+        this.#gaveUp =
+          `gave up after ${this.#inARow} restarts in a row (--max-restarts ${c.maxRestarts}); the last exited with ${how}`;
+        this.#log.error(`${ended}: ${this.#gaveUp}`);
+        this.#finish(1);
+      }
+      const delay = restartDelay(c.delay, this.#inARow);
+      this.#inARow++;
+      this.#restarts++;
+      this.#log.warning(
+        `${ended}: restart ${this.#inARow} of ${c.maxRestarts} in a row in ${delay} s`,
+      );
+      this.#nextRestartAt = Date.now() + delay * 1000;
+      this.#publish();
+      await this.#pause(delay * 1000);
+      this.#nextRestartAt = null;
+      if (this.#stopping !== null) this.#finish(0);
+    }
+  }
+}
+
+/**
+ * Run as the supervisor of `start --restart`, until stopped or given up.
+ *
+ * @param libc The OS interface.
+ * @param stage The stage descriptor, with the supervisor's settings.
+ */
+export function runSupervisor(libc: Libc, stage: Stage): Promise<never> {
+  return new Supervisor(libc, stage, stage.supervise!).run();
+}

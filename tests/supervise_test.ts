@@ -1,0 +1,353 @@
+/**
+ * `start --restart`: the supervisor restarts the daemon with a growing
+ * delay, gives up on a crash loop, stops cleanly mid-wait, and its daemon
+ * never outlives it.
+ */
+import assert from "node:assert/strict";
+import {
+  alive,
+  BEHAVE,
+  cli,
+  procFds,
+  procStat,
+  readPid,
+  type Scratch,
+  waitFor,
+  withScratch,
+} from "./helpers.ts";
+
+/** `start` with supervision; returns the daemon's and the supervisor's pids, both tracked. */
+async function supervised(
+  s: Scratch,
+  args: string[],
+): Promise<{ pid: number; supervisor: number }> {
+  const r = await cli(BEHAVE, ["start", ...s.paths, ...args]);
+  assert.equal(r.code, 0, r.stdout + r.stderr + s.log());
+  const m = r.stdout.match(/started \(pid (\d+), supervised by pid (\d+)\)/);
+  assert.ok(m, `start reported no pids: ${r.stdout}`);
+  const [pid, supervisor] = [Number(m[1]), Number(m[2])];
+  s.track(supervisor);
+  s.track(pid);
+  return { pid, supervisor };
+}
+
+/** Every daemon the supervisor started, from its log; each is tracked. */
+function daemonPids(s: Scratch): number[] {
+  const pids = [...s.log().matchAll(/Started the daemon \(pid (\d+)/g)].map((
+    m,
+  ) => Number(m[1]));
+  for (const pid of pids) s.track(pid);
+  return pids;
+}
+
+/** Milliseconds since the epoch of a log line's timestamp. */
+function stamp(line: string): number {
+  const m = line.match(/^(\d{4}-\d\d-\d\d) (\d\d:\d\d:\d\d\.\d{3}) \+00:00 /);
+  assert.ok(m, `no timestamp: ${line}`);
+  return Date.parse(`${m[1]}T${m[2]}Z`);
+}
+
+/** `status`, with its exit code. */
+function status(s: Scratch) {
+  return cli(BEHAVE, ["status", ...s.paths]);
+}
+
+/** The side files a pidfile may have. */
+function sideFiles(s: Scratch): string[] {
+  return [...Deno.readDirSync(s.dir)].map((e) => e.name).filter((n) =>
+    n !== "d.log" && n !== "counter" && !n.startsWith("d.log.")
+  ).sort();
+}
+
+Deno.test("a daemon that crashes three times is restarted after 0.3, 0.45 and 0.675 s, then runs; status, reload, USR2 and stop go through the supervisor", async () => {
+  await withScratch(async (s) => {
+    const { pid: first, supervisor } = await supervised(s, [
+      "--restart",
+      "on-failure",
+      "--restart-delay",
+      "0.3",
+      "--behavior",
+      "crash-then-run",
+      "--crashes",
+      "3",
+      "--counter",
+      `${s.dir}/counter`,
+    ]);
+    assert.equal(
+      readPid(s.pidfile),
+      supervisor,
+      "the pidfile names the supervisor",
+    );
+    await waitFor(
+      "the fourth daemon ready",
+      () => /The daemon is ready again \(pid \d+, restart 3\)/.test(s.log()),
+      20_000,
+    );
+    const pids = daemonPids(s);
+    assert.equal(pids.length, 4, s.log());
+    assert.equal(pids[0], first);
+    const pid = pids[3];
+    for (const p of pids.slice(0, 3)) assert.ok(!alive(p), `pid ${p} reaped`);
+
+    // The delays, from the log's own timestamps: each restart waits its
+    // delay (×1.5 each time) and not much more.
+    const lines = s.log().split("\n");
+    for (const [n, delay] of [[1, 0.3], [2, 0.45], [3, 0.675]] as const) {
+      const exited = lines.find((l) =>
+        l.includes(`: restart ${n} of 10 in a row in ${delay} s`)
+      );
+      assert.ok(exited, `no restart ${n} announced:\n${s.log()}`);
+      assert.match(exited, /exited with status 3 after/);
+      const restarted = lines.find((l) =>
+        l.includes(
+          `Started the daemon (pid ${pids[n]}, restart ${n}, ${n} in a row)`,
+        )
+      );
+      assert.ok(restarted, `no restart ${n} logged`);
+      const gap = (stamp(restarted) - stamp(exited)) / 1000;
+      assert.ok(
+        gap >= delay - 0.005 && gap < delay + 0.5,
+        `restart ${n}: waited ${gap} s, expected ${delay} s`,
+      );
+    }
+
+    // The kernel's view: the daemon is the supervisor's child, in its
+    // session, not a session leader, and holds no pidfile lock.
+    const st = procStat(pid);
+    assert.equal(st.ppid, supervisor);
+    assert.equal(st.session, procStat(supervisor).session);
+    assert.notEqual(st.session, pid);
+    assert.notEqual(procStat(supervisor).session, supervisor);
+    assert.ok(![...procFds(pid).values()].includes(s.pidfile));
+    assert.ok([...procFds(supervisor).values()].includes(s.pidfile));
+
+    const up = await status(s);
+    assert.equal(up.code, 0, up.stdout);
+    assert.match(
+      up.stdout,
+      new RegExp(
+        `is running \\(pid ${pid}, up \\d+s; supervised by pid ${supervisor}, 3 restarts, last exit status 3 \\d+s ago;`,
+      ),
+    );
+
+    // HUP (reload) and USR2 reach the daemon through the supervisor; the
+    // supervisor reopens the log too.
+    Deno.renameSync(s.logFile, `${s.logFile}.1`);
+    const reload = await cli(BEHAVE, ["reload", ...s.paths]);
+    assert.equal(reload.code, 0, reload.stderr);
+    assert.match(reload.stdout, new RegExp(`reloaded \\(pid ${pid}\\)`));
+    assert.match(s.log(), /Reload hook ran/);
+    for (const p of [supervisor, pid]) {
+      assert.ok(
+        ![...procFds(p).values()].includes(`${s.logFile}.1`),
+        `pid ${p} still writes to the rotated log`,
+      );
+    }
+    Deno.kill(supervisor, "SIGUSR2");
+    await waitFor("USR2 passed on", () => /Got SIGUSR2/.test(s.log()));
+
+    const stop = await cli(BEHAVE, ["stop", ...s.paths]);
+    assert.equal(stop.code, 0, stop.stderr);
+    assert.match(
+      stop.stdout,
+      new RegExp(`stopped \\(supervisor pid ${supervisor}\\)`),
+    );
+    assert.ok(!alive(pid) && !alive(supervisor));
+    assert.match(s.log(), /behave: Stopped \(SIGTERM, exit 0/);
+    assert.deepEqual(sideFiles(s), [], "pidfile and state files removed");
+    assert.equal((await status(s)).code, 3);
+  });
+});
+
+Deno.test("a crash loop ends with the supervisor giving up: status exits 1 and says why, stop clears it", async () => {
+  await withScratch(async (s) => {
+    const { supervisor } = await supervised(s, [
+      "--restart",
+      "always",
+      "--restart-delay",
+      "0.1",
+      "--max-restarts",
+      "2",
+      "--behavior",
+      "exit-after-ready",
+    ]);
+    await waitFor("the supervisor gives up", () => !alive(supervisor), 20_000);
+    const pids = daemonPids(s);
+    assert.equal(pids.length, 3, "the first run and two restarts");
+    for (const p of pids) assert.ok(!alive(p), `pid ${p} left running`);
+    assert.match(
+      s.log(),
+      /exited with status 5 after .*: gave up after 2 restarts in a row \(--max-restarts 2\)/,
+    );
+    assert.match(s.log(), /Supervisor exits \(1\)/);
+
+    const st = await status(s);
+    assert.equal(st.code, 1, st.stdout);
+    assert.match(
+      st.stdout,
+      /is not running: its supervisor gave up after 2 restarts in a row .* exited with status 5, \d+s ago \(pidfile .* remains/,
+    );
+    assert.equal(readPid(s.pidfile), supervisor);
+
+    const stop = await cli(BEHAVE, ["stop", ...s.paths]);
+    assert.equal(stop.code, 0);
+    assert.match(stop.stdout, /not running \(removed its stale pidfile\)/);
+    assert.deepEqual(sideFiles(s), []);
+    assert.equal((await status(s)).code, 3);
+  });
+});
+
+Deno.test("stop during the wait before a restart ends the supervisor at once, and nothing is restarted", async () => {
+  await withScratch(async (s) => {
+    const { pid, supervisor } = await supervised(s, [
+      "--restart",
+      "on-failure",
+      "--restart-delay",
+      "30",
+      "--behavior",
+      "exit-after-ready",
+    ]);
+    await waitFor("the daemon exits", () => !alive(pid));
+    const waiting = await status(s);
+    assert.equal(waiting.code, 3, waiting.stdout);
+    assert.match(
+      waiting.stdout,
+      new RegExp(
+        `is not running: restarting in \\d+s \\(supervisor pid ${supervisor}, 1 restart, last exit status 5`,
+      ),
+    );
+    const reload = await cli(BEHAVE, ["reload", ...s.paths]);
+    assert.equal(reload.code, 7, reload.stderr);
+    assert.match(reload.stderr, /supervisor is waiting to restart it/);
+
+    const stop = await cli(BEHAVE, ["stop", ...s.paths]);
+    assert.equal(stop.code, 0, stop.stderr);
+    assert.ok(!alive(supervisor), "the supervisor is gone when stop returns");
+    assert.match(s.log(), /Stopping on SIGTERM\n.*Supervisor exits \(0\)/);
+    assert.equal(daemonPids(s).length, 1, "no restart after stop");
+    assert.deepEqual(sideFiles(s), []);
+  });
+});
+
+Deno.test("kill -9 of the supervisor: its daemon (running as nobody) notices and stops gracefully; start takes over", async () => {
+  await withScratch(async (s) => {
+    Deno.chmodSync(s.dir, 0o755);
+    const { pid, supervisor } = await supervised(s, [
+      "--restart",
+      "always",
+      "--user",
+      "nobody",
+    ]);
+    Deno.kill(supervisor, "SIGKILL");
+    await waitFor("the orphaned daemon stops", () => !alive(pid));
+    assert.match(
+      s.log(),
+      new RegExp(`The supervisor \\(pid ${supervisor}\\) is gone`),
+    );
+    assert.match(s.log(), /Stopped \(the supervisor's exit, exit 0/);
+
+    const st = await status(s);
+    assert.equal(st.code, 1, "dead, pidfile left");
+    const again = await supervised(s, ["--restart", "always"]);
+    assert.notEqual(again.supervisor, supervisor);
+    const stop = await cli(BEHAVE, ["stop", ...s.paths]);
+    assert.equal(stop.code, 0, stop.stderr + s.log());
+  });
+});
+
+Deno.test("a daemon that exits 0 is restarted by --restart always, not by on-failure", async () => {
+  await withScratch(async (s) => {
+    const { supervisor } = await supervised(s, [
+      "--restart",
+      "on-failure",
+      "--behavior",
+      "return-after-ready",
+    ]);
+    await waitFor("the supervisor ends", () => !alive(supervisor));
+    assert.match(
+      s.log(),
+      /exited with status 0 after .*: done \(--restart on-failure\)/,
+    );
+    assert.equal(daemonPids(s).length, 1);
+    assert.deepEqual(sideFiles(s), [], "a finished service leaves nothing");
+    assert.equal((await status(s)).code, 3);
+  });
+  await withScratch(async (s) => {
+    const { supervisor } = await supervised(s, [
+      "--restart",
+      "always",
+      "--restart-delay",
+      "0.1",
+      "--behavior",
+      "return-after-ready",
+    ]);
+    await waitFor(
+      "a restart after exit 0",
+      () => /The daemon is ready again \(pid \d+, restart 1\)/.test(s.log()),
+    );
+    assert.match(s.log(), /exited with status 0 after .*: restart 1 of 10/);
+    assert.ok(alive(supervisor));
+    const stop = await cli(BEHAVE, ["stop", ...s.paths]);
+    assert.equal(stop.code, 0);
+    for (const p of daemonPids(s)) assert.ok(!alive(p));
+  });
+});
+
+Deno.test("under --restart, start still reports the first daemon's own start-up error and leaves nothing; --restart is refused where it cannot work", async () => {
+  await withScratch(async (s) => {
+    const r = await cli(BEHAVE, [
+      "start",
+      ...s.paths,
+      "--restart",
+      "always",
+      "--behavior",
+      "throw-before-ready",
+    ]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /behave: Cannot open the frobnicator/);
+    for (const p of daemonPids(s)) assert.ok(!alive(p));
+    assert.equal(daemonPids(s).length, 1, "not restarted");
+    assert.match(s.log(), /not restarting a daemon that never started/);
+    assert.deepEqual(sideFiles(s), []);
+
+    const run = await cli(BEHAVE, ["run", "--restart", "always"]);
+    assert.equal(run.code, 2);
+    assert.match(run.stderr, /--restart works with start and restart/);
+
+    const managed = await cli(
+      BEHAVE,
+      ["start", ...s.paths, "--restart", "on-failure"],
+      { env: { NOTIFY_SOCKET: `${s.dir}/notify` } },
+    );
+    assert.equal(managed.code, 2);
+    assert.match(managed.stderr, /NOTIFY_SOCKET is set/);
+    assert.deepEqual(sideFiles(s), [], "nothing started");
+  });
+});
+
+Deno.test("the supervised payload's children inherit no descriptor from the supervisor or the stages", async () => {
+  await withScratch(async (s) => {
+    const report = `${s.dir}/report`;
+    await supervised(s, [
+      "--restart",
+      "on-failure",
+      "--behavior",
+      "spawn-child",
+      "--report",
+      report,
+    ]);
+    const text = Deno.readTextFileSync(report);
+    const [env, fds] = text.split("FDS\n");
+    // `ls` itself holds one more descriptor for the directory it lists.
+    assert.deepEqual(fds.trim().split("\n").map(Number).filter((n) => n > 2), [
+      3,
+    ]);
+    const names = env.split("\n").map((l) => l.split("=")[0]);
+    assert.ok(
+      !names.some((n) => /denod|^NOTIFY_SOCKET$|^WATCHDOG_|^LISTEN_/i.test(n)),
+      env,
+    );
+    const stop = await cli(BEHAVE, ["stop", ...s.paths]);
+    assert.equal(stop.code, 0);
+  });
+});
