@@ -31,9 +31,10 @@ Deno.test("help lists every command and option; version names the runtime", asyn
   );
 });
 
-Deno.test("the modules every process loads (down to the session leader) leave out the logger and Node's parser", async () => {
+Deno.test("the modules every process loads (down to the session leader), and the supervisor's, leave out the logger and Node's parser", async () => {
   // LogTape and node:util start Node compatibility, tens of milliseconds of
-  // each boot; only the stages that use them import them, dynamically.
+  // each boot and megabytes that a long-lived supervisor would keep; only
+  // the stages that use them import them, dynamically.
   const out = await new Deno.Command(Deno.execPath(), {
     args: ["info", "--json", EXAMPLE],
     env: { NO_COLOR: "1" },
@@ -49,27 +50,38 @@ Deno.test("the modules every process loads (down to the session leader) leave ou
     modules: { specifier: string; dependencies?: Dep[] }[];
   };
   const bySpecifier = new Map(graph.modules.map((m) => [m.specifier, m]));
-  const seen = new Set<string>();
-  const stack = [...graph.roots];
-  while (stack.length > 0) {
-    const spec = stack.pop()!;
-    if (seen.has(spec)) continue;
-    seen.add(spec);
-    for (const dep of bySpecifier.get(spec)?.dependencies ?? []) {
-      if (!dep.isDynamic && dep.code !== undefined) {
-        stack.push(dep.code.specifier);
+  /** Every module loaded statically from `roots`. */
+  const loaded = (roots: string[]) => {
+    const seen = new Set<string>();
+    const stack = [...roots];
+    while (stack.length > 0) {
+      const spec = stack.pop()!;
+      if (seen.has(spec)) continue;
+      seen.add(spec);
+      for (const dep of bySpecifier.get(spec)?.dependencies ?? []) {
+        if (!dep.isDynamic && dep.code !== undefined) {
+          stack.push(dep.code.specifier);
+        }
       }
     }
-  }
-  const heavy = [...seen].filter((s) =>
-    s.includes("/node_modules/") || s.startsWith("node:") ||
-    s.startsWith("npm:")
-  );
-  assert.deepEqual(heavy, []);
+    return [...seen];
+  };
+  const heavy = (modules: string[]) =>
+    modules.filter((s) =>
+      s.includes("/node_modules/") || s.startsWith("node:") ||
+      s.startsWith("npm:")
+    );
+  const everyProcess = loaded(graph.roots);
+  assert.deepEqual(heavy(everyProcess), []);
   assert.ok(
-    [...seen].some((s) => s.endsWith("/src/start.ts")),
+    everyProcess.some((s) => s.endsWith("/src/start.ts")),
     "the walk reached the CLI",
   );
+  const supervise = graph.modules.find((m) =>
+    m.specifier.endsWith("/src/supervise.ts")
+  );
+  assert.ok(supervise, "the supervisor is in the graph");
+  assert.deepEqual(heavy(loaded([...graph.roots, supervise.specifier])), []);
 });
 
 Deno.test("the README's CLI reference is the program's own help", async () => {

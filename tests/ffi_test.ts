@@ -104,6 +104,35 @@ Deno.test("libc().pidfdWait() returns when the process exits, or false on timeou
   }
 });
 
+Deno.test("libc().reap() collects an exit status or the killing signal of a spawned child", async () => {
+  const run = async (script: string) => {
+    const pid = c.spawn({
+      path: "/bin/sh",
+      argv: ["sh", "-c", script],
+      fds: [{ fd: 0, open: "/dev/null" }],
+    });
+    const pidfd = c.pidfdOpen(pid);
+    try {
+      assert.equal(await c.pidfdWait(pidfd, Infinity), true);
+      return c.reap(pidfd);
+    } finally {
+      c.close(pidfd);
+    }
+  };
+  assert.deepEqual(await run("exit 7"), { exited: true, code: 7 });
+  assert.deepEqual(await run("exit 0"), { exited: true, code: 0 });
+  assert.deepEqual(await run("kill -SEGV $$"), {
+    exited: false,
+    signal: "SIGSEGV",
+    coreDumped: false,
+  });
+  assert.deepEqual(await run("kill -KILL $$"), {
+    exited: false,
+    signal: "SIGKILL",
+    coreDumped: false,
+  });
+});
+
 Deno.test("the source never uses SIGUSR1 (it opens a debugger under deno run)", () => {
   const root = new URL("../", import.meta.url).pathname;
   for (const dir of ["src", "ffi"]) {

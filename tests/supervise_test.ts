@@ -15,6 +15,21 @@ import {
   waitFor,
   withScratch,
 } from "./helpers.ts";
+import { describeExit, restartDelay } from "../src/supervise.ts";
+
+Deno.test("restart delays grow ×1.5 from --restart-delay up to 15 s; exits are described as status or signal", () => {
+  assert.deepEqual(
+    Array.from({ length: 9 }, (_, n) => restartDelay(1, n)),
+    [1, 1.5, 2.25, 3.375, 5.063, 7.594, 11.391, 15, 15],
+  );
+  assert.equal(restartDelay(0.2, 0), 0.2);
+  assert.equal(restartDelay(30, 4), 30, "a longer first delay is kept");
+  assert.equal(describeExit({ exited: true, code: 3 }), "status 3");
+  assert.equal(
+    describeExit({ exited: false, signal: "SIGSEGV", coreDumped: true }),
+    "signal SIGSEGV (core dumped)",
+  );
+});
 
 /** `start` with supervision; returns the daemon's and the supervisor's pids, both tracked. */
 async function supervised(
