@@ -11,7 +11,9 @@
  *   `Deno.writeTextFileSync` append loop of the same count;
  * - the idle daemon's RSS and context switches over 10 s (after 12 s to
  *   settle: the runtime retires idle worker threads after 10 s), against an
- *   idle bare Deno process serving HTTP the same way.
+ *   idle bare Deno process serving HTTP the same way; and the same for the
+ *   supervisor of `start --restart` and the daemon it runs;
+ * - `start --restart` → ready (one more boot: the supervisor).
  *
  * Usage: deno run -A scripts/bench.ts [--runs N] [--idle-seconds S]
  */
@@ -42,6 +44,14 @@ Deno.writeTextFileSync(
   `Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() { console.log("ready"); } }, () => new Response("ok"));\n`,
 );
 const paths = ["--pidfile", `${dir}/d.pid`, "--log-file", `${dir}/d.log`];
+const supervised = [
+  "--pidfile",
+  `${dir}/s.pid`,
+  "--log-file",
+  `${dir}/s.log`,
+  "--restart",
+  "on-failure",
+];
 
 async function run(args: string[]): Promise<number> {
   const t0 = performance.now();
@@ -181,6 +191,7 @@ try {
   const starts: number[] = [];
   const stops: number[] = [];
   const bare: number[] = [];
+  const supervisedStarts: number[] = [];
   for (let i = 0; i < RUNS; i++) {
     bare.push(
       await run(["run", "-A", empty]) + await run(["run", "-A", empty]),
@@ -189,10 +200,26 @@ try {
       await run(["run", "-A", "daemon.ts", "start", ...paths, "--port", "0"]),
     );
     stops.push(await run(["run", "-A", "daemon.ts", "stop", ...paths]));
+    supervisedStarts.push(
+      await run([
+        "run",
+        "-A",
+        "daemon.ts",
+        "start",
+        ...supervised,
+        "--port",
+        "0",
+      ]),
+    );
+    await run(["run", "-A", "daemon.ts", "stop", ...supervised]);
   }
 
   await run(["run", "-A", "daemon.ts", "start", ...paths, "--port", "0"]);
   const daemonPid = Number(Deno.readTextFileSync(`${dir}/d.pid`).trim());
+  await run(["run", "-A", "daemon.ts", "start", ...supervised, "--port", "0"]);
+  const supervisorPid = Number(Deno.readTextFileSync(`${dir}/s.pid`).trim());
+  const childPid = JSON.parse(Deno.readTextFileSync(`${dir}/s.supervisor`))
+    .child as number;
   const bareChild = new Deno.Command(deno, {
     args: ["run", "-A", bareServer],
     stdout: "piped",
@@ -200,12 +227,18 @@ try {
   }).spawn();
   const reader = bareChild.stdout.getReader();
   await reader.read(); // "ready"
-  const [d, b] = await Promise.all([idle(daemonPid), idle(bareChild.pid)]);
+  const [d, b, sv, sc] = await Promise.all([
+    idle(daemonPid),
+    idle(bareChild.pid),
+    idle(supervisorPid),
+    idle(childPid),
+  ]);
   bareChild.kill("SIGKILL");
   await bareChild.status;
   reader.releaseLock();
   await bareChild.stdout.cancel();
   await run(["run", "-A", "daemon.ts", "stop", ...paths]);
+  await run(["run", "-A", "daemon.ts", "stop", ...supervised]);
 
   const throughput = await logThroughput();
 
@@ -224,26 +257,27 @@ try {
     }× (target ≤ 1.15×)`,
   );
   console.log(`stop (SIGTERM → gone)                 ${ms(median(stops))}`);
+  console.log(
+    `start --restart → ready (supervised)  ${ms(median(supervisedStarts))}`,
+  );
   console.log("");
   console.log(
-    `idle ${IDLE_SECONDS} s                      daemon        bare deno (Deno.serve)`,
+    `idle ${IDLE_SECONDS} s                       RSS     context switches   threads started/ended`,
   );
+  const row = (what: string, x: typeof d) =>
+    console.log(
+      `  ${what.padEnd(28)} ${(x.rssKiB / 1024).toFixed(1).padStart(6)} MiB ${
+        String(x.switches).padStart(8)
+      } ${String(x.threadsChanged).padStart(12)}`,
+    );
+  row("daemon", d);
+  row("bare deno (Deno.serve)", b);
+  row("supervisor (--restart)", sv);
+  row("its daemon", sc);
   console.log(
-    `  RSS                            ${
-      (d.rssKiB / 1024).toFixed(1).padStart(7)
-    } MiB   ${(b.rssKiB / 1024).toFixed(1).padStart(7)} MiB   ratio ${
+    `  RSS ratio daemon / bare: ${
       (d.rssKiB / b.rssKiB).toFixed(2)
-    }× (target ≤ 1.15×)`,
-  );
-  console.log(
-    `  context switches (all threads) ${String(d.switches).padStart(7)}       ${
-      String(b.switches).padStart(7)
-    }       (target: 0 for the daemon)`,
-  );
-  console.log(
-    `  threads started or ended       ${
-      String(d.threadsChanged).padStart(7)
-    }       ${String(b.threadsChanged).padStart(7)}`,
+    }× (target ≤ 1.15×); context switches: target 0 for the daemon and the supervisor`,
   );
   console.log("");
   console.log(`log throughput, ${LOG_LINES} lines          lines/s`);
