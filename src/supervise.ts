@@ -165,6 +165,11 @@ interface Child {
   killTimer?: ReturnType<typeof setTimeout>;
 }
 
+/** `"1 restart"`, `"2 restarts"`. */
+function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? "" : "s"}`;
+}
+
 /** A number of seconds for a record: `1.5 s`. */
 function seconds(ms: number): string {
   return `${Math.round(ms / 100) / 10} s`;
@@ -394,7 +399,8 @@ class Supervisor {
       try {
         for await (const msg of readMessages(libc, r)) {
           if (msg.kind === "READY") this.#onReady(child);
-          else if (msg.kind === "ERROR") child.error = msg.text;
+          // The first reason stands: ours (not ready in time) or its own.
+          else if (msg.kind === "ERROR") child.error ??= msg.text;
         }
       } catch {
         // A failed read ends the messages; the exit status is what counts.
@@ -458,51 +464,42 @@ class Supervisor {
     this.#log.info(
       `Supervising ${c.name} (pid ${Deno.pid}, restart ${c.restart}, first delay ${c.delay} s ×1.5 up to ${
         Math.max(MAX_DELAY, c.delay)
-      } s, at most ${c.maxRestarts} restarts in a row, counted afresh after ${c.reset} s up)`,
+      } s, at most ${
+        plural(c.maxRestarts, "restart")
+      } in a row, counted afresh after ${c.reset} s up)`,
     );
     for (;;) {
-      const child = this.#spawn();
-      this.#log.info(
-        this.#restarts === 0
-          ? `Started the daemon (pid ${child.pid})`
-          : `Started the daemon (pid ${child.pid}, restart ${this.#restarts}, ${this.#inARow} in a row)`,
-      );
-      this.#publish();
-      const status = await this.#exited(child);
-      const how = describeExit(status);
-      const upMs = performance.now() - child.startedAt;
-      this.#lastExit = { status: how, at: Date.now() };
-      const ended = `The daemon (pid ${child.pid}) exited with ${how} after ${
-        seconds(upMs)
-      }`;
+      const run = await this.#runOnce();
+      this.#lastExit = { status: run.status, at: Date.now() };
       if (this.#stopping !== null) {
-        this.#log.info(ended);
+        this.#log.info(run.ended);
         this.#finish(0);
       }
       if (this.#toCaller !== null) {
         // The first daemon never became ready: `start` reports why.
-        const why = child.error ??
-          `The daemon exited before it was ready (${how})`;
-        this.#log.error(`${ended}: not restarting a daemon that never started`);
-        sendLine(this.#libc, this.#toCaller, "ERROR", why);
+        this.#log.error(
+          `${run.ended}: not restarting a daemon that never started`,
+        );
+        sendLine(this.#libc, this.#toCaller, "ERROR", run.error);
         this.#finish(1);
       }
-      if (c.restart === "on-failure" && status.exited && status.code === 0) {
-        this.#log.info(`${ended}: done (--restart on-failure)`);
+      if (c.restart === "on-failure" && !run.failed) {
+        this.#log.info(`${run.ended}: done (--restart on-failure)`);
         this.#finish(0);
       }
-      if (upMs >= c.reset * 1000) this.#inARow = 0;
+      if (run.upMs >= c.reset * 1000) this.#inARow = 0;
       if (this.#inARow >= c.maxRestarts) {
-        this.#gaveUp =
-          `gave up after ${this.#inARow} restarts in a row (--max-restarts ${c.maxRestarts}); the last exited with ${how}`;
-        this.#log.error(`${ended}: ${this.#gaveUp}`);
+        this.#gaveUp = `gave up after ${
+          plural(this.#inARow, "restart")
+        } in a row (--max-restarts ${c.maxRestarts}); the last ended with ${run.status}`;
+        this.#log.error(`${run.ended}: ${this.#gaveUp}`);
         this.#finish(1);
       }
       const delay = restartDelay(c.delay, this.#inARow);
       this.#inARow++;
       this.#restarts++;
       this.#log.warning(
-        `${ended}: restart ${this.#inARow} of ${c.maxRestarts} in a row in ${delay} s`,
+        `${run.ended}: restart ${this.#inARow} of ${c.maxRestarts} in a row in ${delay} s`,
       );
       this.#nextRestartAt = Date.now() + delay * 1000;
       this.#publish();
@@ -510,6 +507,53 @@ class Supervisor {
       this.#nextRestartAt = null;
       if (this.#stopping !== null) this.#finish(0);
     }
+  }
+
+  /**
+   * Run the daemon once, until it exits. A daemon that could not be
+   * spawned, or was stopped because it was not ready in time, failed
+   * whatever its exit status.
+   */
+  async #runOnce(): Promise<{
+    /** `"status 1"`, `"signal SIGSEGV"`, or why it could not be spawned. */
+    status: string;
+    /** A sentence for the log. */
+    ended: string;
+    /** For `start`, when this was the first run. */
+    error: string;
+    failed: boolean;
+    upMs: number;
+  }> {
+    let child: Child;
+    try {
+      child = this.#spawn();
+    } catch (err) {
+      const why = `Cannot spawn the daemon: ${(err as Error).message}`;
+      return { status: why, ended: why, error: why, failed: true, upMs: 0 };
+    }
+    this.#log.info(
+      this.#restarts === 0
+        ? `Started the daemon (pid ${child.pid})`
+        : `Started the daemon (pid ${child.pid}, restart ${this.#restarts}, ${this.#inARow} in a row)`,
+    );
+    this.#publish();
+    const exit = await this.#exited(child);
+    const status = describeExit(exit);
+    const upMs = performance.now() - child.startedAt;
+    const early = child.ready
+      ? ""
+      : ` before it was ready${
+        child.error === null ? "" : ` (${child.error})`
+      }`;
+    return {
+      status,
+      ended: `The daemon (pid ${child.pid}) exited with ${status} after ${
+        seconds(upMs)
+      }${early}`,
+      error: child.error ?? `The daemon exited before it was ready (${status})`,
+      failed: !(exit.exited && exit.code === 0 && child.ready),
+      upMs,
+    };
   }
 }
 

@@ -200,7 +200,7 @@ Deno.test("a crash loop ends with the supervisor giving up: status exits 1 and s
     assert.equal(st.code, 1, st.stdout);
     assert.match(
       st.stdout,
-      /is not running: its supervisor gave up after 2 restarts in a row .* exited with status 5, \d+s ago \(pidfile .* remains/,
+      /is not running: its supervisor gave up after 2 restarts in a row .* the last ended with status 5, \d+s ago \(pidfile .* remains/,
     );
     assert.equal(readPid(s.pidfile), supervisor);
 
@@ -209,6 +209,34 @@ Deno.test("a crash loop ends with the supervisor giving up: status exits 1 and s
     assert.match(stop.stdout, /not running \(removed its stale pidfile\)/);
     assert.deepEqual(sideFiles(s), []);
     assert.equal((await status(s)).code, 3);
+  });
+});
+
+Deno.test("a restarted daemon that is not ready within --ready-timeout is stopped and counts as a failure, even with exit status 0", async () => {
+  await withScratch(async (s) => {
+    const { supervisor } = await supervised(s, [
+      "--restart",
+      "on-failure",
+      "--restart-delay",
+      "0.1",
+      "--max-restarts",
+      "1",
+      "--ready-timeout",
+      "1",
+      "--behavior",
+      "ready-once",
+      "--counter",
+      `${s.dir}/counter`,
+    ]);
+    await waitFor("the supervisor gives up", () => !alive(supervisor), 20_000);
+    const log = s.log();
+    assert.match(log, /The daemon was not ready within 1 s: stopping it/);
+    assert.match(
+      log,
+      /exited with status 0 after [\d.]+ s before it was ready \(The daemon was not ready within 1 s\): gave up after 1 restart in a row/,
+    );
+    for (const p of daemonPids(s)) assert.ok(!alive(p));
+    assert.equal((await status(s)).code, 1);
   });
 });
 
