@@ -70,3 +70,18 @@ export class DaemonError extends Error {
     this.exitCode = exitCode;
   }
 }
+
+/**
+ * Route every uncaught error and unhandled rejection to `handler` instead of
+ * the runtime's default (a stack trace on stderr and exit 1).
+ */
+export function catchUncaught(handler: (err: unknown) => void): void {
+  globalThis.addEventListener("error", (e) => {
+    e.preventDefault();
+    handler(e.error);
+  });
+  globalThis.addEventListener("unhandledrejection", (e) => {
+    e.preventDefault();
+    handler(e.reason);
+  });
+}

@@ -6,7 +6,7 @@
  */
 import type { Libc } from "../ffi/mod.ts";
 import type { DaemonContext, DaemonDefinition } from "./define.ts";
-import { DaemonError } from "./errors.ts";
+import { catchUncaught, DaemonError } from "./errors.ts";
 import { setupLogging } from "./log.ts";
 import { FACILITIES } from "./syslog.ts";
 import { redirectToLogFile } from "./logfile.ts";
@@ -213,14 +213,7 @@ export async function serve(
     state?.remove();
     pidfile?.remove();
   });
-  globalThis.addEventListener("error", (e) => {
-    e.preventDefault();
-    fatal(e.error);
-  });
-  globalThis.addEventListener("unhandledrejection", (e) => {
-    e.preventDefault();
-    fatal(e.reason);
-  });
+  catchUncaught(fatal);
 
   /** A stop request: `why` is a signal name, or the supervisor's end. */
   const requestStop = (why: string) => {

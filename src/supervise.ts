@@ -16,6 +16,7 @@
  */
 import type { ExitStatus, Libc } from "../ffi/mod.ts";
 import { SysError } from "../ffi/mod.ts";
+import { catchUncaught } from "./errors.ts";
 import { redirectToLogFile } from "./logfile.ts";
 import { LOG_LEVELS } from "./options.ts";
 import { Pidfile } from "./pidfile.ts";
@@ -288,14 +289,7 @@ class Supervisor {
       // The daemon stops by itself when its lifeline closes with this process.
       this.#finish(1);
     };
-    globalThis.addEventListener("error", (e) => {
-      e.preventDefault();
-      fatal(e.error);
-    });
-    globalThis.addEventListener("unhandledrejection", (e) => {
-      e.preventDefault();
-      fatal(e.reason);
-    });
+    catchUncaught(fatal);
   }
 
   /** HUP: reopen our log, then have the daemon reload. */
@@ -379,10 +373,19 @@ class Supervisor {
       libc.close(lifeline);
     }
     // Our own unreaped child: its pid cannot be reused before we reap it.
+    let pidfd: number;
+    try {
+      pidfd = libc.pidfdOpen(pid);
+    } catch (err) {
+      // Untracked, it must not run: closing its lifeline stops it.
+      libc.close(keep);
+      libc.close(r);
+      throw err;
+    }
     const child: Child = {
       pid,
       lifeline: keep,
-      pidfd: libc.pidfdOpen(pid),
+      pidfd,
       startedAt: performance.now(),
       ready: false,
       error: null,
