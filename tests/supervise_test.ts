@@ -212,6 +212,68 @@ Deno.test("a crash loop ends with the supervisor giving up: status exits 1 and s
   });
 });
 
+Deno.test("a daemon that stayed up --restart-reset starts the count afresh: it is never given up on", async () => {
+  await withScratch(async (s) => {
+    const { supervisor } = await supervised(s, [
+      "--restart",
+      "on-failure",
+      "--restart-delay",
+      "0.1",
+      "--restart-reset",
+      "0.5",
+      "--max-restarts",
+      "1",
+      "--behavior",
+      "crash-late",
+    ]);
+    await waitFor(
+      "a third restart",
+      () => /The daemon is ready again \(pid \d+, restart 3\)/.test(s.log()),
+      20_000,
+    );
+    // Each run was up 0.7 s, past the 0.5 s reset: every restart is the
+    // first in a row, and the first delay again.
+    const restarts = s.log().match(/: restart \d+ of 1 in a row in [\d.]+ s/g);
+    assert.deepEqual(
+      restarts,
+      Array(3).fill(": restart 1 of 1 in a row in 0.1 s"),
+    );
+    assert.ok(alive(supervisor), "not given up");
+    assert.doesNotMatch(s.log(), /gave up/);
+    const stop = await cli(BEHAVE, ["stop", ...s.paths]);
+    assert.equal(stop.code, 0);
+    for (const p of daemonPids(s)) assert.ok(!alive(p));
+  });
+});
+
+Deno.test("SIGINT to the supervisor stops its daemon, killing it after the stop timeout when it hangs, then the supervisor", async () => {
+  await withScratch(async (s) => {
+    const { pid, supervisor } = await supervised(s, [
+      "--restart",
+      "always",
+      "--stop-timeout",
+      "1",
+      "--behavior",
+      "stuck-stop",
+    ]);
+    Deno.kill(supervisor, "SIGINT");
+    await waitFor("both gone", () => !alive(pid) && !alive(supervisor));
+    const log = s.log();
+    assert.match(log, /behave·supervisor: Stopping on SIGINT/);
+    assert.match(log, /Stuck stop begins/);
+    assert.match(
+      log,
+      new RegExp(
+        `The daemon \\(pid ${pid}\\) did not stop within 3 s: killing it`,
+      ),
+    );
+    assert.match(log, /exited with signal SIGKILL/);
+    assert.match(log, /Supervisor exits \(0\)/);
+    assert.equal(daemonPids(s).length, 1, "not restarted after a stop");
+    assert.deepEqual(sideFiles(s), []);
+  });
+});
+
 Deno.test("a restarted daemon that is not ready within --ready-timeout is stopped and counts as a failure, even with exit status 0", async () => {
   await withScratch(async (s) => {
     const { supervisor } = await supervised(s, [
@@ -298,7 +360,7 @@ Deno.test("kill -9 of the supervisor: its daemon (running as nobody) notices and
   });
 });
 
-Deno.test("a daemon that exits 0 is restarted by --restart always, not by on-failure", async () => {
+Deno.test("a daemon that exits 0 is restarted by --restart always, not by on-failure; one killed by a signal is restarted by on-failure", async () => {
   await withScratch(async (s) => {
     const { supervisor } = await supervised(s, [
       "--restart",
@@ -329,6 +391,30 @@ Deno.test("a daemon that exits 0 is restarted by --restart always, not by on-fai
       () => /The daemon is ready again \(pid \d+, restart 1\)/.test(s.log()),
     );
     assert.match(s.log(), /exited with status 0 after .*: restart 1 of 10/);
+    assert.ok(alive(supervisor));
+    const stop = await cli(BEHAVE, ["stop", ...s.paths]);
+    assert.equal(stop.code, 0);
+    for (const p of daemonPids(s)) assert.ok(!alive(p));
+  });
+  await withScratch(async (s) => {
+    // on-failure: a daemon killed by a signal failed.
+    const { pid, supervisor } = await supervised(s, [
+      "--restart",
+      "on-failure",
+      "--restart-delay",
+      "0.1",
+    ]);
+    Deno.kill(pid, "SIGKILL");
+    await waitFor(
+      "a restart after SIGKILL",
+      () => /The daemon is ready again \(pid \d+, restart 1\)/.test(s.log()),
+    );
+    assert.match(
+      s.log(),
+      new RegExp(
+        `The daemon \\(pid ${pid}\\) exited with signal SIGKILL after`,
+      ),
+    );
     assert.ok(alive(supervisor));
     const stop = await cli(BEHAVE, ["stop", ...s.paths]);
     assert.equal(stop.code, 0);
