@@ -57,7 +57,7 @@ Deno.test("sha256Line() writes a line sha256sum -c accepts", async () => {
   }
 });
 
-Deno.test("the daemon runs start/status/reload/stop under exactly the permissions compiled in", async () => {
+Deno.test("the daemon runs start/status/reload/stop, alone and supervised, under exactly the permissions compiled in", async () => {
   await withScratch(async (s) => {
     const run = (args: string[]) =>
       sh(
@@ -71,6 +71,23 @@ Deno.test("the daemon runs start/status/reload/stop under exactly the permission
     assert.equal((await run(["reload"])).code, 0);
     assert.equal((await run(["stop"])).code, 0);
     assert.ok(!alive(pid));
+
+    // And under its supervisor.
+    const supervised = await run([
+      "start",
+      "--port",
+      "0",
+      "--restart",
+      "always",
+    ]);
+    assert.equal(supervised.code, 0, supervised.stderr + s.log());
+    const supervisor = s.track()!;
+    const daemon = Number(supervised.stdout.match(/started \(pid (\d+)/)![1]);
+    s.track(daemon);
+    assert.match((await run(["status"])).stdout, /supervised by pid/);
+    assert.equal((await run(["reload"])).code, 0);
+    assert.equal((await run(["stop"])).code, 0);
+    assert.ok(!alive(supervisor) && !alive(daemon));
   });
 });
 
