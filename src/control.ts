@@ -81,8 +81,11 @@ async function pinDaemon(
   throw new DaemonError(`Pidfile ${JSON.stringify(path)} keeps changing`);
 }
 
-/** Send a signal through a pidfd, worded for the user on failure. */
-function signal(
+/**
+ * Send a signal through a pidfd; a process already gone is no error, a
+ * refusal is worded for the user.
+ */
+export function signal(
   libc: Libc,
   pidfd: number,
   pid: number,
@@ -184,6 +187,11 @@ export interface StatusResult {
   message: string;
 }
 
+/** `"1 restart"`, `"2 restarts"`. */
+export function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? "" : "s"}`;
+}
+
 /** `3725` → `"1h 2m 5s"`. */
 export function formatDuration(seconds: number): string {
   const d = Math.floor(seconds / 86400);
@@ -265,7 +273,7 @@ function supervisedStatus(
   path: string,
   sup: SupervisorState,
 ): StatusResult {
-  const restarts = `${sup.restarts} restart${sup.restarts === 1 ? "" : "s"}`;
+  const restarts = plural(sup.restarts, "restart");
   const last = sup.lastExit === null
     ? ""
     : `, last exit ${sup.lastExit.status} ${ago(sup.lastExit.at)}`;
@@ -311,31 +319,35 @@ export async function reload(
   if (daemon === null) throw new DaemonError("Not running", Exit.NOT_RUNNING);
   let childPidfd: number | undefined;
   try {
+    // The state file is the daemon's own, or its daemon's under a supervisor.
     const before = readState(libc, path);
-    const sup = readSupervisorState(libc, path, daemon.pid);
-    if (sup !== null && (before === null || before.supervisor !== daemon.pid)) {
+    if (
+      before === null ||
+      (before.pid !== daemon.pid && before.supervisor !== daemon.pid)
+    ) {
+      const sup = readSupervisorState(libc, path, daemon.pid);
+      if (sup?.child === null) {
+        throw new DaemonError(
+          "Not running: the supervisor is waiting to restart it",
+          Exit.NOT_RUNNING,
+        );
+      }
       throw new DaemonError(
-        sup.child === null
-          ? "Not running: the supervisor is waiting to restart it"
+        sup === null
+          ? `Cannot reload pid ${daemon.pid}: its state file is missing`
           : `Cannot reload pid ${sup.child}: it is still starting`,
-        sup.child === null ? Exit.NOT_RUNNING : Exit.FAILURE,
       );
     }
-    if (before === null || (sup === null && before.pid !== daemon.pid)) {
-      throw new DaemonError(
-        `Cannot reload pid ${daemon.pid}: its state file is missing`,
-      );
-    }
-    // Under a supervisor, the reload is the daemon's: watch that it lives.
-    // (Its pid is the supervisor's unreaped child or gone: never reused.)
+    // Under a supervisor the reload is its daemon's: watch that one live.
+    // (It is the supervisor's unreaped child or gone: its pid is not reused.)
     let watched = daemon;
-    if (sup !== null) {
+    if (before.pid !== daemon.pid) {
       try {
         childPidfd = libc.pidfdOpen(before.pid);
-        watched = { pid: before.pid, pidfd: childPidfd };
       } catch {
         throw new DaemonError(`Pid ${before.pid} exited during the reload`);
       }
+      watched = { pid: before.pid, pidfd: childPidfd };
     }
     signal(libc, daemon.pidfd, daemon.pid, "SIGHUP");
     const deadline = performance.now() + timeout * 1000;

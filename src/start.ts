@@ -152,7 +152,7 @@ function checkDirectory(dir: string): void {
 /** What {@linkcode start} needs besides the core options. */
 export interface StartOptions {
   /** The daemon's name, for the supervisor's records. */
-  name?: string;
+  name: string;
   /** A default directory to create first (mode 0700), if any. */
   privateDir?: string;
   /** Variables the daemon declares, kept by `--clear-env`. */
@@ -166,16 +166,16 @@ export interface StartOptions {
  *
  * @param libc The OS interface.
  * @param core Resolved core options (the pidfile is set).
- * @param options Directory to create, declared variables, identity.
+ * @param options Name, directory to create, declared variables, identity.
  * @returns Started, or already running.
  * @throws {DaemonError} When it cannot start, with the daemon's own message.
  */
 export async function start(
   libc: Libc,
   core: CoreOptions & { pidfile: string },
-  options: StartOptions = {},
+  options: StartOptions,
 ): Promise<StartResult> {
-  const { privateDir, declaredEnv = [], identity, name = "daemon" } = options;
+  const { privateDir, declaredEnv = [], identity, name } = options;
   const supervise = supervisorConfig(name, core);
   if (privateDir !== undefined) await ensurePrivateDir(privateDir);
   checkDirectory(core.chdir);

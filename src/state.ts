@@ -28,16 +28,12 @@ export interface DaemonState {
 export interface SupervisorState {
   /** The supervisor's pid, to match against the pidfile. */
   pid: number;
-  /** The restart policy. */
-  restart: "on-failure" | "always";
   /** The running daemon's pid, or `null` between two runs. */
   child: number | null;
   /** Whether that daemon has said it is ready. */
   childReady: boolean;
   /** Restarts since `start`. */
   restarts: number;
-  /** Restarts in a row: since a daemon last stayed up `--restart-reset`. */
-  inARow: number;
   /** How the last daemon ended (`"status 1"`, `"signal SIGSEGV"`) and when (ms since the epoch). */
   lastExit: { status: string; at: number } | null;
   /** When the next restart is due (ms since the epoch), while waiting for it. */

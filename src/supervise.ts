@@ -15,7 +15,7 @@
  * @module
  */
 import type { ExitStatus, Libc } from "../ffi/mod.ts";
-import { SysError } from "../ffi/mod.ts";
+import { plural, signal } from "./control.ts";
 import { catchUncaught } from "./errors.ts";
 import { redirectToLogFile } from "./logfile.ts";
 import { LOG_LEVELS } from "./options.ts";
@@ -35,7 +35,7 @@ import {
   supervisorPath,
   type SupervisorState,
 } from "./state.ts";
-import { syslogLine } from "./syslog.ts";
+import { syslogSink } from "./syslog.ts";
 
 /** The longest restart delay, unless `--restart-delay` itself is longer. */
 export const MAX_DELAY = 15;
@@ -56,6 +56,8 @@ export function describeExit(status: ExitStatus): string {
 }
 
 type Level = "info" | "warning" | "error";
+/** The parts of a LogTape record the supervisor's records have. */
+type Entry = { level: Level; message: [string]; timestamp: number };
 const TEXT_LEVEL: Record<Level, string> = {
   info: "INF",
   warning: "WRN",
@@ -76,59 +78,46 @@ class SupervisorLog {
   #libc: Libc;
   #config: SupervisorLogConfig;
   #name: string;
-  #syslogWarned = false;
+  #write: (record: Entry) => void;
 
   constructor(libc: Libc, config: SupervisorLogConfig, name: string) {
     this.#libc = libc;
     this.#config = config;
     this.#name = name;
+    const toFile = (record: Entry) => this.#toFile(record);
+    // The daemon's own syslog sink: it says once when syslog is unavailable
+    // and hands the records back for the log file.
+    this.#write = config.to === "file" ? toFile : syslogSink<Entry>(libc, {
+      socket: config.syslogSocket,
+      ident: name,
+      facility: config.facility,
+      fallback: (record, warning) => {
+        if (warning !== undefined) {
+          toFile({ ...record, level: "warning", message: [warning] });
+        }
+        toFile(record);
+      },
+    });
   }
 
   info(message: string): void {
-    this.#write("info", message);
+    this.#log("info", message);
   }
   warning(message: string): void {
-    this.#write("warning", message);
+    this.#log("warning", message);
   }
   error(message: string): void {
-    this.#write("error", message);
+    this.#log("error", message);
   }
 
-  #write(level: Level, message: string): void {
+  #log(level: Level, message: string): void {
     if (LOG_LEVELS.indexOf(level) < LOG_LEVELS.indexOf(this.#config.level)) {
       return;
     }
-    const timestamp = Date.now();
-    if (this.#config.to === "syslog") {
-      const record = { level, message: [message], timestamp };
-      const line = syslogLine(record as never, {
-        ident: this.#name,
-        pid: Deno.pid,
-        facility: this.#config.facility,
-      });
-      try {
-        this.#libc.sendDatagram(
-          this.#config.syslogSocket,
-          encoder.encode(line),
-        );
-        return;
-      } catch (err) {
-        if (!this.#syslogWarned) {
-          this.#syslogWarned = true;
-          this.#toFile(
-            "warning",
-            `syslog is unavailable at ${this.#config.syslogSocket} (${
-              (err as Error).message
-            }): logging to the log file`,
-            timestamp,
-          );
-        }
-      }
-    }
-    this.#toFile(level, message, timestamp);
+    this.#write({ level, message: [message], timestamp: Date.now() });
   }
 
-  #toFile(level: Level, message: string, timestamp: number): void {
+  #toFile({ level, message: [message], timestamp }: Entry): void {
     const iso = new Date(timestamp).toISOString();
     const line = this.#config.format === "json"
       ? JSON.stringify({
@@ -164,11 +153,6 @@ interface Child {
   readyTimer?: ReturnType<typeof setTimeout>;
   /** SIGKILL after the stop timeout, once it was asked to stop. */
   killTimer?: ReturnType<typeof setTimeout>;
-}
-
-/** `"1 restart"`, `"2 restarts"`. */
-function plural(n: number, word: string): string {
-  return `${n} ${word}${n === 1 ? "" : "s"}`;
 }
 
 /** A number of seconds for a record: `1.5 s`. */
@@ -215,11 +199,9 @@ class Supervisor {
   #state(): SupervisorState {
     return {
       pid: Deno.pid,
-      restart: this.#config.restart,
       child: this.#child?.pid ?? null,
       childReady: this.#child?.ready ?? false,
       restarts: this.#restarts,
-      inARow: this.#inARow,
       lastExit: this.#lastExit,
       nextRestartAt: this.#nextRestartAt,
       gaveUp: this.#gaveUp,
@@ -238,12 +220,8 @@ class Supervisor {
   }
 
   /** Signal the daemon through its pidfd (valid until it is reaped). */
-  #signal(child: Child, signal: Deno.Signal): void {
-    try {
-      this.#libc.pidfdSignal(child.pidfd, signal);
-    } catch (err) {
-      if (!(err instanceof SysError && err.code === "ESRCH")) throw err;
-    }
+  #signal(child: Child, sig: Deno.Signal): void {
+    signal(this.#libc, child.pidfd, child.pid, sig);
   }
 
   /** SIGTERM the daemon, and SIGKILL it if it outlives its stop timeout. */

@@ -60,8 +60,11 @@ const MONTHS = [
 ];
 const encoder = new TextEncoder();
 
+/** What a syslog line is made of: a LogTape record, or the supervisor's own. */
+export type SyslogRecord = Pick<LogRecord, "level" | "message" | "timestamp">;
+
 /** A record's message with its values filled in. */
-export function messageText(record: LogRecord): string {
+export function messageText(record: SyslogRecord): string {
   return record.message
     .map((part, i) =>
       i % 2 === 0
@@ -81,12 +84,12 @@ export function messageText(record: LogRecord): string {
  * ```ts
  * import { syslogLine } from "./syslog.ts";
  * const record = { level: "warning", message: ["Disk at ", 91, "%"], timestamp: Date.UTC(2026, 10, 4, 9, 5, 7) };
- * const line = syslogLine(record as never, { ident: "myd", pid: 42, facility: 3 });
+ * const line = syslogLine(record as const, { ident: "myd", pid: 42, facility: 3 });
  * console.log(line.startsWith("<28>Nov ")); // true
  * ```
  */
 export function syslogLine(
-  record: LogRecord,
+  record: SyslogRecord,
   opts: { ident: string; pid: number; facility: number },
 ): string {
   const d = new Date(record.timestamp);
@@ -104,15 +107,15 @@ export function syslogLine(
  * @param libc The OS interface.
  * @param opts Socket path, tag, facility, and what to do with a record syslog did not take.
  */
-export function syslogSink(
+export function syslogSink<R extends SyslogRecord>(
   libc: Libc,
   opts: {
     socket: string;
     ident: string;
     facility: number;
-    fallback: (record: LogRecord, warning?: string) => void;
+    fallback: (record: R, warning?: string) => void;
   },
-): (record: LogRecord) => void {
+): (record: R) => void {
   let warned = false;
   // Processes here are never forked, so the pid is fixed for the sink's life.
   const header = {
