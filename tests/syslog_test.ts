@@ -100,6 +100,32 @@ Deno.test({
         assert.equal((await cli(EXAMPLE, ["stop", ...s.paths])).code, 0);
         await waitFor("the stop record", () =>
           /Stopped \(SIGTERM, exit 0/.test(read()));
+
+        // A --restart supervisor's own records go the same way, under its pid.
+        const sup = await cli(EXAMPLE, [
+          "start",
+          ...s.paths,
+          "--port",
+          "0",
+          "--syslog=local3",
+          "--syslog-socket",
+          rs.socket,
+          "--restart",
+          "on-failure",
+        ]);
+        assert.equal(sup.code, 0, sup.stderr);
+        const [, child, supervisor] = sup.stdout.match(
+          /started \(pid (\d+), supervised by pid (\d+)\)/,
+        )!.map(Number);
+        s.track(supervisor);
+        s.track(child);
+        await waitFor("the supervisor's ready record", () =>
+          new RegExp(
+            `^local3 info denod-example\\[${supervisor}\\]: ${supervisor} +The daemon is ready \\(pid ${child}\\)`,
+            "m",
+          ).test(read()));
+        assert.doesNotMatch(s.log(), /supervisor/);
+        assert.equal((await cli(EXAMPLE, ["stop", ...s.paths])).code, 0);
       } finally {
         await rs.stop();
       }
@@ -125,6 +151,32 @@ Deno.test("with syslog unavailable the daemon runs on, says so once, and writes 
     assert.match(log, /Listening on/);
     assert.equal((await cli(EXAMPLE, ["stop", ...s.paths])).code, 0);
     assert.equal((s.log().match(/syslog is unavailable/g) ?? []).length, 1);
+  });
+  // The same for a --restart supervisor's own records.
+  await withScratch(async (s) => {
+    const r = await cli(EXAMPLE, [
+      "start",
+      ...s.paths,
+      "--port",
+      "0",
+      "--syslog",
+      "--syslog-socket",
+      `${s.dir}/no.sock`,
+      "--restart",
+      "always",
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    s.track();
+    assert.equal((await cli(EXAMPLE, ["stop", ...s.paths])).code, 0);
+    const log = s.log();
+    assert.equal(
+      (log.match(/supervisor: syslog is unavailable at .*no\.sock/g) ?? [])
+        .length,
+      1,
+      log,
+    );
+    assert.match(log, /supervisor: The daemon is ready \(pid \d+\)/);
+    assert.match(log, /supervisor: Supervisor exits \(0\)/);
   });
 });
 
