@@ -67,6 +67,22 @@ function status(s: Scratch) {
   return cli(BEHAVE, ["status", ...s.paths]);
 }
 
+/** Wait until the daemon of restart `n` has said it is ready. */
+function readyAgain(s: Scratch, n: number, ms?: number): Promise<void> {
+  const ready = new RegExp(
+    `The daemon is ready again \\(pid \\d+, restart ${n}\\)`,
+  );
+  return waitFor(`restart ${n} ready`, () => ready.test(s.log()), ms);
+}
+
+/** `stop`: exit 0, and no daemon the supervisor ever started left alive. */
+async function stopAll(s: Scratch): Promise<string> {
+  const stop = await cli(BEHAVE, ["stop", ...s.paths]);
+  assert.equal(stop.code, 0, stop.stderr + s.log());
+  for (const p of daemonPids(s)) assert.ok(!alive(p), `pid ${p} left running`);
+  return stop.stdout;
+}
+
 /** The side files a pidfile may have. */
 function sideFiles(s: Scratch): string[] {
   return [...Deno.readDirSync(s.dir)].map((e) => e.name).filter((n) =>
@@ -93,11 +109,7 @@ Deno.test("a daemon that crashes three times is restarted after 0.3, 0.45 and 0.
       supervisor,
       "the pidfile names the supervisor",
     );
-    await waitFor(
-      "the fourth daemon ready",
-      () => /The daemon is ready again \(pid \d+, restart 3\)/.test(s.log()),
-      20_000,
-    );
+    await readyAgain(s, 3, 20_000);
     const pids = daemonPids(s);
     assert.equal(pids.length, 4, s.log());
     assert.equal(pids[0], first);
@@ -161,10 +173,8 @@ Deno.test("a daemon that crashes three times is restarted after 0.3, 0.45 and 0.
     Deno.kill(supervisor, "SIGUSR2");
     await waitFor("USR2 passed on", () => /Got SIGUSR2/.test(s.log()));
 
-    const stop = await cli(BEHAVE, ["stop", ...s.paths]);
-    assert.equal(stop.code, 0, stop.stderr);
     assert.match(
-      stop.stdout,
+      await stopAll(s),
       new RegExp(`stopped \\(supervisor pid ${supervisor}\\)`),
     );
     assert.ok(!alive(pid) && !alive(supervisor));
@@ -204,9 +214,7 @@ Deno.test("a crash loop ends with the supervisor giving up: status exits 1 and s
     );
     assert.equal(readPid(s.pidfile), supervisor);
 
-    const stop = await cli(BEHAVE, ["stop", ...s.paths]);
-    assert.equal(stop.code, 0);
-    assert.match(stop.stdout, /not running \(removed its stale pidfile\)/);
+    assert.match(await stopAll(s), /not running \(removed its stale pidfile\)/);
     assert.deepEqual(sideFiles(s), []);
     assert.equal((await status(s)).code, 3);
   });
@@ -226,11 +234,7 @@ Deno.test("a daemon that stayed up --restart-reset starts the count afresh: it i
       "--behavior",
       "crash-late",
     ]);
-    await waitFor(
-      "a third restart",
-      () => /The daemon is ready again \(pid \d+, restart 3\)/.test(s.log()),
-      20_000,
-    );
+    await readyAgain(s, 3, 20_000);
     // Each run was up 0.7 s, past the 0.5 s reset: every restart is the
     // first in a row, and the first delay again.
     const restarts = s.log().match(/: restart \d+ of 1 in a row in [\d.]+ s/g);
@@ -240,9 +244,7 @@ Deno.test("a daemon that stayed up --restart-reset starts the count afresh: it i
     );
     assert.ok(alive(supervisor), "not given up");
     assert.doesNotMatch(s.log(), /gave up/);
-    const stop = await cli(BEHAVE, ["stop", ...s.paths]);
-    assert.equal(stop.code, 0);
-    for (const p of daemonPids(s)) assert.ok(!alive(p));
+    await stopAll(s);
   });
 });
 
@@ -325,8 +327,7 @@ Deno.test("stop during the wait before a restart ends the supervisor at once, an
     assert.equal(reload.code, 7, reload.stderr);
     assert.match(reload.stderr, /supervisor is waiting to restart it/);
 
-    const stop = await cli(BEHAVE, ["stop", ...s.paths]);
-    assert.equal(stop.code, 0, stop.stderr);
+    await stopAll(s);
     assert.ok(!alive(supervisor), "the supervisor is gone when stop returns");
     assert.match(s.log(), /Stopping on SIGTERM\n.*Supervisor exits \(0\)/);
     assert.equal(daemonPids(s).length, 1, "no restart after stop");
@@ -355,8 +356,7 @@ Deno.test("kill -9 of the supervisor: its daemon (running as nobody) notices and
     assert.equal(st.code, 1, "dead, pidfile left");
     const again = await supervised(s, ["--restart", "always"]);
     assert.notEqual(again.supervisor, supervisor);
-    const stop = await cli(BEHAVE, ["stop", ...s.paths]);
-    assert.equal(stop.code, 0, stop.stderr + s.log());
+    await stopAll(s);
   });
 });
 
@@ -386,15 +386,10 @@ Deno.test("a daemon that exits 0 is restarted by --restart always, not by on-fai
       "--behavior",
       "return-after-ready",
     ]);
-    await waitFor(
-      "a restart after exit 0",
-      () => /The daemon is ready again \(pid \d+, restart 1\)/.test(s.log()),
-    );
+    await readyAgain(s, 1);
     assert.match(s.log(), /exited with status 0 after .*: restart 1 of 10/);
     assert.ok(alive(supervisor));
-    const stop = await cli(BEHAVE, ["stop", ...s.paths]);
-    assert.equal(stop.code, 0);
-    for (const p of daemonPids(s)) assert.ok(!alive(p));
+    await stopAll(s);
   });
   await withScratch(async (s) => {
     // on-failure: a daemon killed by a signal failed.
@@ -405,10 +400,7 @@ Deno.test("a daemon that exits 0 is restarted by --restart always, not by on-fai
       "0.1",
     ]);
     Deno.kill(pid, "SIGKILL");
-    await waitFor(
-      "a restart after SIGKILL",
-      () => /The daemon is ready again \(pid \d+, restart 1\)/.test(s.log()),
-    );
+    await readyAgain(s, 1);
     assert.match(
       s.log(),
       new RegExp(
@@ -416,9 +408,7 @@ Deno.test("a daemon that exits 0 is restarted by --restart always, not by on-fai
       ),
     );
     assert.ok(alive(supervisor));
-    const stop = await cli(BEHAVE, ["stop", ...s.paths]);
-    assert.equal(stop.code, 0);
-    for (const p of daemonPids(s)) assert.ok(!alive(p));
+    await stopAll(s);
   });
 });
 
@@ -476,7 +466,6 @@ Deno.test("the supervised payload's children inherit no descriptor from the supe
       !names.some((n) => /denod|^NOTIFY_SOCKET$|^WATCHDOG_|^LISTEN_/i.test(n)),
       env,
     );
-    const stop = await cli(BEHAVE, ["stop", ...s.paths]);
-    assert.equal(stop.code, 0);
+    await stopAll(s);
   });
 });
