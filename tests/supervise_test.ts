@@ -146,6 +146,12 @@ Deno.test("a daemon that crashes three times is restarted after 0.3, 0.45 and 0.
     assert.notEqual(st.session, pid);
     assert.notEqual(procStat(supervisor).session, supervisor);
     assert.ok(![...procFds(pid).values()].includes(s.pidfile));
+    for (const p of [pid, supervisor]) {
+      assert.ok(
+        ![...procFds(p).values()].some((t) => t.includes("denod-stage")),
+        `pid ${p} kept its stage descriptor`,
+      );
+    }
     assert.ok([...procFds(supervisor).values()].includes(s.pidfile));
 
     const up = await status(s);
