@@ -83,8 +83,8 @@ export function messageText(record: SyslogRecord): string {
  * @example
  * ```ts
  * import { syslogLine } from "./syslog.ts";
- * const record = { level: "warning", message: ["Disk at ", 91, "%"], timestamp: Date.UTC(2026, 10, 4, 9, 5, 7) };
- * const line = syslogLine(record as const, { ident: "myd", pid: 42, facility: 3 });
+ * const record = { level: "warning", message: ["Disk at ", 91, "%"], timestamp: Date.UTC(2026, 10, 4, 9, 5, 7) } as const;
+ * const line = syslogLine(record, { ident: "myd", pid: 42, facility: 3 });
  * console.log(line.startsWith("<28>Nov ")); // true
  * ```
  */
