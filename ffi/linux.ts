@@ -14,6 +14,7 @@ import {
   type FileType,
   type GroupEntry,
   type Libc,
+  type ProcessView,
   type SpawnRequest,
   SysError,
   type UserEntry,
@@ -57,6 +58,9 @@ const SYMBOLS = {
   sigemptyset: { parameters: ["buffer"], result: "i32" },
   sigfillset: { parameters: ["buffer"], result: "i32" },
   open: { parameters: ["buffer", "i32", "u32"], result: "i32" },
+  openat: { parameters: ["i32", "buffer", "i32", "u32"], result: "i32" },
+  unlinkat: { parameters: ["i32", "buffer", "i32"], result: "i32" },
+  mkdirat: { parameters: ["i32", "buffer", "u32"], result: "i32" },
   close: { parameters: ["i32"], result: "i32" },
   write: { parameters: ["i32", "buffer", "usize"], result: "isize" },
   read_async: {
@@ -127,9 +131,13 @@ const ARCH = {
   aarch64: { O_DIRECTORY: 0o40000, O_NOFOLLOW: 0o100000 },
 } as const;
 
+const O_RDONLY = 0;
 const O_WRONLY = 0o1;
 const O_RDWR = 0o2;
 const O_CREAT = 0o100;
+const O_EXCL = 0o200;
+const O_NONBLOCK = 0o4000;
+const O_PATH = 0o10000000;
 const O_NOCTTY = 0o400;
 const O_APPEND = 0o2000;
 const O_CLOEXEC = 0o2000000;
@@ -203,12 +211,14 @@ const ERRNO_NAMES: Record<number, ErrnoName> = {
   9: "EBADF",
   11: "EAGAIN",
   13: "EACCES",
+  6: "ENXIO",
   17: "EEXIST",
   20: "ENOTDIR",
   21: "EISDIR",
   22: "EINVAL",
   28: "ENOSPC",
   30: "EROFS",
+  36: "ENAMETOOLONG",
   38: "ENOSYS",
   40: "ELOOP",
 };
@@ -431,9 +441,15 @@ export function linuxLibc(): Libc {
   }
 
   function readAll(fd: number): Uint8Array {
+    return readUpTo(fd, Infinity)!;
+  }
+
+  /** The file's bytes from offset 0, or `null` when it holds more than `max`. */
+  function readUpTo(fd: number, max: number): Uint8Array | null {
     const parts: Uint8Array[] = [];
     let off = 0;
     for (;;) {
+      if (off > max) return null;
       const buf = new Uint8Array(4096);
       const n = Number(check(
         "pread",
@@ -484,6 +500,65 @@ export function linuxLibc(): Libc {
     } finally {
       lib.close(fd);
     }
+  }
+
+  /** The descriptor numbers in `/proc/<who>/fd`. */
+  function listFds(who: string): number[] {
+    const path = `/proc/${who}/fd`;
+    const dir = lib.opendir(cstr(path));
+    if (dir === null) throw sysError("opendir", path, errno());
+    const fds: number[] = [];
+    try {
+      for (let e = lib.readdir(dir); e !== null; e = lib.readdir(dir)) {
+        const name = Deno.UnsafePointerView.getCString(e, DIRENT_NAME_OFFSET);
+        if (/^[0-9]+$/.test(name)) fds.push(Number(name));
+      }
+    } finally {
+      lib.closedir(dir);
+    }
+    return fds;
+  }
+
+  /** open(2) that follows links (for /proc's descriptor links); -1 on failure. */
+  function openRaw(path: string, flags: number): number {
+    const p = cstr(path);
+    for (;;) {
+      const fd = lib.open(p, flags, 0);
+      if (fd !== -1 || errno() !== 4) return fd;
+    }
+  }
+
+  /**
+   * Whether process `pid` has a descriptor on `file` whose open file
+   * description holds an exclusive flock: fdinfo lists the locks of that
+   * description only. `null` when its descriptors cannot be read.
+   */
+  function holdsLock(
+    pid: number,
+    file: { dev: string; ino: bigint },
+  ): boolean | null {
+    let fds: number[];
+    try {
+      fds = listFds(String(pid));
+    } catch {
+      return null;
+    }
+    for (const n of fds) {
+      let st: FileStat;
+      try {
+        st = stat(`/proc/${pid}/fd/${n}`, true);
+      } catch {
+        continue;
+      }
+      if (st.dev !== file.dev || st.ino !== file.ino) continue;
+      try {
+        const info = decoder.decode(readProc(`/proc/${pid}/fdinfo/${n}`));
+        if (/^lock:\s+\d+: FLOCK\s+ADVISORY\s+WRITE /m.test(info)) return true;
+      } catch {
+        // closed meanwhile
+      }
+    }
+    return false;
   }
 
   function signalNumber(signal: Deno.Signal): number {
@@ -614,7 +689,7 @@ export function linuxLibc(): Libc {
     return check("open", path, () => lib.open(p, f, mode));
   }
 
-  function stat(target: string | number): FileStat {
+  function stat(target: string | number, follow = false): FileStat {
     const buf = new Uint8Array(STATX_SIZE);
     if (typeof target === "number") {
       const empty = cstr("");
@@ -629,7 +704,13 @@ export function linuxLibc(): Libc {
         "statx",
         target,
         () =>
-          lib.statx(AT_FDCWD, p, AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS, buf),
+          lib.statx(
+            AT_FDCWD,
+            p,
+            follow ? 0 : AT_SYMLINK_NOFOLLOW,
+            STATX_BASIC_STATS,
+            buf,
+          ),
       );
     }
     const v = new DataView(buf.buffer);
@@ -637,6 +718,9 @@ export function linuxLibc(): Libc {
     return {
       type: FILE_TYPES[mode & 0o170000] ?? "file",
       uid: v.getUint32(20, true),
+      gid: v.getUint32(24, true),
+      nlink: v.getUint32(16, true),
+      rdev: `${v.getUint32(128, true)}:${v.getUint32(132, true)}`,
       mode: mode & 0o7777,
       ino: v.getBigUint64(32, true),
       size: Number(v.getBigUint64(40, true)),
@@ -648,7 +732,8 @@ export function linuxLibc(): Libc {
   return {
     spawn,
     open,
-    stat,
+    stat: (target) => stat(target),
+    statFollow: (path) => stat(path, true),
     setCloexec,
     close(fd) {
       // close(2) must not be retried on EINTR: the descriptor is gone either way.
@@ -730,18 +815,94 @@ export function linuxLibc(): Libc {
     // /proc is read through libc: Deno grants /proc/self only with
     // --allow-all, and a compiled daemon runs with fewer permissions.
     openFds() {
-      const dir = lib.opendir(cstr("/proc/self/fd"));
-      if (dir === null) throw sysError("opendir", "/proc/self/fd", errno());
-      const fds: number[] = [];
+      return listFds("self");
+    },
+    readBounded(fd, max) {
+      return readUpTo(fd, max);
+    },
+    openAt(dir, name, flags, mode = 0o600) {
+      const p = cstr(name);
+      const f = O_CLOEXEC | O_NOFOLLOW | O_NOCTTY |
+        (flags.path ? O_PATH : O_NONBLOCK |
+          (flags.write ? (flags.append ? O_WRONLY | O_APPEND : O_RDWR) : 0) |
+          (flags.create ? O_CREAT : 0) |
+          (flags.exclusive ? O_EXCL : 0));
+      return check(
+        "openat",
+        name,
+        () => lib.openat(dir ?? AT_FDCWD, p, f, mode),
+      );
+    },
+    unlinkAt(dir, name) {
+      const p = cstr(name);
+      check("unlinkat", name, () => lib.unlinkat(dir, p, 0));
+    },
+    mkdirAt(dir, name, mode) {
+      const p = cstr(name);
+      check("mkdirat", name, () => lib.mkdirat(dir, p, mode));
+    },
+    processView(pid, lockOn) {
+      let status: string;
       try {
-        for (let e = lib.readdir(dir); e !== null; e = lib.readdir(dir)) {
-          const name = Deno.UnsafePointerView.getCString(e, DIRENT_NAME_OFFSET);
-          if (/^[0-9]+$/.test(name)) fds.push(Number(name));
-        }
-      } finally {
-        lib.closedir(dir);
+        status = decoder.decode(readProc(`/proc/${pid}/status`));
+      } catch {
+        return null;
       }
-      return fds;
+      const field = (name: string) =>
+        status.match(new RegExp(`^${name}:\\s*([^\\n]*)`, "m"))?.[1] ?? "";
+      const [uid, euid] = field("Uid").split(/\s+/).map(Number);
+      let exe: string | null = null;
+      try {
+        exe = readlink(`/proc/${pid}/exe`)?.replace(/ \(deleted\)$/, "") ??
+          null;
+      } catch {
+        // Another user's process, seen by a non-root caller.
+      }
+      return {
+        exe,
+        uid,
+        euid,
+        ppid: Number(field("PPid")),
+        holdsLock: lockOn === undefined ? null : holdsLock(pid, lockOn),
+      } satisfies ProcessView;
+    },
+    readProcessMemfd(pid, name, max) {
+      const want = `/memfd:${name} (deleted)`;
+      let fds: number[];
+      try {
+        fds = listFds(String(pid));
+      } catch {
+        return null;
+      }
+      for (const n of fds) {
+        try {
+          if (readlink(`/proc/${pid}/fd/${n}`) !== want) continue;
+        } catch {
+          continue;
+        }
+        // O_PATH takes the file without opening it (no device or FIFO is
+        // ever opened); reopening our own handle reads exactly that file.
+        const handle = openRaw(`/proc/${pid}/fd/${n}`, O_PATH | O_CLOEXEC);
+        if (handle < 0) continue;
+        try {
+          if (stat(handle).type !== "file") continue;
+          const fd = openRaw(
+            `/proc/self/fd/${handle}`,
+            O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY,
+          );
+          if (fd < 0) continue;
+          try {
+            return readUpTo(fd, max);
+          } finally {
+            lib.close(fd);
+          }
+        } catch {
+          continue;
+        } finally {
+          lib.close(handle);
+        }
+      }
+      return null;
     },
     selfCommand() {
       const raw = decoder.decode(readProc("/proc/self/cmdline"));

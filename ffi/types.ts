@@ -32,8 +32,45 @@ export interface FileStat {
   mode: number;
   /** Owner uid. */
   uid: number;
+  /** Owner gid. */
+  gid: number;
+  /** Hard links to the file. */
+  nlink: number;
+  /** The device a character or block device file stands for, as `"major:minor"`. */
+  rdev: string;
   /** Size in bytes. */
   size: number;
+}
+
+/** How to open a file relative to a directory with {@linkcode Libc.openAt}. */
+export interface OpenAtFlags {
+  /** `O_PATH`: a handle for walking and `fstat`, no access to the content. */
+  path?: boolean;
+  /** Open for writing (`O_RDWR`, or `O_WRONLY` with `append`). */
+  write?: boolean;
+  /** `O_APPEND`. */
+  append?: boolean;
+  /** `O_CREAT`. */
+  create?: boolean;
+  /** `O_EXCL`: fail with `EEXIST` when the name exists. */
+  exclusive?: boolean;
+}
+
+/** What the kernel says about a process, for deciding whether to trust it. */
+export interface ProcessView {
+  /** The executable it runs (`/proc/PID/exe`, without a ` (deleted)` suffix), or `null` when unreadable. */
+  exe: string | null;
+  /** Real and effective uid. */
+  uid: number;
+  euid: number;
+  /** Parent pid. */
+  ppid: number;
+  /**
+   * Whether it holds a descriptor on which an exclusive `flock` is taken on
+   * the file asked about; `null` when not asked, or when its descriptors
+   * cannot be read (another user's process, seen by a non-root caller).
+   */
+  holdsLock: boolean | null;
 }
 
 /** A user from the system's user database (`getpwnam(3)`, `getpwuid(3)`). */
@@ -102,6 +139,41 @@ export interface Libc {
   replace(fd: number, data: Uint8Array): void;
   /** `pread(2)` of the whole file from offset 0. */
   readAll(fd: number): Uint8Array;
+  /** `pread(2)` from offset 0 of at most `max` bytes; `null` when the file holds more. */
+  readBounded(fd: number, max: number): Uint8Array | null;
+  /**
+   * `openat(2)` of one name in a directory (`null`: relative to the current
+   * directory, or an absolute name), always with `O_NOFOLLOW`,
+   * `O_NONBLOCK` (a FIFO or device never blocks the open), `O_NOCTTY` and
+   * `O_CLOEXEC`.
+   */
+  openAt(
+    dir: number | null,
+    name: string,
+    flags: OpenAtFlags,
+    mode?: number,
+  ): number;
+  /** `unlinkat(2)` of one name in a directory. */
+  unlinkAt(dir: number, name: string): void;
+  /** `mkdirat(2)` of one name in a directory. */
+  mkdirAt(dir: number, name: string, mode: number): void;
+  /**
+   * What the kernel says of process `pid`: its executable, uids, parent,
+   * and, when `lockOn` is given, whether it holds the exclusive `flock` on
+   * that file.
+   * `null` when the process is gone.
+   */
+  processView(
+    pid: number,
+    lockOn?: { dev: string; ino: bigint },
+  ): ProcessView | null;
+  /**
+   * Read at most `max` bytes of the memfd named `name` that process `pid`
+   * holds open, without opening anything else it may have put there (the
+   * descriptor is taken with `O_PATH` and must be a regular file). `null`
+   * when there is none, it is larger, or it cannot be read.
+   */
+  readProcessMemfd(pid: number, name: string, max: number): Uint8Array | null;
   /** `flock(2)` without blocking; returns `false` when another holder has it. */
   tryLock(fd: number, exclusive: boolean): boolean;
   /** `pipe2(2)` with `O_CLOEXEC`: `[readEnd, writeEnd]`. */
@@ -122,6 +194,8 @@ export interface Libc {
   processAge(pid: number): number | undefined;
   /** `statx(2)` of a path (not following a final symlink) or of a descriptor. */
   stat(target: string | number): FileStat;
+  /** `statx(2)` of a path, following symlinks. */
+  statFollow(path: string): FileStat;
   /** `umask(2)`; returns the previous mask. */
   umask(mask: number): number;
   /** `chdir(2)`. */
@@ -185,12 +259,14 @@ export type ErrnoName =
   | "EAGAIN"
   | "EACCES"
   | "EEXIST"
+  | "ENXIO"
   | "ENOTDIR"
   | "EISDIR"
   | "EINVAL"
   | "ENOSPC"
   | "EROFS"
   | "ELOOP"
+  | "ENAMETOOLONG"
   | "ENOSYS"
   | "EWOULDBLOCK"
   | "UNKNOWN";
