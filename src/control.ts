@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { type Libc, SysError } from "../ffi/mod.ts";
+import { type FileStat, type Libc, SysError } from "../ffi/mod.ts";
 import { DaemonError, Exit, StatusExit } from "./errors.ts";
 import {
   inspectPidfile,
@@ -14,11 +14,14 @@ import {
   type PidfileState,
 } from "./pidfile.ts";
 import {
+  type LaunchRecord,
+  readLaunchRecord,
   readState,
   readSupervisorState,
   removeSideFiles,
   type SupervisorState,
 } from "./state.ts";
+import { printable } from "./text.ts";
 
 /**
  * Seconds a supervisor may take beyond the daemon's stop timeout: it waits
@@ -47,16 +50,60 @@ export async function settledState(
   }
 }
 
+/** A process pinned with a pidfd and checked to be the daemon. */
+export interface Pinned {
+  pid: number;
+  pidfd: number;
+}
+
+/**
+ * Why the kernel's view of `pid` does not match the daemon that should hold
+ * the pidfile `file`, or `null` when it does: it holds the exclusive lock
+ * on that file, runs this program (or the one that started it), as one of
+ * the uids it was started with or drops to.
+ */
+export function distrust(
+  libc: Libc,
+  pid: number,
+  file: FileStat,
+  launch: LaunchRecord | null,
+): string | null {
+  const view = libc.processView(pid, file);
+  if (view === null) return "has exited";
+  const root = libc.geteuid() === 0;
+  // A non-root caller cannot look into another user's process; the kernel
+  // lets it signal only its own anyway.
+  if (view.holdsLock === false || (view.holdsLock === null && root)) {
+    return "does not hold the pidfile's lock";
+  }
+  const exes = [Deno.execPath(), launch?.exe];
+  if (view.exe !== null && !exes.includes(view.exe)) {
+    return `runs ${JSON.stringify(printable(view.exe))}, not this program`;
+  }
+  if (view.exe === null && root) return "runs no executable root can see";
+  const uids = launch?.uids ?? [file.uid];
+  if (!uids.includes(view.uid) || !uids.includes(view.euid)) {
+    return `runs as uid ${view.euid}, not as ${
+      uids.map((u) => `uid ${u}`).join(" or ")
+    }`;
+  }
+  return null;
+}
+
 /**
  * A pidfd for the daemon that holds the pidfile lock, or `null` when none
- * runs. The pid is read again after the pidfd is opened, so the pidfd is
- * known to refer to the lock holder and not to a process that reused its pid.
+ * runs. The pid is read again after the pidfd is opened, and then checked
+ * against the kernel's view (see {@linkcode distrust}), so the pidfd is
+ * known to refer to the lock holder and not to a process that reused its
+ * pid or was named by someone else.
+ *
+ * @throws {DaemonError} When the pidfile names a process that is not the daemon.
  */
-async function pinDaemon(
+export async function pinDaemon(
   libc: Libc,
   path: string,
   waitMs: number,
-): Promise<{ pid: number; pidfd: number } | null> {
+): Promise<Pinned | null> {
   for (let attempt = 0; attempt < 50; attempt++) {
     const st = await settledState(libc, path, waitMs);
     if (st.state === "starting") {
@@ -73,10 +120,25 @@ async function pinDaemon(
       throw err;
     }
     const again = inspectPidfile(libc, path);
-    if (again.state === "running" && again.pid === st.pid) {
-      return { pid: st.pid, pidfd };
+    if (again.state !== "running" || again.pid !== st.pid) {
+      libc.close(pidfd);
+      continue;
     }
+    const why = distrust(
+      libc,
+      st.pid,
+      again.file,
+      readLaunchRecord(libc, path),
+    );
+    if (why === null) return { pid: st.pid, pidfd };
     libc.close(pidfd);
+    // Gone since: look again; anything else is a pidfile not to believe.
+    if (why === "has exited") continue;
+    throw new DaemonError(
+      `Not trusting pidfile ${
+        JSON.stringify(path)
+      }: it names pid ${st.pid}, which ${why}`,
+    );
   }
   throw new DaemonError(`Pidfile ${JSON.stringify(path)} keeps changing`);
 }
@@ -107,15 +169,15 @@ export function signal(
 }
 
 /**
- * SIGTERM a process, wait `stopTimeout` seconds, then SIGKILL it.
+ * SIGTERM a pinned process, wait `stopTimeout` seconds, then SIGKILL it;
+ * its pidfd is closed afterwards.
  *
  * @returns `"terminated"` or `"killed"`.
  */
 export async function terminate(
   libc: Libc,
-  pid: number,
+  { pid, pidfd }: Pinned,
   stopTimeout: number,
-  pidfd: number = libc.pidfdOpen(pid),
 ): Promise<"terminated" | "killed"> {
   try {
     signal(libc, pidfd, pid, "SIGTERM");
@@ -174,7 +236,7 @@ export async function stop(
   const wait = sup === null
     ? stopTimeout
     : Math.max(stopTimeout, sup.stopTimeout) + SUPERVISOR_GRACE;
-  const how = await terminate(libc, daemon.pid, wait, daemon.pidfd);
+  const how = await terminate(libc, daemon, wait);
   if (inspectPidfile(libc, path).state === "stale") removeStale(libc, path);
   return { outcome: how, pid: daemon.pid, supervised: sup !== null };
 }
@@ -210,24 +272,24 @@ export async function status(
   path: string,
 ): Promise<StatusResult> {
   let st: PidfileState;
+  let daemon: Pinned | null;
   try {
     st = await settledState(libc, path, 2000);
+    daemon = st.state === "running" ? await pinDaemon(libc, path, 2000) : null;
   } catch (err) {
     return { code: StatusExit.UNKNOWN, message: (err as Error).message };
   }
-  switch (st.state) {
-    case "running": {
-      const sup = readSupervisorState(libc, path, st.pid);
-      if (sup !== null) return supervisedStatus(libc, name, path, sup);
-      const up = libc.processAge(st.pid);
-      const logsTo = readState(libc, path)?.logsTo;
-      return {
-        code: StatusExit.RUNNING,
-        message: `${name} is running (pid ${st.pid}, up ${
-          up === undefined ? "unknown" : formatDuration(up)
-        }, pidfile ${path}${logsTo ? `, logs to ${logsTo}` : ""})`,
-      };
+  if (daemon !== null) {
+    try {
+      return runningStatus(libc, name, path, daemon.pid);
+    } finally {
+      libc.close(daemon.pidfd);
     }
+  }
+  // Pinned nothing: the daemon exited meanwhile, so judge the file afresh.
+  if (st.state === "running") st = inspectPidfile(libc, path);
+  switch (st.state) {
+    case "running":
     case "starting":
       return {
         code: StatusExit.UNKNOWN,
@@ -256,6 +318,25 @@ export async function status(
         message: `${name} is not running`,
       };
   }
+}
+
+/** `status` of a verified daemon (or supervisor) `pid`. */
+function runningStatus(
+  libc: Libc,
+  name: string,
+  path: string,
+  pid: number,
+): StatusResult {
+  const sup = readSupervisorState(libc, path, pid);
+  if (sup !== null) return supervisedStatus(libc, name, path, sup);
+  const up = libc.processAge(pid);
+  const logsTo = readState(libc, pid)?.logsTo;
+  return {
+    code: StatusExit.RUNNING,
+    message: `${name} is running (pid ${pid}, up ${
+      up === undefined ? "unknown" : formatDuration(up)
+    }, pidfile ${path}${logsTo ? `, logs to ${logsTo}` : ""})`,
+  };
 }
 
 /** `"5s ago"`, or `"at an unknown time"`. */
@@ -303,6 +384,28 @@ function supervisedStatus(
 }
 
 /**
+ * The supervisor's running daemon, pinned and checked to be its child, or
+ * `null` between two runs.
+ */
+function pinChild(
+  libc: Libc,
+  supervisor: number,
+  child: number,
+): Pinned | null {
+  let pidfd: number;
+  try {
+    pidfd = libc.pidfdOpen(child);
+  } catch {
+    return null;
+  }
+  if (libc.processView(child)?.ppid === supervisor) {
+    return { pid: child, pidfd };
+  }
+  libc.close(pidfd);
+  return null;
+}
+
+/**
  * Send SIGHUP and wait for the daemon to report the outcome of a reload
  * that started after the signal. Under a supervisor, the signal goes to the
  * supervisor, which passes it on, and the outcome comes from its daemon.
@@ -317,46 +420,33 @@ export async function reload(
 ): Promise<number> {
   const daemon = await pinDaemon(libc, path, timeout * 1000);
   if (daemon === null) throw new DaemonError("Not running", Exit.NOT_RUNNING);
-  let childPidfd: number | undefined;
+  let child: Pinned | null = null;
   try {
-    // The state file is the daemon's own, or its daemon's under a supervisor.
-    const before = readState(libc, path);
-    if (
-      before === null ||
-      (before.pid !== daemon.pid && before.supervisor !== daemon.pid)
-    ) {
-      const sup = readSupervisorState(libc, path, daemon.pid);
-      if (sup?.child === null) {
+    // Under a supervisor the reload is its daemon's: watch that one live.
+    const sup = readSupervisorState(libc, path, daemon.pid);
+    if (sup !== null) {
+      child = sup.child === null ? null : pinChild(libc, daemon.pid, sup.child);
+      if (child === null) {
         throw new DaemonError(
           "Not running: the supervisor is waiting to restart it",
           Exit.NOT_RUNNING,
         );
       }
+    }
+    const watched = child ?? daemon;
+    const before = readState(libc, watched.pid);
+    if (before === null) {
       throw new DaemonError(
         sup === null
-          ? `Cannot reload pid ${daemon.pid}: its state file is missing`
-          : `Cannot reload pid ${sup.child}: it is still starting`,
+          ? `Cannot reload pid ${daemon.pid}: it publishes no state`
+          : `Cannot reload pid ${watched.pid}: it is still starting`,
       );
-    }
-    // Under a supervisor the reload is its daemon's: watch that one live.
-    // (It is the supervisor's unreaped child or gone: its pid is not reused.)
-    let watched = daemon;
-    if (before.pid !== daemon.pid) {
-      try {
-        childPidfd = libc.pidfdOpen(before.pid);
-      } catch {
-        throw new DaemonError(`Pid ${before.pid} exited during the reload`);
-      }
-      watched = { pid: before.pid, pidfd: childPidfd };
     }
     signal(libc, daemon.pidfd, daemon.pid, "SIGHUP");
     const deadline = performance.now() + timeout * 1000;
     while (performance.now() < deadline) {
-      const now = readState(libc, path);
-      if (
-        now !== null && now.pid === before.pid &&
-        now.reloadsDone > before.reloadsRequested
-      ) {
+      const now = readState(libc, watched.pid);
+      if (now !== null && now.reloadsDone > before.reloadsRequested) {
         if (now.lastReloadError !== null) {
           throw new DaemonError(`Reload failed: ${now.lastReloadError}`);
         }
@@ -369,6 +459,6 @@ export async function reload(
     throw new DaemonError(`No reload outcome within ${timeout} s`);
   } finally {
     libc.close(daemon.pidfd);
-    if (childPidfd !== undefined) libc.close(childPidfd);
+    if (child !== null) libc.close(child.pidfd);
   }
 }

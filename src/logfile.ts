@@ -5,44 +5,58 @@
  *
  * @module
  */
-import { type Libc, SysError } from "../ffi/mod.ts";
-import { DaemonError, Exit } from "./errors.ts";
+import type { Libc } from "../ffi/mod.ts";
+import { openChecked } from "./safe_open.ts";
+
+/** Who a log file is handed to: the user the daemon becomes. */
+export interface LogOwner {
+  /** The uid, or `0xffffffff` to leave it. */
+  uid: number;
+  /** The gid. */
+  gid: number;
+}
+
+/** `(uid_t)-1`: leave the owner as it is. */
+export const UNCHANGED_ID = 0xffffffff;
+/** `/dev/null`'s device numbers: the one device a log may go to. */
+const DEV_NULL = "1:3";
 
 /**
- * Open a log file for appending: created with mode 0640, never through a
- * symlink, refused when it is a directory or a FIFO.
+ * Open a log file for appending, never through a symlink in any component
+ * and without blocking: a new file gets mode 0640 whatever the umask; an
+ * existing one must be a regular file with one link, owned by root, the
+ * caller or `handTo`'s user. `/dev/null` is taken as it is. Run as root with
+ * `handTo`, the file is given to that user, so that the daemon can reopen it
+ * after dropping privileges.
  *
  * @returns The descriptor (close-on-exec).
- * @throws {DaemonError} With a worded reason.
+ * @throws {DaemonError} With a worded reason: exit 2 for a refused file, 4
+ * for a permission problem.
  */
-export function openLogFile(libc: Libc, path: string): number {
-  const q = JSON.stringify(path);
-  let fd: number;
-  try {
-    fd = libc.open(path, { write: true, append: true, create: true }, 0o640);
-  } catch (err) {
-    if (!(err instanceof SysError)) throw err;
-    const why = err.code === "ELOOP"
-      ? "it is a symbolic link"
-      : err.code === "ENOENT"
-      ? "its directory does not exist"
-      : err.code === "EACCES" || err.code === "EPERM"
-      ? "permission denied"
-      : err.reason.toLowerCase();
-    throw new DaemonError(
-      `Cannot open log file ${q}: ${why}`,
-      err.code === "EACCES" || err.code === "EPERM"
-        ? Exit.PRIVILEGE
-        : Exit.FAILURE,
-      { cause: err },
-    );
+export function openLogFile(
+  libc: Libc,
+  path: string,
+  handTo?: LogOwner,
+): number {
+  const euid = libc.geteuid();
+  const owners = [0, euid];
+  if (handTo !== undefined && handTo.uid !== UNCHANGED_ID) {
+    owners.push(handTo.uid);
   }
-  const type = libc.stat(fd).type;
-  if (type !== "file" && type !== "char-device") {
+  const { fd, kind } = openChecked(
+    libc,
+    path,
+    { what: "log file", owners, trustDirs: false },
+    { write: true, append: true, create: true, mode: 0o640 },
+    { device: DEV_NULL },
+  );
+  try {
+    if (kind === "file" && handTo !== undefined && euid === 0) {
+      libc.fchown(fd, handTo.uid, handTo.gid);
+    }
+  } catch (err) {
     libc.close(fd);
-    throw new DaemonError(
-      `Cannot open log file ${q}: it is not a regular file`,
-    );
+    throw err;
   }
   return fd;
 }
@@ -53,7 +67,11 @@ export function openLogFile(libc: Libc, path: string): number {
  * duplicates of 1 and 2 of its own (Node compatibility's `process.stdout`),
  * which would otherwise keep writing to, and holding open, a rotated file.
  */
-export function redirectToLogFile(libc: Libc, path: string): void {
+export function redirectToLogFile(
+  libc: Libc,
+  path: string,
+  handTo?: LogOwner,
+): void {
   const old = libc.stat(2);
   const targets = new Set([1, 2]);
   for (const fd of libc.openFds()) {
@@ -65,7 +83,7 @@ export function redirectToLogFile(libc: Libc, path: string): void {
       // The directory's own descriptor, closed by now.
     }
   }
-  const fd = openLogFile(libc, path);
+  const fd = openLogFile(libc, path, handTo);
   try {
     for (const target of targets) libc.dup2(fd, target);
   } finally {

@@ -4,8 +4,16 @@
  *
  * @module
  */
-import { type Libc, SysError } from "../ffi/mod.ts";
+import { type FileStat, type Libc, SysError } from "../ffi/mod.ts";
 import { DaemonError, Exit } from "./errors.ts";
+import {
+  closeParent,
+  openChecked,
+  openInParent,
+  openParent,
+  trustedOwners,
+  type WalkPolicy,
+} from "./safe_open.ts";
 
 const decoder = new TextDecoder();
 const encoder = new TextEncoder();
@@ -15,11 +23,11 @@ export type PidfileState =
   /** No pidfile. */
   | { state: "absent" }
   /** The lock is held and the file names this pid. */
-  | { state: "running"; pid: number }
+  | { state: "running"; pid: number; file: FileStat }
   /** The lock is held but no pid is written yet: a daemon is starting. */
-  | { state: "starting" }
+  | { state: "starting"; file: FileStat }
   /** The file exists but nobody holds its lock: its daemon is gone. */
-  | { state: "stale"; pid: number | undefined };
+  | { state: "stale"; pid: number | undefined; file: FileStat };
 
 /** Thrown by {@linkcode Pidfile.acquire} when another process holds the lock. */
 export class PidfileLockedError extends Error {
@@ -33,60 +41,13 @@ export class PidfileLockedError extends Error {
   }
 }
 
-/** An error for a failed pidfile operation, worded for the user. */
-function pidfileError(path: string, verb: string, err: unknown): Error {
-  if (!(err instanceof SysError)) return err as Error;
-  const q = JSON.stringify(path);
-  switch (err.code) {
-    case "ELOOP":
-      return new DaemonError(
-        `Refusing pidfile ${q}: it is a symbolic link`,
-        Exit.FAILURE,
-        { cause: err },
-      );
-    case "ENOENT":
-      return new DaemonError(
-        `Cannot ${verb} pidfile ${q}: its directory does not exist`,
-        Exit.FAILURE,
-        { cause: err },
-      );
-    case "EACCES":
-    case "EPERM":
-      return new DaemonError(
-        `Cannot ${verb} pidfile ${q}: permission denied`,
-        Exit.PRIVILEGE,
-        { cause: err },
-      );
-    default:
-      return new DaemonError(
-        `Cannot ${verb} pidfile ${q}: ${err.reason.toLowerCase()}`,
-        Exit.FAILURE,
-        { cause: err },
-      );
-  }
+/** What the pidfile's walk enforces for a command run by `euid`. */
+export function pidfilePolicy(euid: number): WalkPolicy {
+  return { what: "pidfile", owners: trustedOwners(euid), trustDirs: true };
 }
 
-/**
- * Refuse a pidfile whose directory others may write without the sticky bit:
- * anyone could replace the file, and make root signal a process of their
- * choosing.
- */
-function checkDirectory(path: string): void {
-  const dir = path.slice(0, path.lastIndexOf("/")) || "/";
-  let mode: number | null = null;
-  try {
-    mode = Deno.statSync(dir).mode;
-  } catch {
-    return; // a missing directory is reported by open, worded for the user
-  }
-  if (mode !== null && (mode & 0o002) !== 0 && (mode & 0o1000) === 0) {
-    throw new DaemonError(
-      `Refusing pidfile ${JSON.stringify(path)}: its directory ${
-        JSON.stringify(dir)
-      } is writable by others and not sticky`,
-    );
-  }
-}
+/** A pidfile larger than this is not one. */
+const PIDFILE_MAX = 4096;
 
 /** Parse pidfile content: one decimal pid, optionally followed by a newline. */
 export function parsePid(text: string): number | undefined {
@@ -98,6 +59,12 @@ export function parsePid(text: string): number | undefined {
 /**
  * A pidfile this process holds locked.
  *
+ * The lock is taken on a read-only descriptor: that one is what the daemon
+ * keeps for its whole life, so a daemon that dropped privileges holds no
+ * descriptor through which it could write another pid into the file. The
+ * pid is written by root through a second descriptor, closed before anything
+ * of the payload runs unprivileged.
+ *
  * @example Taking and releasing a pidfile
  * ```ts
  * import { libc } from "../ffi/mod.ts";
@@ -105,6 +72,7 @@ export function parsePid(text: string): number | undefined {
  * const path = await Deno.makeTempFile({ suffix: ".pid" });
  * const pidfile = Pidfile.acquire(libc(), path);
  * pidfile.write(Deno.pid);
+ * pidfile.closeWriter();
  * console.log(Deno.readTextFileSync(path) === `${Deno.pid}\n`); // true
  * pidfile.remove();
  * ```
@@ -112,103 +80,125 @@ export function parsePid(text: string): number | undefined {
 export class Pidfile {
   /** The absolute path. */
   readonly path: string;
-  /** The locked descriptor. */
+  /** The locked, read-only descriptor. */
   readonly fd: number;
+  /** The descriptor the pid is written through, until {@linkcode Pidfile.closeWriter}. */
+  #writer: number | null;
   #libc: Libc;
   #closed = false;
 
-  private constructor(libc: Libc, path: string, fd: number) {
+  private constructor(
+    libc: Libc,
+    path: string,
+    fd: number,
+    writer: number | null,
+  ) {
     this.#libc = libc;
     this.path = path;
     this.fd = fd;
+    this.#writer = writer;
+  }
+
+  /** The descriptor the pid is written through, or `null` once closed. */
+  get writer(): number | null {
+    return this.#writer;
   }
 
   /**
-   * Open (creating it if needed) and lock a pidfile, mode 0644, never
-   * through a symlink. Retries when it raced with a daemon removing the file.
+   * Open (creating it if needed) and lock a pidfile, mode 0644, where only
+   * root or the caller can change what its path names (see `safe_open.ts`).
+   * Retries when it raced with a daemon removing the file.
    *
    * @param libc The OS interface.
    * @param path Absolute path.
    * @returns The locked pidfile; its content is left as it was.
    * @throws {PidfileLockedError} When another process holds the lock.
-   * @throws {DaemonError} When it cannot be opened, with a worded reason.
+   * @throws {DaemonError} When it cannot be used, with a worded reason.
    */
   static acquire(libc: Libc, path: string): Pidfile {
-    checkDirectory(path);
-    for (let attempt = 0;; attempt++) {
-      let fd: number;
-      try {
-        fd = libc.open(path, { write: true, create: true }, 0o644);
-      } catch (err) {
-        throw pidfileError(path, "open", err);
-      }
-      try {
-        if (libc.stat(fd).type !== "file") {
-          throw new DaemonError(
-            `Refusing pidfile ${
-              JSON.stringify(path)
-            }: it is not a regular file`,
-          );
+    const policy = pidfilePolicy(libc.geteuid());
+    const parent = openParent(libc, path, policy);
+    try {
+      for (let attempt = 0;; attempt++) {
+        const rules = { privateWrite: true };
+        const { fd: writer } = openInParent(libc, parent, path, policy, {
+          write: true,
+          create: true,
+          mode: 0o644,
+        }, rules);
+        let fd = -1;
+        try {
+          fd = openInParent(libc, parent, path, policy, {}, rules).fd;
+          if (!libc.tryLock(fd, true)) throw new PidfileLockedError(path);
+          // A daemon that exits unlinks its pidfile while still holding the
+          // lock; if that happened between our open and flock, the inode we
+          // locked is no longer at `path`: start over.
+          if (sameFile(libc, path, fd) && sameFile(libc, path, writer)) {
+            return new Pidfile(libc, path, fd, writer);
+          }
+          if (attempt >= 100) {
+            throw new DaemonError(
+              `Cannot lock pidfile ${
+                JSON.stringify(path)
+              }: it keeps being replaced`,
+            );
+          }
+        } catch (err) {
+          if (fd >= 0) libc.close(fd);
+          libc.close(writer);
+          throw err;
         }
-        if (!libc.tryLock(fd, true)) throw new PidfileLockedError(path);
-        // A daemon that exits unlinks its pidfile while still holding the
-        // lock; if that happened between our open and flock, the inode we
-        // locked is no longer at `path`: start over.
-        if (Pidfile.#sameFile(libc, path, fd)) {
-          libc.fchmod(fd, 0o644);
-          return new Pidfile(libc, path, fd);
-        }
-        if (attempt >= 100) {
-          throw new DaemonError(
-            `Cannot lock pidfile ${
-              JSON.stringify(path)
-            }: it keeps being replaced`,
-          );
-        }
-      } catch (err) {
         libc.close(fd);
-        throw err;
+        libc.close(writer);
       }
-      libc.close(fd);
+    } finally {
+      closeParent(libc, parent);
     }
   }
 
   /**
-   * Take over a pidfile descriptor that a parent process locked and passed on.
+   * Take over pidfile descriptors that a parent process locked and passed on.
    *
    * @param libc The OS interface.
    * @param path Its path.
-   * @param fd The inherited descriptor; it is marked close-on-exec.
+   * @param fd The inherited locked descriptor; it is marked close-on-exec.
+   * @param writer The inherited descriptor to write the pid through, if any.
    */
-  static adopt(libc: Libc, path: string, fd: number): Pidfile {
+  static adopt(
+    libc: Libc,
+    path: string,
+    fd: number,
+    writer: number | null = null,
+  ): Pidfile {
     libc.setCloexec(fd, true);
-    return new Pidfile(libc, path, fd);
-  }
-
-  static #sameFile(libc: Libc, path: string, fd: number): boolean {
-    try {
-      const a = libc.stat(fd);
-      const b = libc.stat(path);
-      return a.dev === b.dev && a.ino === b.ino;
-    } catch (err) {
-      if (err instanceof SysError && err.code === "ENOENT") return false;
-      throw err;
-    }
+    if (writer !== null) libc.setCloexec(writer, true);
+    return new Pidfile(libc, path, fd, writer);
   }
 
   /** Whether `path` still names the file this object holds locked. */
   isCurrent(): boolean {
-    return !this.#closed && Pidfile.#sameFile(this.#libc, this.path, this.fd);
+    return !this.#closed && sameFile(this.#libc, this.path, this.fd);
   }
 
   /** Write `pid` and a newline, replacing the content, while locked. */
   write(pid: number): void {
-    this.#libc.replace(this.fd, encoder.encode(`${pid}\n`));
+    if (this.#writer === null) {
+      throw new Error("The pidfile's writing descriptor is closed");
+    }
+    this.#libc.replace(this.#writer, encoder.encode(`${pid}\n`));
+  }
+
+  /** Close the writing descriptor: from now on only the lock is held. */
+  closeWriter(): void {
+    if (this.#writer === null) return;
+    this.#libc.close(this.#writer);
+    this.#writer = null;
   }
 
   /** The pid in the file, or `undefined` while none is written. */
   read(): number | undefined {
-    return parsePid(decoder.decode(this.#libc.readAll(this.fd)));
+    const bytes = this.#libc.readBounded(this.fd, PIDFILE_MAX);
+    return bytes === null ? undefined : parsePid(decoder.decode(bytes));
   }
 
   /**
@@ -222,7 +212,7 @@ export class Pidfile {
     if (this.#closed) return true;
     let removed = true;
     try {
-      if (Pidfile.#sameFile(this.#libc, this.path, this.fd)) {
+      if (sameFile(this.#libc, this.path, this.fd)) {
         this.#libc.unlink(this.path);
       }
     } catch {
@@ -236,7 +226,20 @@ export class Pidfile {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.closeWriter();
     this.#libc.close(this.fd);
+  }
+}
+
+/** Whether `path` names the file open on `fd`. */
+function sameFile(libc: Libc, path: string, fd: number): boolean {
+  try {
+    const a = libc.stat(fd);
+    const b = libc.stat(path);
+    return a.dev === b.dev && a.ino === b.ino;
+  } catch (err) {
+    if (err instanceof SysError && err.code === "ENOENT") return false;
+    throw err;
   }
 }
 
@@ -244,38 +247,57 @@ export class Pidfile {
  * Judge a pidfile by its lock, without disturbing a daemon that holds it.
  *
  * A pid is believed only while the lock is held, so a stale file naming an
- * unrelated live process is reported `stale`, never `running`.
+ * unrelated live process is reported `stale`, never `running`; whether the
+ * process it names is the one holding the lock is for the caller to check
+ * (`control.ts`). The file is opened only where nobody but root or the
+ * caller can change what its path names.
  *
  * @param libc The OS interface.
  * @param path Absolute pidfile path.
  * @returns The state.
- * @throws {DaemonError} When the file cannot be read (exit code 4 for permission).
+ * @throws {DaemonError} When the file cannot be trusted or read (exit code 4
+ * for permission).
  */
 export function inspectPidfile(libc: Libc, path: string): PidfileState {
-  checkDirectory(path);
   let fd: number;
+  let file: FileStat;
   try {
-    fd = libc.open(path, {});
+    ({ fd, stat: file } = openChecked(
+      libc,
+      path,
+      pidfilePolicy(libc.geteuid()),
+      {},
+      { privateWrite: true },
+    ));
   } catch (err) {
-    if (err instanceof SysError && err.code === "ENOENT") {
+    // No directory, or no file: no daemon.
+    const sys = (err as Error).cause;
+    if (sys instanceof SysError && sys.code === "ENOENT") {
       return { state: "absent" };
     }
-    throw pidfileError(path, "read", err);
+    throw err;
   }
   try {
-    if (libc.stat(fd).type !== "file") {
-      throw new DaemonError(
-        `Cannot read pidfile ${JSON.stringify(path)}: it is not a regular file`,
-      );
-    }
-    const pid = parsePid(decoder.decode(libc.readAll(fd)));
+    const read = () => {
+      const bytes = libc.readBounded(fd, PIDFILE_MAX);
+      if (bytes === null) {
+        throw new DaemonError(
+          `Refusing pidfile ${
+            JSON.stringify(path)
+          }: it holds more than ${PIDFILE_MAX} bytes, not a pid`,
+          Exit.USAGE,
+        );
+      }
+      return parsePid(decoder.decode(bytes));
+    };
+    const pid = read();
     // A shared lock succeeds only when no daemon holds its exclusive one.
-    if (libc.tryLock(fd, false)) return { state: "stale", pid };
+    if (libc.tryLock(fd, false)) return { state: "stale", pid, file };
     // Re-read under the held lock: the daemon may have just written its pid.
-    const now = parsePid(decoder.decode(libc.readAll(fd))) ?? pid;
+    const now = read() ?? pid;
     return now === undefined
-      ? { state: "starting" }
-      : { state: "running", pid: now };
+      ? { state: "starting", file }
+      : { state: "running", pid: now, file };
   } finally {
     libc.close(fd);
   }

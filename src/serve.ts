@@ -13,7 +13,12 @@ import { redirectToLogFile } from "./logfile.ts";
 import type { CoreOptions, OptionSpecs, OptionValues } from "./options.ts";
 import { inspectPidfile, Pidfile, PidfileLockedError } from "./pidfile.ts";
 import { LIFELINE_FD, READY_FD } from "./stage.ts";
-import { type DaemonState, StateFile, statePath } from "./state.ts";
+import {
+  type DaemonState,
+  PublishedState,
+  removeSideFiles,
+  writeLaunchRecord,
+} from "./state.ts";
 import { sendLine } from "./readiness.ts";
 import { clearedEnv, dropPrivileges, type Identity } from "./privileges.ts";
 import { SERVICE_ENV, ServiceManager } from "./notify.ts";
@@ -134,14 +139,14 @@ export async function serve(
   let readyFd: number | null = detached ? READY_FD : null;
   if (readyFd !== null) libc.setCloexec(readyFd, true);
   let pidfile: Pidfile | undefined;
-  let state: StateFile<DaemonState> | undefined;
+  let state: PublishedState<DaemonState> | undefined;
 
   /** Report a start-up failure to `start` (or stderr) and exit 1. */
   const failStart = (err: unknown): never => {
     log.fatal("Start-up failed: {error}", { error: err });
     manager.failed(err);
     if (readyFd !== null) sendLine(libc, readyFd, "ERROR", errorText(err));
-    state?.remove();
+    state?.close();
     pidfile?.remove();
     Deno.exit(1);
   };
@@ -151,9 +156,8 @@ export async function serve(
     if (mode.detached) {
       pidfile = mode.pidfile;
     } else if (core.pidfile !== undefined) {
-      pidfile = acquireForeground(libc, core.pidfile);
+      pidfile = acquireForeground(libc, core.pidfile, mode.identity);
     }
-    pidfile?.write(Deno.pid);
   } catch (err) {
     failStart(err);
   }
@@ -167,10 +171,11 @@ export async function serve(
     lastReloadError: null,
     logsTo: describeLogTo(core),
   };
-  const besidePidfile = pidfile?.path ?? supervisor?.pidfile;
-  if (besidePidfile !== undefined) {
+  // Published in a memfd of our own, read by the control commands through
+  // /proc: after the drop, no descriptor to a file root created is left.
+  if (pidfile !== undefined || supervisor !== undefined) {
     try {
-      state = StateFile.create(libc, statePath(besidePidfile), stateNow);
+      state = new PublishedState(libc, stateNow);
     } catch (err) {
       failStart(err);
     }
@@ -193,7 +198,8 @@ export async function serve(
       code,
       ms: stopSignal === null ? 0 : ms,
     });
-    state?.remove();
+    state?.close();
+    if (pidfile?.isCurrent()) removeSideFiles(libc, pidfile.path);
     if (pidfile !== undefined && !pidfile.remove()) {
       log.info("Pidfile {path} left for stop to remove (no permission)", {
         path: pidfile.path,
@@ -210,7 +216,7 @@ export async function serve(
   };
   // A payload that calls Deno.exit() itself still leaves no pidfile behind.
   globalThis.addEventListener("unload", () => {
-    state?.remove();
+    state?.close();
     pidfile?.remove();
   });
   catchUncaught(fatal);
@@ -392,14 +398,36 @@ function isPipe(libc: Libc, fd: number): boolean {
   }
 }
 
-/** Take the pidfile under `run`, turning "locked" into a clear message. */
-function acquireForeground(libc: Libc, path: string): Pidfile {
+/**
+ * Take the pidfile under `run`, write our pid and the launch record, and
+ * keep only the lock; "locked" becomes a clear message.
+ */
+function acquireForeground(
+  libc: Libc,
+  path: string,
+  identity: Identity | undefined,
+): Pidfile {
+  let pidfile: Pidfile;
   try {
-    return Pidfile.acquire(libc, path);
+    pidfile = Pidfile.acquire(libc, path);
   } catch (err) {
     if (!(err instanceof PidfileLockedError)) throw err;
     const st = inspectPidfile(libc, path);
     const pid = st.state === "running" ? ` (pid ${st.pid})` : "";
     throw new DaemonError(`Already running${pid}`);
+  }
+  try {
+    removeSideFiles(libc, path);
+    const euid = libc.geteuid();
+    writeLaunchRecord(libc, path, {
+      exe: Deno.execPath(),
+      uids: [...new Set([euid, identity?.user?.uid ?? euid])],
+    });
+    pidfile.write(Deno.pid);
+    pidfile.closeWriter();
+    return pidfile;
+  } catch (err) {
+    pidfile.remove();
+    throw err;
   }
 }

@@ -18,6 +18,11 @@ export const READY_FD = 4;
 /** Where the locked pidfile sits in a spawned process. */
 export const PIDFILE_FD = 5;
 /**
+ * Where the session leader has a writable descriptor to the pidfile, to
+ * write the next stage's pid; no later stage gets one.
+ */
+export const PIDFILE_WRITE_FD = 7;
+/**
  * Where a supervised daemon has the read end of a pipe whose write end only
  * its supervisor holds: end of file there means the supervisor is gone.
  */
@@ -61,6 +66,8 @@ export interface SupervisorLogConfig {
   facility: number;
   /** Where it logs, in words, for `status`. */
   describe: string;
+  /** Who a log file the supervisor creates is handed to: the daemon's user. */
+  owner?: { uid: number; gid: number };
 }
 
 /** What a spawned process is told. */
@@ -90,9 +97,10 @@ export function stageMemfd(libc: Libc, stage: Stage): number {
 
 /**
  * Spawn this program again as `stage`, with stdin on /dev/null, stdout and
- * stderr on `out` (or the log file opened for appending), the stage memfd,
- * the readiness pipe's write end and, when given, the locked pidfile and
- * the supervisor's lifeline. No other descriptor is passed on.
+ * stderr on `out`, the stage memfd,
+ * the readiness pipe's write end and, when given, the locked pidfile, the
+ * pidfile's writing descriptor (for the session leader only) and the
+ * supervisor's lifeline. No other descriptor is passed on.
  *
  * @returns The new process's pid.
  */
@@ -100,9 +108,10 @@ export function spawnStage(
   libc: Libc,
   stage: Stage,
   io: {
-    stdio: { out: number } | { logFile: string };
+    stdio: { out: number };
     readyFd: number;
     pidfileFd?: number;
+    pidfileWriteFd?: number;
     lifelineFd?: number;
     setsid?: boolean;
     env?: Record<string, string>;
@@ -119,9 +128,7 @@ export function spawnStage(
       env: env && Object.entries(env).map(([k, v]) => `${k}=${v}`),
       fds: [
         { fd: 0, open: "/dev/null" },
-        "out" in stdio
-          ? { fd: 1, dup: stdio.out }
-          : { fd: 1, open: stdio.logFile, write: true, append: true },
+        { fd: 1, dup: stdio.out },
         { fd: 2, dup: 1 },
         { fd: STAGE_FD, dup: memfd },
         { fd: READY_FD, dup: io.readyFd },
@@ -131,6 +138,9 @@ export function spawnStage(
         ...(io.lifelineFd === undefined
           ? []
           : [{ fd: LIFELINE_FD, dup: io.lifelineFd }]),
+        ...(io.pidfileWriteFd === undefined
+          ? []
+          : [{ fd: PIDFILE_WRITE_FD, dup: io.pidfileWriteFd }]),
       ],
     });
   } finally {

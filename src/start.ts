@@ -8,22 +8,35 @@
  */
 import type { Libc } from "../ffi/mod.ts";
 import { DaemonError, Exit } from "./errors.ts";
-import { openLogFile } from "./logfile.ts";
+import { type LogOwner, openLogFile, UNCHANGED_ID } from "./logfile.ts";
 import type { CoreOptions } from "./options.ts";
 import { inspectPidfile, Pidfile, PidfileLockedError } from "./pidfile.ts";
 import { readMessages, sendLine } from "./readiness.ts";
 import {
   PIDFILE_FD,
+  PIDFILE_WRITE_FD,
   READY_FD,
   spawnStage,
   type Stage,
   type SupervisorConfig,
 } from "./stage.ts";
-import { removeSideFiles } from "./state.ts";
+import {
+  readSupervisorState,
+  removeSideFiles,
+  writeLaunchRecord,
+} from "./state.ts";
 import { FACILITIES } from "./syslog.ts";
-import { SUPERVISOR_GRACE, terminate } from "./control.ts";
+import {
+  pinDaemon,
+  type Pinned,
+  SUPERVISOR_GRACE,
+  terminate,
+} from "./control.ts";
 import { clearedEnv, type Identity } from "./privileges.ts";
 import { describeLogTo } from "./resolve.ts";
+import { closeParent, openParent } from "./safe_open.ts";
+import { printable } from "./text.ts";
+import { pidfilePolicy } from "./pidfile.ts";
 
 /**
  * Service-manager variables name this process's pid, which the daemon will
@@ -43,19 +56,23 @@ function handOverServiceEnv(): void {
   Deno.env.delete("WATCHDOG_PID");
 }
 
-/** `(uid_t)-1`: leave the owner as it is. */
-const UNCHANGED_ID = 0xffffffff;
+/** Who the log file is handed to, for a daemon that becomes `identity`. */
+export function logOwner(identity: Identity | undefined): LogOwner | undefined {
+  return identity === undefined
+    ? undefined
+    : { uid: identity.user?.uid ?? UNCHANGED_ID, gid: identity.gid };
+}
 
 /** What `start` reports. */
 export type StartResult =
   /** `pid` is the daemon's; `supervisor` the supervisor's, under `--restart`. */
-  | { outcome: "started"; pid: number; supervisor?: number }
-  | { outcome: "already-running"; pid: number | undefined };
+  { outcome: "started" | "already-running"; pid: number; supervisor?: number };
 
 /** The supervisor's settings, from the resolved options. */
 function supervisorConfig(
   name: string,
   core: CoreOptions,
+  identity: Identity | undefined,
 ): SupervisorConfig | undefined {
   if (core.restart === "no") return undefined;
   if (Deno.env.get("NOTIFY_SOCKET") !== undefined) {
@@ -82,6 +99,7 @@ function supervisorConfig(
       syslogSocket: core.syslogSocket,
       facility: FACILITIES[core.syslog ?? "daemon"],
       describe: describeLogTo(core),
+      owner: logOwner(identity),
     },
   };
 }
@@ -89,21 +107,28 @@ function supervisorConfig(
 /**
  * The session leader's whole job: spawn the daemon, or the supervisor of
  * `start --restart` (not a session leader, so it can never acquire a
- * controlling terminal), record its pid, exit.
+ * controlling terminal), record its pid, exit. Only the leader gets a
+ * descriptor it can write the pidfile through; the next stage gets the lock.
  */
 export function runLeader(libc: Libc, stage: Stage): never {
   try {
     // Set here, in the one thread that spawns the next stage, every thread
     // of it (and of every daemon a supervisor spawns) inherits it.
     if (stage.noNewPrivs) libc.setNoNewPrivs();
+    const pidfile = Pidfile.adopt(
+      libc,
+      stage.pidfile,
+      PIDFILE_FD,
+      PIDFILE_WRITE_FD,
+    );
     const pid = spawnStage(
       libc,
       { ...stage, stage: stage.supervise ? "supervisor" : "daemon" },
-      { stdio: { out: 1 }, readyFd: READY_FD, pidfileFd: PIDFILE_FD },
+      { stdio: { out: 1 }, readyFd: READY_FD, pidfileFd: pidfile.fd },
     );
     // The pidfile names that process from now on, while the lock is held.
-    const pidfile = Pidfile.adopt(libc, stage.pidfile, PIDFILE_FD);
     pidfile.write(pid);
+    pidfile.closeWriter();
     sendLine(libc, READY_FD, "PID", String(pid));
     Deno.exit(0);
   } catch (err) {
@@ -117,18 +142,29 @@ export function runLeader(libc: Libc, stage: Stage): never {
   }
 }
 
-/** Create a default private directory (0700) if it is missing. */
-async function ensurePrivateDir(dir: string): Promise<void> {
-  try {
-    await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
-  } catch (err) {
-    throw new DaemonError(
-      `Cannot create directory ${JSON.stringify(dir)}: ${
-        (err as Error).message
-      }`,
-      Exit.FAILURE,
-      { cause: err },
-    );
+/**
+ * Create a default private directory and any missing parent, each mode
+ * 0700 whatever the umask.
+ */
+function ensurePrivateDir(dir: string): void {
+  let at = "";
+  for (const part of dir.split("/").filter((p) => p !== "")) {
+    at += `/${part}`;
+    try {
+      Deno.mkdirSync(at, { mode: 0o700 });
+      Deno.chmodSync(at, 0o700);
+    } catch (err) {
+      if (err instanceof Deno.errors.AlreadyExists) continue;
+      throw new DaemonError(
+        `Cannot create directory ${JSON.stringify(at)}: ${
+          (err as Error).message
+        }`,
+        err instanceof Deno.errors.PermissionDenied
+          ? Exit.PRIVILEGE
+          : Exit.FAILURE,
+        { cause: err },
+      );
+    }
   }
 }
 
@@ -162,6 +198,30 @@ export interface StartOptions {
 }
 
 /**
+ * Check everything `start` can check before anything runs or stops: the
+ * supervision settings, the working directory, where the pidfile is (only
+ * root or the caller may change what its path names) and the log file
+ * (created if missing, and handed to the daemon's user).
+ *
+ * @throws {DaemonError|UsageError} With a worded reason.
+ */
+export function checkStart(
+  libc: Libc,
+  core: CoreOptions & { pidfile: string },
+  options: StartOptions,
+): SupervisorConfig | undefined {
+  const supervise = supervisorConfig(options.name, core, options.identity);
+  if (options.privateDir !== undefined) ensurePrivateDir(options.privateDir);
+  checkDirectory(core.chdir);
+  closeParent(
+    libc,
+    openParent(libc, core.pidfile, pidfilePolicy(libc.geteuid())),
+  );
+  libc.close(openLogFile(libc, core.logFile, logOwner(options.identity)));
+  return supervise;
+}
+
+/**
  * Start the daemon in the background and wait until it is ready.
  *
  * @param libc The OS interface.
@@ -175,74 +235,99 @@ export async function start(
   core: CoreOptions & { pidfile: string },
   options: StartOptions,
 ): Promise<StartResult> {
-  const { privateDir, declaredEnv = [], identity, name } = options;
-  const supervise = supervisorConfig(name, core);
-  if (privateDir !== undefined) await ensurePrivateDir(privateDir);
-  checkDirectory(core.chdir);
+  const { declaredEnv = [], identity } = options;
+  const supervise = checkStart(libc, core, options);
   const pidfile = await lockForStart(libc, core.pidfile, core.readyTimeout);
   if ("outcome" in pidfile) return pidfile;
   // Whoever held the pidfile before is gone: so are its side files.
   removeSideFiles(libc, core.pidfile);
 
-  let leaderPid: number | undefined;
-  /** The process the pidfile names: the daemon, or its supervisor. */
-  let daemonPid: number | undefined;
+  /**
+   * What was spawned, each pinned while it was known to be ours: the
+   * leader (our own child), then the process the pidfile names (the daemon,
+   * or its supervisor), once the kernel shows it holding our lock.
+   */
+  const spawned: Pinned[] = [];
   let readEnd = -1;
   /** Stop whatever was spawned (leader and daemon) and remove the pidfile. */
   const cleanup = async (): Promise<void> => {
-    // The leader writes the daemon's pid to the pidfile before reporting it.
-    daemonPid ??= pidfile.read();
     const wait = core.stopTimeout + (supervise ? SUPERVISOR_GRACE : 0);
-    const pids = [leaderPid, daemonPid].filter((p) => p !== undefined);
     await Promise.all(
-      pids.map((pid) => terminate(libc, pid, wait).catch(() => {})),
+      spawned.map((p) => terminate(libc, p, wait).catch(() => {})),
     );
     removeSideFiles(libc, core.pidfile);
     pidfile.remove();
   };
   try {
+    const euid = libc.geteuid();
+    writeLaunchRecord(libc, core.pidfile, {
+      exe: Deno.execPath(),
+      // The supervisor keeps the caller's ids; a daemon drops to its user.
+      uids: [
+        ...new Set([
+          euid,
+          supervise ? euid : (identity?.user?.uid ?? euid),
+        ]),
+      ],
+    });
     // The log file is checked and created here, so a bad path is reported
     // in the terminal; the daemon gets it as stdout and stderr.
-    const logFd = openLogFile(libc, core.logFile);
-    try {
-      // The daemon reopens it on SIGHUP after dropping privileges.
-      if (identity !== undefined) {
-        libc.fchown(logFd, identity.user?.uid ?? UNCHANGED_ID, identity.gid);
-      }
-    } finally {
-      libc.close(logFd);
-    }
+    const logFd = openLogFile(libc, core.logFile, logOwner(identity));
     handOverServiceEnv();
     const env = core.clearEnv
       ? clearedEnv(Deno.env.toObject(), declaredEnv)
       : undefined;
-    const [r, w] = libc.pipe();
-    readEnd = r;
     try {
-      leaderPid = spawnStage(
-        libc,
-        {
-          stage: "leader",
-          pidfile: core.pidfile,
-          noNewPrivs: core.noNewPrivs,
-          supervise,
-        },
-        {
-          stdio: { logFile: core.logFile },
-          readyFd: w,
-          pidfileFd: pidfile.fd,
-          setsid: true,
-          env,
-        },
-      );
+      const [r, w] = libc.pipe();
+      readEnd = r;
+      try {
+        const leader = spawnStage(
+          libc,
+          {
+            stage: "leader",
+            pidfile: core.pidfile,
+            noNewPrivs: core.noNewPrivs,
+            supervise,
+          },
+          {
+            stdio: { out: logFd },
+            readyFd: w,
+            pidfileFd: pidfile.fd,
+            pidfileWriteFd: pidfile.writer!,
+            setsid: true,
+            env,
+          },
+        );
+        // Our own child, not reaped before we exit: its pid cannot be reused.
+        spawned.push({ pid: leader, pidfd: libc.pidfdOpen(leader) });
+      } finally {
+        libc.close(w);
+      }
     } finally {
-      libc.close(w);
+      libc.close(logFd);
     }
   } catch (err) {
-    pidfile.remove();
+    await cleanup();
     if (readEnd >= 0) libc.close(readEnd);
     throw err;
   }
+  // Only the leader writes the pid from now on.
+  pidfile.closeWriter();
+  const locked = libc.stat(pidfile.fd);
+  /** Pin the process the leader spawned, if it still holds our lock. */
+  const pinSpawned = (pid: number) => {
+    let pidfd: number;
+    try {
+      pidfd = libc.pidfdOpen(pid);
+    } catch {
+      return; // gone already
+    }
+    if (libc.processView(pid, locked)?.holdsLock === true) {
+      spawned.push({ pid, pidfd });
+    } else {
+      libc.close(pidfd);
+    }
+  };
 
   // Ctrl-C (or SIGTERM) while waiting stops the half-started daemon too.
   let interrupt = () => {};
@@ -256,11 +341,14 @@ export async function start(
     timer = setTimeout(() => resolve("timeout"), core.readyTimeout * 1000);
   });
   let reading = true;
+  let daemonPid: number | undefined;
   const messages = (async () => {
     try {
       for await (const msg of readMessages(libc, readEnd)) {
-        if (msg.kind === "PID") daemonPid = Number(msg.text);
-        else return msg;
+        if (msg.kind === "PID") {
+          daemonPid = Number(msg.text);
+          pinSpawned(daemonPid);
+        } else return msg;
       }
       return null;
     } finally {
@@ -282,6 +370,7 @@ export async function start(
   ) {
     // The daemon holds the lock on its own descriptor; ours is released.
     pidfile.close();
+    for (const p of spawned) libc.close(p.pidfd);
     closeReadEnd();
     // A supervisor reports its daemon's pid; the pidfile names the supervisor.
     return supervise
@@ -305,16 +394,18 @@ export async function start(
       `The daemon was not ready within ${core.readyTimeout} s and was stopped (log: ${core.logFile})`,
     );
   }
-  if (outcome !== null) throw new DaemonError(outcome.text);
+  if (outcome !== null) throw new DaemonError(printable(outcome.text));
   throw new DaemonError(
     `The daemon exited before it was ready (log: ${core.logFile})`,
   );
 }
 
 /**
- * Lock the pidfile for a new daemon, or learn which one already runs.
- * A daemon that holds the lock but has not written its pid yet is waited
- * for, so racing `start`s all report the one that won.
+ * Lock the pidfile for a new daemon, or learn which one already runs. A
+ * daemon that holds the lock but has not written its pid yet is waited
+ * for, and so is the first daemon of a starting supervisor, so that racing
+ * `start`s all report the one that won. "Already running" is said only of
+ * a process the kernel shows to be the daemon.
  */
 async function lockForStart(
   libc: Libc,
@@ -328,15 +419,53 @@ async function lockForStart(
     } catch (err) {
       if (!(err instanceof PidfileLockedError)) throw err;
     }
-    const st = inspectPidfile(libc, path);
-    if (st.state === "running") {
-      return { outcome: "already-running", pid: st.pid };
+    if (inspectPidfile(libc, path).state === "running") {
+      const daemon = await pinDaemon(libc, path, 0);
+      if (daemon !== null) {
+        try {
+          const running = await alreadyRunning(libc, path, daemon, deadline);
+          if (running !== null) return running;
+        } finally {
+          libc.close(daemon.pidfd);
+        }
+      }
     }
     if (performance.now() > deadline) {
-      return { outcome: "already-running", pid: undefined };
+      throw new DaemonError(
+        `Pidfile ${
+          JSON.stringify(path)
+        } is locked, but no daemon became ready within ${readyTimeout} s`,
+      );
     }
     // Locked but no pid yet (a daemon is starting), or the lock was just
     // released: look again shortly.
     await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+/**
+ * What to report of a verified running daemon: under a supervisor, its
+ * daemon once ready. `null` when the supervisor ended meanwhile.
+ */
+async function alreadyRunning(
+  libc: Libc,
+  path: string,
+  daemon: Pinned,
+  deadline: number,
+): Promise<StartResult | null> {
+  for (;;) {
+    const sup = readSupervisorState(libc, path, daemon.pid);
+    if (sup === null) {
+      return { outcome: "already-running", pid: daemon.pid };
+    }
+    if (sup.child !== null && sup.childReady) {
+      return {
+        outcome: "already-running",
+        pid: sup.child,
+        supervisor: daemon.pid,
+      };
+    }
+    if (performance.now() > deadline) return null;
+    if (await libc.pidfdWait(daemon.pidfd, 10)) return null;
   }
 }

@@ -1,16 +1,28 @@
 /**
- * The files beside the pidfile where running processes publish what the
- * control commands report: `x.state`, written by the daemon (reload
- * outcomes, where it logs), and `x.supervisor`, written by the supervisor of
- * `start --restart` (the child, its restarts, why it gave up).
+ * What running processes publish for the control commands, and where:
+ *
+ * - the **launch record** `x.launch` beside the pidfile, written by root (or
+ *   the caller) when the daemon starts: what may hold the pidfile (this
+ *   program, and the uids it runs as), so that a pid is believed only when
+ *   the kernel agrees;
+ * - the **supervisor file** `x.supervisor`, written by the supervisor of
+ *   `start --restart` (the child, its restarts, why it gave up);
+ * - the **daemon's state** (reload outcomes, where it logs), which the daemon
+ *   keeps in a memfd of its own: it runs unprivileged, so it must not hold a
+ *   descriptor to any file root created. Readers take it from
+ *   `/proc/PID/fd` of the verified daemon and treat it as the daemon's word:
+ *   bounded, validated, never a pid to signal.
  *
  * @module
  */
 import type { Libc } from "../ffi/mod.ts";
+import { pidfilePolicy } from "./pidfile.ts";
+import { openChecked } from "./safe_open.ts";
+import { printable } from "./text.ts";
 
 /** What the daemon publishes. */
 export interface DaemonState {
-  /** The daemon's pid, to match against the pidfile. */
+  /** The daemon's pid. */
   pid: number;
   /** The supervisor's pid, when the daemon runs under one (`start --restart`). */
   supervisor?: number;
@@ -46,6 +58,19 @@ export interface SupervisorState {
   logsTo: string;
 }
 
+/** What may hold the pidfile, recorded by whoever started the daemon. */
+export interface LaunchRecord {
+  /** The executable that started it (this program). */
+  exe: string;
+  /** The uids the pidfile's holder runs as: the starter's, and the one it drops to. */
+  uids: number[];
+}
+
+/** The memfd name under which a daemon publishes its {@linkcode DaemonState}. */
+export const STATE_MEMFD = "denod-state";
+/** Side files and published state larger than this are garbage. */
+const STATE_MAX = 64 * 1024;
+
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
@@ -54,22 +79,23 @@ function base(pidfile: string): string {
   return pidfile.replace(/\.pid$/, "");
 }
 
-/** The daemon's state file for a pidfile: `x.pid` → `x.state`. */
-export function statePath(pidfile: string): string {
-  return `${base(pidfile)}.state`;
-}
-
 /** The supervisor's state file for a pidfile: `x.pid` → `x.supervisor`. */
 export function supervisorPath(pidfile: string): string {
   return `${base(pidfile)}.supervisor`;
 }
 
+/** The launch record for a pidfile: `x.pid` → `x.launch`. */
+export function launchPath(pidfile: string): string {
+  return `${base(pidfile)}.launch`;
+}
+
 /**
  * Remove the side files of a pidfile whose processes are gone. Only the
- * holder of the pidfile's lock may call this.
+ * holder of the pidfile's lock may call this; the pidfile's directory was
+ * checked when the lock was taken.
  */
 export function removeSideFiles(libc: Libc, pidfile: string): void {
-  for (const path of [statePath(pidfile), supervisorPath(pidfile)]) {
+  for (const path of [launchPath(pidfile), supervisorPath(pidfile)]) {
     try {
       libc.unlink(path);
     } catch {
@@ -78,7 +104,11 @@ export function removeSideFiles(libc: Libc, pidfile: string): void {
   }
 }
 
-/** A JSON state file a process holds open and rewrites in place. */
+/**
+ * A JSON file beside the pidfile that a privileged process holds open and
+ * rewrites in place; opened with the pidfile's rules (no symlink anywhere,
+ * a regular file with one link, owned by root or the caller).
+ */
 export class StateFile<T> {
   /** The path. */
   readonly path: string;
@@ -94,10 +124,16 @@ export class StateFile<T> {
 
   /**
    * Create (or take over) a state file, mode 0644; the caller holds the
-   * pidfile lock, or is the daemon of the supervisor that holds it.
+   * pidfile lock.
    */
   static create<T>(libc: Libc, path: string, state: T): StateFile<T> {
-    const fd = libc.open(path, { write: true, create: true }, 0o644);
+    const { fd } = openChecked(
+      libc,
+      path,
+      { ...pidfilePolicy(libc.geteuid()), what: "state file" },
+      { write: true, create: true, mode: 0o644 },
+      { privateWrite: true },
+    );
     libc.fchmod(fd, 0o644);
     const file = new StateFile<T>(libc, path, fd);
     file.write(state);
@@ -128,43 +164,105 @@ export class StateFile<T> {
   }
 }
 
+/** The daemon's own published state: a memfd only it holds. */
+export class PublishedState<T> {
+  #libc: Libc;
+  #fd: number;
+  #closed = false;
+
+  /** Create the memfd holding `state`. */
+  constructor(libc: Libc, state: T) {
+    this.#libc = libc;
+    this.#fd = libc.memfd(STATE_MEMFD, encode(state));
+  }
+
+  /** Replace the content with `state`. */
+  write(state: T): void {
+    if (!this.#closed) this.#libc.replace(this.#fd, encode(state));
+  }
+
+  /** Close it: the state is gone with it. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#libc.close(this.#fd);
+  }
+}
+
+function encode(state: unknown): Uint8Array {
+  return encoder.encode(JSON.stringify(state) + "\n");
+}
+
 /**
- * Read and parse a JSON file, or `null` when missing or still not whole
- * after a few reads (each rewrite is a write then a truncate).
+ * Parse bytes, trying again while a rewrite (a write then a truncate) is
+ * caught half done.
  */
-function readJson(libc: Libc, path: string): unknown {
+function parseJson(read: () => Uint8Array | null): unknown {
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const bytes = read();
+    if (bytes === null) return null;
+    try {
+      return JSON.parse(decoder.decode(bytes));
+    } catch {
+      // Caught mid-rewrite: read again.
+    }
+  }
+  return null;
+}
+
+/** Read a JSON side file with the pidfile's rules, or `null`. */
+function readSideFile(libc: Libc, path: string): unknown {
   let fd: number;
   try {
-    fd = libc.open(path, {});
+    ({ fd } = openChecked(
+      libc,
+      path,
+      { ...pidfilePolicy(libc.geteuid()), what: "state file" },
+      {},
+      { privateWrite: true },
+    ));
   } catch {
     return null;
   }
   try {
-    for (let attempt = 0; attempt < 5; attempt++) {
-      try {
-        return JSON.parse(decoder.decode(libc.readAll(fd)));
-      } catch {
-        // Caught mid-rewrite: read again.
-      }
-    }
-    return null;
+    return parseJson(() => libc.readBounded(fd, STATE_MAX));
   } finally {
     libc.close(fd);
   }
 }
 
+const isString = (v: unknown): v is string => typeof v === "string";
+const isCount = (v: unknown): v is number =>
+  typeof v === "number" && Number.isSafeInteger(v) && v >= 0;
+
 /**
- * Read a daemon's state file.
+ * Read what daemon `pid` publishes. Call it only for a pid verified to be
+ * the daemon (or its supervisor's child): the content is the daemon's word,
+ * checked field by field and made printable.
  *
- * @returns The state, or `null` when missing or not (yet) readable as a whole.
+ * @returns The state, or `null` when none can be read.
  */
-export function readState(libc: Libc, pidfile: string): DaemonState | null {
-  const data = readJson(libc, statePath(pidfile)) as DaemonState | null;
-  return typeof data?.pid === "number" &&
-      typeof data.reloadsRequested === "number" &&
-      typeof data.reloadsDone === "number"
-    ? data
-    : null;
+export function readState(libc: Libc, pid: number): DaemonState | null {
+  const data = parseJson(() =>
+    libc.readProcessMemfd(pid, STATE_MEMFD, STATE_MAX)
+  ) as Record<string, unknown> | null;
+  if (
+    data === null || typeof data !== "object" || data.pid !== pid ||
+    !isCount(data.reloadsRequested) || !isCount(data.reloadsDone) ||
+    !(data.lastReloadError === null || isString(data.lastReloadError))
+  ) {
+    return null;
+  }
+  return {
+    pid,
+    ...(isCount(data.supervisor) ? { supervisor: data.supervisor } : {}),
+    reloadsRequested: data.reloadsRequested,
+    reloadsDone: data.reloadsDone,
+    lastReloadError: data.lastReloadError === null
+      ? null
+      : printable(data.lastReloadError),
+    ...(isString(data.logsTo) ? { logsTo: printable(data.logsTo) } : {}),
+  };
 }
 
 /**
@@ -177,11 +275,49 @@ export function readSupervisorState(
   pidfile: string,
   pid: number | undefined,
 ): SupervisorState | null {
-  const data = readJson(libc, supervisorPath(pidfile)) as
+  const data = readSideFile(libc, supervisorPath(pidfile)) as
     | SupervisorState
     | null;
-  return typeof data?.pid === "number" && data.pid === pid &&
-      typeof data.restarts === "number" && typeof data.stopTimeout === "number"
-    ? data
-    : null;
+  if (
+    typeof data?.pid !== "number" || data.pid !== pid ||
+    typeof data.restarts !== "number" || typeof data.stopTimeout !== "number"
+  ) {
+    return null;
+  }
+  return {
+    ...data,
+    lastExit: data.lastExit === null ? null : {
+      ...data.lastExit,
+      status: printable(String(data.lastExit?.status)),
+    },
+    gaveUp: data.gaveUp === null ? null : printable(String(data.gaveUp)),
+    logsTo: printable(String(data.logsTo)),
+  };
+}
+
+/** Write the launch record; the caller holds the pidfile lock. */
+export function writeLaunchRecord(
+  libc: Libc,
+  pidfile: string,
+  record: LaunchRecord,
+): void {
+  const file = StateFile.create(libc, launchPath(pidfile), record);
+  file.close();
+}
+
+/** Read the launch record, or `null` when there is none to trust. */
+export function readLaunchRecord(
+  libc: Libc,
+  pidfile: string,
+): LaunchRecord | null {
+  const data = readSideFile(libc, launchPath(pidfile)) as
+    | Record<string, unknown>
+    | null;
+  if (
+    data === null || !isString(data.exe) || !Array.isArray(data.uids) ||
+    !data.uids.every(isCount)
+  ) {
+    return null;
+  }
+  return { exe: data.exe, uids: data.uids };
 }

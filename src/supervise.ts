@@ -30,8 +30,8 @@ import {
   type SupervisorLogConfig,
 } from "./stage.ts";
 import {
+  removeSideFiles,
   StateFile,
-  statePath,
   supervisorPath,
   type SupervisorState,
 } from "./state.ts";
@@ -153,6 +153,8 @@ interface Child {
   readyTimer?: ReturnType<typeof setTimeout>;
   /** SIGKILL after the stop timeout, once it was asked to stop. */
   killTimer?: ReturnType<typeof setTimeout>;
+  /** Settles once its readiness pipe is read to the end. */
+  messages: Promise<void>;
 }
 
 /** A number of seconds for a record: `1.5 s`. */
@@ -274,7 +276,11 @@ class Supervisor {
   #onReload(): void {
     if (this.#stopping !== null) return;
     try {
-      redirectToLogFile(this.#libc, this.#config.log.file);
+      redirectToLogFile(
+        this.#libc,
+        this.#config.log.file,
+        this.#config.log.owner,
+      );
     } catch (err) {
       this.#log.error(`Cannot reopen the log file: ${(err as Error).message}`);
     }
@@ -367,6 +373,7 @@ class Supervisor {
       startedAt: performance.now(),
       ready: false,
       error: null,
+      messages: Promise.resolve(),
     };
     this.#child = child;
     const timeout = this.#config.readyTimeout;
@@ -376,7 +383,7 @@ class Supervisor {
       this.#log.error(`${child.error}: stopping it (pid ${pid})`);
       this.#stopChild(child);
     }, timeout * 1000);
-    void (async () => {
+    child.messages = (async () => {
       try {
         for await (const msg of readMessages(libc, r)) {
           if (msg.kind === "READY") this.#onReady(child);
@@ -395,18 +402,20 @@ class Supervisor {
   /** Wait for the daemon to exit, blocked in poll(2), then reap it. */
   async #exited(child: Child): Promise<ExitStatus> {
     await this.#libc.pidfdWait(child.pidfd, Infinity);
+    // Its last words (a start-up error) may still be in the pipe; a child
+    // of its own that kept the pipe open must not hold us for long.
+    let late: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      child.messages,
+      new Promise((resolve) => late = setTimeout(resolve, 1000)),
+    ]);
+    clearTimeout(late);
     const status = this.#libc.reap(child.pidfd);
     this.#libc.close(child.pidfd);
     this.#libc.close(child.lifeline);
     clearTimeout(child.readyTimer);
     clearTimeout(child.killTimer);
     this.#child = null;
-    // A daemon that was killed, or had dropped the permission, leaves it.
-    try {
-      this.#libc.unlink(statePath(this.#stage.pidfile));
-    } catch {
-      // removed by the daemon itself
-    }
     return status;
   }
 
@@ -433,6 +442,9 @@ class Supervisor {
       this.#pidfile.close();
     } else {
       this.#file.remove();
+      if (this.#pidfile.isCurrent()) {
+        removeSideFiles(this.#libc, this.#pidfile.path);
+      }
       this.#pidfile.remove();
     }
     this.#log.info(`Supervisor exits (${code})`);

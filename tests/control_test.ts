@@ -58,7 +58,7 @@ Deno.test("status exits 0 running, 1 dead with pidfile, 3 not running, 4 unknown
     assert.equal(unknown.code, 4, unknown.stderr);
     assert.match(
       unknown.stdout,
-      /Cannot read pidfile .*: it is not a regular file/,
+      /Refusing pidfile .*: it is a directory, not a regular file/,
     );
   });
 });

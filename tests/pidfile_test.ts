@@ -5,6 +5,7 @@ import {
   parsePid,
   Pidfile,
   PidfileLockedError,
+  type PidfileState,
 } from "../src/pidfile.ts";
 import { DaemonError } from "../src/errors.ts";
 
@@ -69,12 +70,17 @@ Deno.test("Pidfile.acquire() refuses symlinks and non-regular files", () => {
     assert.throws(() => Pidfile.acquire(c, `${dir}/dir.pid`), DaemonError);
     assert.throws(
       () => Pidfile.acquire(c, `${dir}/missing/x.pid`),
-      /directory does not exist/,
+      /directory ".*\/missing" does not exist/,
     );
   } finally {
     Deno.removeSync(dir, { recursive: true });
   }
 });
+
+/** A pidfile state without the file's stat. */
+function summary(st: PidfileState): { state: string; pid?: number } {
+  return "pid" in st ? { state: st.state, pid: st.pid } : { state: st.state };
+}
 
 Deno.test("Pidfile.acquire() fails while another process holds the lock, and succeeds once it is gone", async () => {
   const dir = tmp();
@@ -82,11 +88,17 @@ Deno.test("Pidfile.acquire() fails while another process holds the lock, and suc
   const child = await holder(path, 777);
   try {
     assert.throws(() => Pidfile.acquire(c, path), PidfileLockedError);
-    assert.deepEqual(inspectPidfile(c, path), { state: "running", pid: 777 });
+    assert.deepEqual(summary(inspectPidfile(c, path)), {
+      state: "running",
+      pid: 777,
+    });
   } finally {
     await end(child);
   }
-  assert.deepEqual(inspectPidfile(c, path), { state: "stale", pid: 777 });
+  assert.deepEqual(summary(inspectPidfile(c, path)), {
+    state: "stale",
+    pid: 777,
+  });
   const p = Pidfile.acquire(c, path);
   p.remove();
   assert.deepEqual(inspectPidfile(c, path), { state: "absent" });
@@ -97,7 +109,7 @@ Deno.test("inspectPidfile() reports a locked file with no pid yet as starting", 
   const dir = tmp();
   const child = await holder(`${dir}/c.pid`);
   try {
-    assert.deepEqual(inspectPidfile(c, `${dir}/c.pid`), { state: "starting" });
+    assert.equal(inspectPidfile(c, `${dir}/c.pid`).state, "starting");
   } finally {
     await end(child);
     Deno.removeSync(dir, { recursive: true });

@@ -201,10 +201,10 @@ Deno.test("start refuses a pidfile in a directory others can write without the s
       "0",
     ];
     const r = await cli(EXAMPLE, ["start", ...args]);
-    assert.equal(r.code, 1);
+    assert.equal(r.code, 2);
     assert.match(
       r.stderr,
-      /Refusing pidfile ".*open\/d\.pid": its directory ".*open" is writable by others and not sticky/,
+      /Refusing pidfile ".*open\/d\.pid": directory ".*open" is writable by every user/,
     );
     assert.deepEqual([...Deno.readDirSync(open)], []);
     const status = await cli(EXAMPLE, ["status", ...args]);

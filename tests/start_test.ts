@@ -343,7 +343,7 @@ Deno.test("start refuses a pidfile that is a symlink and leaves its target untou
     Deno.writeTextFileSync(target, "keep me\n");
     Deno.symlinkSync(target, s.pidfile);
     const r = await cli(EXAMPLE, ["start", ...s.paths, "--port", "0"]);
-    assert.equal(r.code, 1);
+    assert.equal(r.code, 2);
     assert.match(
       r.stderr,
       /Refusing pidfile ".*d\.pid": it is a symbolic link/,
@@ -365,7 +365,7 @@ Deno.test("start reports a missing pidfile directory and an unusable log file be
     assert.equal(noDir.code, 1);
     assert.match(
       noDir.stderr,
-      /Cannot open pidfile ".*nope\/d\.pid": its directory does not exist/,
+      /Cannot open pidfile ".*nope\/d\.pid": directory ".*\/nope" does not exist/,
     );
 
     Deno.symlinkSync("/etc/passwd", `${s.dir}/evil.log`);
@@ -376,10 +376,10 @@ Deno.test("start reports a missing pidfile directory and an unusable log file be
       "--log-file",
       `${s.dir}/evil.log`,
     ]);
-    assert.equal(link.code, 1);
+    assert.equal(link.code, 2);
     assert.match(
       link.stderr,
-      /Cannot open log file ".*evil\.log": it is a symbolic link/,
+      /Refusing log file ".*evil\.log": it is a symbolic link/,
     );
 
     const dir = await cli(EXAMPLE, [
@@ -389,8 +389,8 @@ Deno.test("start reports a missing pidfile directory and an unusable log file be
       "--log-file",
       s.dir,
     ]);
-    assert.equal(dir.code, 1);
-    assert.match(dir.stderr, /Cannot open log file/);
+    assert.equal(dir.code, 2);
+    assert.match(dir.stderr, /Refusing log file ".*": it is a directory/);
     assert.throws(
       () => Deno.statSync(s.pidfile),
       "no pidfile left by a refused start",

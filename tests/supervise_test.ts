@@ -360,7 +360,12 @@ Deno.test("kill -9 of the supervisor: its daemon (running as nobody) notices and
 
     const st = await status(s);
     assert.equal(st.code, 1, "dead, pidfile left");
-    const again = await supervised(s, ["--restart", "always"]);
+    const again = await supervised(s, [
+      "--restart",
+      "always",
+      "--user",
+      "nobody",
+    ]);
     assert.notEqual(again.supervisor, supervisor);
     await stopAll(s);
   });
