@@ -14,7 +14,7 @@ import {
   type OptionSpecs,
 } from "./options.ts";
 import { resolveOptions } from "./resolve.ts";
-import { runLeader, start } from "./start.ts";
+import { checkStart, runLeader, start } from "./start.ts";
 import { reload, status, stop } from "./control.ts";
 import { Pidfile } from "./pidfile.ts";
 import { PIDFILE_FD, takeStage } from "./stage.ts";
@@ -196,7 +196,16 @@ async function dispatch(
       if (core.notifyFd !== undefined) {
         throw new UsageError("--notify-fd works with run only");
       }
+      const startOptions = {
+        name: def.name,
+        privateDir: usesDefaultDir ? defaults.privateDir : undefined,
+        declaredEnv: def.env,
+        identity,
+      };
       if (command === "restart") {
+        // Whatever would make the new daemon fail to start is found before
+        // the running one is stopped.
+        checkStart(libc, { ...core, pidfile: pidfilePath }, startOptions);
         const stopped = await stop(
           libc,
           pidfilePath,
@@ -207,12 +216,11 @@ async function dispatch(
           console.log(`${def.name} stopped (pid ${stopped.pid})`);
         }
       }
-      const result = await start(libc, { ...core, pidfile: pidfilePath }, {
-        name: def.name,
-        privateDir: usesDefaultDir ? defaults.privateDir : undefined,
-        declaredEnv: def.env,
-        identity,
-      });
+      const result = await start(
+        libc,
+        { ...core, pidfile: pidfilePath },
+        startOptions,
+      );
       if (result.outcome === "started") {
         console.log(
           `${def.name} started (pid ${result.pid}${
@@ -223,9 +231,11 @@ async function dispatch(
         );
       } else {
         console.log(
-          `${def.name} is already running${
-            result.pid === undefined ? "" : ` (pid ${result.pid})`
-          }`,
+          `${def.name} is already running (pid ${result.pid}${
+            result.supervisor === undefined
+              ? ""
+              : `, supervised by pid ${result.supervisor}`
+          })`,
         );
       }
       return Exit.OK;

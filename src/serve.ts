@@ -422,6 +422,7 @@ function acquireForeground(
     writeLaunchRecord(libc, path, {
       exe: Deno.execPath(),
       uids: [...new Set([euid, identity?.user?.uid ?? euid])],
+      supervised: false,
     });
     pidfile.write(Deno.pid);
     pidfile.closeWriter();

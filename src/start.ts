@@ -21,6 +21,7 @@ import {
   type SupervisorConfig,
 } from "./stage.ts";
 import {
+  readLaunchRecord,
   readSupervisorState,
   removeSideFiles,
   writeLaunchRecord,
@@ -269,6 +270,7 @@ export async function start(
           supervise ? euid : (identity?.user?.uid ?? euid),
         ]),
       ],
+      supervised: supervise !== undefined,
     });
     // The log file is checked and created here, so a bad path is reported
     // in the terminal; the daemon gets it as stdout and stderr.
@@ -453,12 +455,11 @@ async function alreadyRunning(
   daemon: Pinned,
   deadline: number,
 ): Promise<StartResult | null> {
+  const supervised = readLaunchRecord(libc, path)?.supervised ?? false;
   for (;;) {
     const sup = readSupervisorState(libc, path, daemon.pid);
-    if (sup === null) {
-      return { outcome: "already-running", pid: daemon.pid };
-    }
-    if (sup.child !== null && sup.childReady) {
+    if (!supervised) return { outcome: "already-running", pid: daemon.pid };
+    if (sup !== null && sup.child !== null && sup.childReady) {
       return {
         outcome: "already-running",
         pid: sup.child,

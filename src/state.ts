@@ -64,6 +64,8 @@ export interface LaunchRecord {
   exe: string;
   /** The uids the pidfile's holder runs as: the starter's, and the one it drops to. */
   uids: number[];
+  /** Whether the pidfile names a supervisor (`start --restart`). */
+  supervised: boolean;
 }
 
 /** The memfd name under which a daemon publishes its {@linkcode DaemonState}. */
@@ -319,5 +321,9 @@ export function readLaunchRecord(
   ) {
     return null;
   }
-  return { exe: data.exe, uids: data.uids };
+  return {
+    exe: data.exe,
+    uids: data.uids,
+    supervised: data.supervised === true,
+  };
 }
