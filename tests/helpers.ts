@@ -193,7 +193,8 @@ export class Scratch {
   /** Remember the pid in the pidfile (if any) so cleanup kills it. */
   track(pid?: number): number | undefined {
     const p = pid ?? readPid(this.pidfile);
-    if (p !== undefined) this.pids.add(p);
+    // Never 0 or 1: kill(0) is the whole process group, 1 is init.
+    if (p !== undefined && p > 1) this.pids.add(p);
     return p;
   }
 
