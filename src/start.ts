@@ -24,6 +24,7 @@ import { FACILITIES } from "./syslog.ts";
 import { SUPERVISOR_GRACE, terminate } from "./control.ts";
 import { clearedEnv, type Identity } from "./privileges.ts";
 import { describeLogTo } from "./resolve.ts";
+import { oneLine } from "./text.ts";
 
 /**
  * Service-manager variables name this process's pid, which the daemon will
@@ -305,7 +306,8 @@ export async function start(
       `The daemon was not ready within ${core.readyTimeout} s and was stopped (log: ${core.logFile})`,
     );
   }
-  if (outcome !== null) throw new DaemonError(outcome.text);
+  // The daemon side may be the payload: its text reaches a terminal.
+  if (outcome !== null) throw new DaemonError(oneLine(outcome.text));
   throw new DaemonError(
     `The daemon exited before it was ready (log: ${core.logFile})`,
   );

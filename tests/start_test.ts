@@ -252,6 +252,8 @@ Deno.test("a start-up failure reaches the terminal with the daemon's own error, 
 for (
   const [behavior, expected] of [
     ["throw-before-ready", /Cannot open the frobnicator/],
+    // Every line of the message, and no terminal escape, reaches the terminal.
+    ["throw-escapes-before-ready", /^behave: bad \/ thing\n$/],
     ["return-before-ready", /returned before it was ready/],
     ["exit-before-ready", /exited before it was ready/],
     ["lose-pidfile", /Lost the pidfile: ".*d\.pid" was removed or replaced/],
@@ -267,6 +269,7 @@ for (
       ]);
       assert.equal(r.code, 1, r.stdout);
       assert.match(r.stderr, expected);
+      assert.equal(r.stderr.split("\n").length, 2, "one line");
       assert.deepEqual(
         [...Deno.readDirSync(s.dir)].map((e) => e.name),
         ["d.log"],

@@ -1,0 +1,52 @@
+/**
+ * Text from a less trusted side (a payload's error, a state file) made safe
+ * to print on one terminal line.
+ *
+ * @module
+ */
+
+/** Line breaks, with the blanks around them. */
+const BREAKS = /\s*(?:\r\n|[\n\r\v\f\u0085\u2028\u2029])\s*/g;
+/** ANSI escape sequences: CSI (colours, cursor moves) and OSC (titles, links). */
+const ANSI =
+  // deno-lint-ignore no-control-regex
+  /\u001b\[[0-?]*[ -/]*[@-~]|\u009b[0-?]*[ -/]*[@-~]|(?:\u001b\]|\u009d)[^\u0007\u001b\u009c]*(?:\u0007|\u001b\\|\u009c)?/g;
+/** What a terminal would act on rather than show: C0, DEL, C1, bidi overrides. */
+const CONTROL =
+  // deno-lint-ignore no-control-regex
+  /[\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+
+/**
+ * Fold any text to one printable line: line breaks become ` / `, tabs a
+ * space, ANSI escape sequences are removed, every other control character
+ * is shown as a `\uXXXX` escape, and the result is cut to `max` characters
+ * (ending in `…`).
+ *
+ * @param text The text, e.g. an error message written by the payload.
+ * @param max The longest result, in UTF-16 code units.
+ * @returns One line without control characters.
+ *
+ * @example Folding a payload's error for the terminal
+ * ```ts
+ * import { oneLine } from "./text.ts";
+ * console.log(oneLine("bad\n\u001b[31mthing\u001b[0m\tto say\n"));
+ * // bad / thing to say
+ * console.log(oneLine("x".repeat(20), 8)); // xxxxxxx…
+ * ```
+ */
+export function oneLine(text: string, max = 1000): string {
+  const folded = text
+    .replace(ANSI, "")
+    .trim()
+    .replace(BREAKS, " / ")
+    .replaceAll("\t", " ")
+    .replace(
+      CONTROL,
+      (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
+    );
+  if (folded.length <= max) return folded;
+  let cut = folded.slice(0, Math.max(0, max - 1));
+  // Never leave half of a surrogate pair.
+  if (/[\ud800-\udbff]$/.test(cut)) cut = cut.slice(0, -1);
+  return `${cut}…`;
+}
