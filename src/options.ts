@@ -6,6 +6,7 @@
  */
 import type { LogLevel } from "@logtape/logtape";
 import { UsageError } from "./errors.ts";
+import { hasControl, quote } from "./text.ts";
 
 /** LogTape's levels, lowest first (a test checks them against LogTape's own list). */
 export const LOG_LEVELS: readonly LogLevel[] = [
@@ -317,11 +318,11 @@ export function validateOption(
   const text = String(value);
   const bad = (expected: string) =>
     new UsageError(
-      `Invalid value for --${name}: ${
-        JSON.stringify(text)
-      } (expected ${expected})`,
+      `Invalid value for --${name}: ${quote(text)} (expected ${expected})`,
     );
-  if (text.includes("\0")) throw bad("no NUL bytes");
+  // A value may end up in a unit file, a log line or a terminal, where a
+  // line break or an escape sequence would change what the text means.
+  if (hasControl(text)) throw bad("no control characters");
   switch (spec.type) {
     case "string":
       if (spec.choices !== undefined && !spec.choices.includes(text)) {

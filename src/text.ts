@@ -1,6 +1,7 @@
 /**
- * Text from a less trusted side (a payload's error, a state file) made safe
- * to print on one terminal line.
+ * Text and control characters: text from a less trusted side (a payload's
+ * error, a state file) made safe to print on one terminal line, values
+ * quoted for messages, and the test for text that must stay on its line.
  *
  * @module
  */
@@ -15,6 +16,31 @@ const ANSI =
 const CONTROL =
   // deno-lint-ignore no-control-regex
   /[\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+/** C0 (NUL and line breaks included), DEL and C1: what text options refuse. */
+// deno-lint-ignore no-control-regex
+const C0_C1 = /[\u0000-\u001f\u007f-\u009f]/;
+
+/**
+ * Whether text has a control character (U+0000–U+001F, U+007F–U+009F): one
+ * that could end a line of a file it is written to, or steer a terminal.
+ *
+ * @param text Any text.
+ * @returns `true` when it has one.
+ *
+ * @example
+ * ```ts
+ * import { hasControl } from "./text.ts";
+ * console.log(hasControl("/srv/my dir"), hasControl("/x\nExecStartPre=id")); // false true
+ * ```
+ */
+export function hasControl(text: string): boolean {
+  return C0_C1.test(text);
+}
+
+/** A character as a `\\uXXXX` escape. */
+function escape(c: string): string {
+  return `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`;
+}
 
 /**
  * Fold any text to one printable line: line breaks become ` / `, tabs a
@@ -40,13 +66,28 @@ export function oneLine(text: string, max = 1000): string {
     .trim()
     .replace(BREAKS, " / ")
     .replaceAll("\t", " ")
-    .replace(
-      CONTROL,
-      (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
-    );
+    .replace(CONTROL, escape);
   if (folded.length <= max) return folded;
   let cut = folded.slice(0, Math.max(0, max - 1));
   // Never leave half of a surrogate pair.
   if (/[\ud800-\udbff]$/.test(cut)) cut = cut.slice(0, -1);
   return `${cut}…`;
+}
+
+/**
+ * `JSON.stringify(text)`, with the characters JSON leaves as they are but a
+ * terminal acts on (DEL, C1 controls, bidi overrides) escaped too: for
+ * quoting a value in a message.
+ *
+ * @param text Any text, e.g. a refused option value.
+ * @returns The text in double quotes, every control character escaped.
+ *
+ * @example
+ * ```ts
+ * import { quote } from "./text.ts";
+ * console.log(quote("a\nb\u009bc")); // "a\nb\u009bc"
+ * ```
+ */
+export function quote(text: string): string {
+  return JSON.stringify(text).replace(CONTROL, escape);
 }

@@ -10,6 +10,8 @@ import {
   resolvePath,
   type RestartPolicy,
 } from "./options.ts";
+import { UsageError } from "./errors.ts";
+import { hasControl, quote } from "./text.ts";
 
 /** What a unit is generated from. */
 export interface UnitInput {
@@ -81,6 +83,30 @@ export function serviceCommand(
   return [...prefix, "run", ...kept];
 }
 
+/**
+ * Refuse text that would end its line early in the generated file (a
+ * newline in a path would add a directive of its own), whether it came from
+ * an option, the program's own command line or the daemon's definition.
+ */
+function checkOneLine(input: UnitInput): void {
+  const texts: [string, string | undefined][] = [
+    ["Description", input.description],
+    ...input.command.map((w): [string, string] => ["ExecStart", w]),
+    ["User", input.user],
+    ["Group", input.group],
+    ["ReadWritePaths", input.core.pidfile],
+  ];
+  for (const [key, text] of texts) {
+    if (text !== undefined && hasControl(text)) {
+      throw new UsageError(
+        `Cannot write ${key}= of the unit: ${
+          quote(text)
+        } has a control character`,
+      );
+    }
+  }
+}
+
 /** One ExecStart word, quoted for systemd (and with `%` and `$` escaped). */
 function systemdWord(word: string): string {
   const escaped = word.replaceAll("%", "%%").replaceAll("$", "$$$$");
@@ -111,6 +137,7 @@ function writableDir(
  * ```
  */
 export function systemdUnit(input: UnitInput): string {
+  checkOneLine(input);
   const { name, core } = input;
   const underHome = input.command.some((w) => /^\/(home|root)(\/|$)/.test(w));
   const rw = [
@@ -180,6 +207,7 @@ function keepAlive(restart: RestartPolicy): string[] {
 
 /** A launchd property list (macOS). */
 export function launchdPlist(input: UnitInput): string {
+  checkOneLine(input);
   const args = input.command.map((w) => `    <string>${xml(w)}</string>`);
   const lines = [
     `<?xml version="1.0" encoding="UTF-8"?>`,

@@ -7,6 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { libc } from "../ffi/mod.ts";
+import { UsageError } from "../src/errors.ts";
 import {
   BEHAVE,
   cli,
@@ -431,4 +432,61 @@ Deno.test({
         "unit starts nothing",
       );
     }),
+});
+
+Deno.test("unit refuses a newline in any text it would write: an option's value, the program's own path, the daemon's description", async () => {
+  await withScratch(async (s) => {
+    const injected = await cli(EXAMPLE, [
+      "unit",
+      "--pidfile",
+      "/x\nExecStartPre=/bin/sh -c id",
+    ]);
+    assert.equal(injected.code, 2, injected.stdout);
+    assert.equal(injected.stdout, "");
+    assert.match(
+      injected.stderr,
+      /^denod-example: Invalid value for --pidfile: "\/x\\nExecStartPre=\/bin\/sh -c id" \(expected no control characters\)\n/,
+    );
+
+    // The program reached through a directory whose name has a newline.
+    const dir = `${s.dir}/a\nExecStartPre=id`;
+    Deno.symlinkSync(new URL("../", import.meta.url).pathname, dir);
+    const path = await cli(`${dir}/daemon.ts`, ["unit"]);
+    assert.equal(path.code, 2, path.stdout);
+    assert.equal(path.stdout, "");
+    assert.match(path.stderr, /Cannot write ExecStart= of the unit: ".*\\n/);
+  });
+
+  const { systemdUnit, launchdPlist } = await import("../src/unit.ts");
+  const core = {
+    umask: 0o027,
+    noNewPrivs: true,
+    noCoreDumps: true,
+    stopTimeout: 10,
+    pidfile: undefined,
+  } as never;
+  for (const make of [systemdUnit, launchdPlist]) {
+    for (
+      const input of [
+        { description: "My daemon\nExecStartPre=/bin/sh -c id" },
+        { user: "daemon\nExecStartPre=/bin/sh -c id" },
+        { group: "daemon\rx" },
+        { command: ["/usr/bin/myd", "run", "--x=\u001b[2J"] },
+      ]
+    ) {
+      assert.throws(
+        () =>
+          make({
+            name: "myd",
+            description: "My daemon",
+            command: ["/usr/bin/myd", "run"],
+            core,
+            ...input,
+          }),
+        (err: unknown) =>
+          err instanceof UsageError && /control character/.test(err.message),
+        JSON.stringify(input),
+      );
+    }
+  }
 });
