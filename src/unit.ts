@@ -107,12 +107,27 @@ function checkOneLine(input: UnitInput): void {
   }
 }
 
-/** One ExecStart word, quoted for systemd (and with `%` and `$` escaped). */
-function systemdWord(word: string): string {
-  const escaped = word.replaceAll("%", "%%").replaceAll("$", "$$$$");
-  return /^[A-Za-z0-9_@+=:,./-]+$/.test(escaped)
+/**
+ * One item of a space-separated setting (ReadWritePaths=, an ExecStart
+ * word): `%` doubled, as specifiers are expanded inside quotes too, and
+ * double-quoted with `\\` and `"` escaped unless plainly safe
+ * (systemd.syntax(7), "Quoting").
+ */
+function systemdItem(text: string): string {
+  const escaped = text.replaceAll("%", "%%");
+  return /^[A-Za-z0-9_@+=:,./%-]+$/.test(escaped)
     ? escaped
     : `"${escaped.replaceAll("\\", "\\\\").replaceAll('"', '\\"')}"`;
+}
+
+/** One ExecStart word: an item, with `$` escaped from variable expansion. */
+function systemdWord(word: string): string {
+  return systemdItem(word.replaceAll("$", "$$$$"));
+}
+
+/** A whole-line value (Description=, User=): only specifiers are expanded. */
+function systemdText(text: string): string {
+  return text.replaceAll("%", "%%");
 }
 
 /** Directories a path lives in that ProtectSystem=strict would make read-only. */
@@ -149,7 +164,7 @@ export function systemdUnit(input: UnitInput): string {
   ];
   const lines = [
     "[Unit]",
-    `Description=${input.description}`,
+    `Description=${systemdText(input.description)}`,
     "After=network.target",
     "",
     "[Service]",
@@ -163,8 +178,8 @@ export function systemdUnit(input: UnitInput): string {
       ? [`RestartSec=${core.restartDelay}`]
       : []),
     `TimeoutStopSec=${Math.ceil(core.stopTimeout) + 5}`,
-    ...(input.user ? [`User=${input.user}`] : []),
-    ...(input.group ? [`Group=${input.group}`] : []),
+    ...(input.user ? [`User=${systemdText(input.user)}`] : []),
+    ...(input.group ? [`Group=${systemdText(input.group)}`] : []),
     `UMask=${core.umask.toString(8).padStart(4, "0")}`,
     ...(core.noNewPrivs ? ["NoNewPrivileges=yes"] : []),
     ...(core.noCoreDumps ? ["LimitCORE=0"] : []),
@@ -174,7 +189,9 @@ export function systemdUnit(input: UnitInput): string {
     "PrivateTmp=yes",
     `RuntimeDirectory=${name}`,
     `StateDirectory=${name}`,
-    ...(rw.length > 0 ? [`ReadWritePaths=${rw.join(" ")}`] : []),
+    ...(rw.length > 0
+      ? [`ReadWritePaths=${rw.map(systemdItem).join(" ")}`]
+      : []),
     "",
     "[Install]",
     "WantedBy=multi-user.target",

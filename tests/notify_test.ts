@@ -490,3 +490,78 @@ Deno.test("unit refuses a newline in any text it would write: an option's value,
     }
   }
 });
+
+Deno.test({
+  name:
+    "unit quotes paths with spaces, quotes and backslashes and escapes % specifiers, which systemd-analyze verify reads back without a word",
+  ignore: await needs("systemd-analyze"),
+  fn: () =>
+    withScratch(async (s) => {
+      const file = `${s.dir}/denod-example.service`;
+      /** systemd-analyze's complaints about the unit file. */
+      const verify = async (unit: string) => {
+        Deno.writeTextFileSync(file, unit);
+        const r = await sh(`systemd-analyze verify ${shq(file)}`);
+        assert.equal(r.code, 0, r.stderr);
+        return (r.stdout + r.stderr).split("\n").filter((l) =>
+          l.includes(file)
+        );
+      };
+      const spaced = await cli(EXAMPLE, [
+        "unit",
+        "--pidfile",
+        "/srv/my dir/x.pid",
+      ]);
+      assert.equal(spaced.code, 0, spaced.stderr);
+      assert.ok(
+        spaced.stdout.split("\n").includes(`ReadWritePaths="/srv/my dir"`),
+        spaced.stdout,
+      );
+      assert.deepEqual(await verify(spaced.stdout), []);
+
+      const odd = await cli(EXAMPLE, [
+        "unit",
+        "--pidfile",
+        `/srv/50%Q "q" \\b/x.pid`,
+      ]);
+      assert.equal(odd.code, 0, odd.stderr);
+      assert.ok(
+        odd.stdout.split("\n").includes(
+          `ReadWritePaths="/srv/50%%Q \\"q\\" \\\\b"`,
+        ),
+        odd.stdout,
+      );
+      assert.deepEqual(await verify(odd.stdout), []);
+
+      // What the unit says itself: the daemon's description, the user.
+      const { systemdUnit } = await import("../src/unit.ts");
+      const unit = systemdUnit({
+        name: "myd",
+        description: "Serves 100% of /srv",
+        command: ["/bin/true", "50%Q"],
+        user: "daemon%Q",
+        core: {
+          umask: 0o027,
+          noNewPrivs: true,
+          noCoreDumps: true,
+          stopTimeout: 10,
+          pidfile: "/srv/a%Qb/x.pid",
+        } as never,
+      });
+      for (
+        const line of [
+          "Description=Serves 100%% of /srv",
+          "ExecStart=/bin/true 50%%Q",
+          "User=daemon%%Q",
+          "ReadWritePaths=/srv/a%%Qb",
+        ]
+      ) {
+        assert.ok(unit.split("\n").includes(line), `${line}\n${unit}`);
+      }
+      // Only the user's name, unknown here, draws a word.
+      assert.deepEqual(
+        (await verify(unit)).filter((l) => !/User/.test(l)),
+        [],
+      );
+    }),
+});
