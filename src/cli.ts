@@ -129,7 +129,8 @@ async function dispatch(
     const { runSupervisor } = await import("./supervise.ts");
     return await runSupervisor(libc, stage);
   }
-  const { parseCommandLine } = await import("./parse.ts");
+  const { parseCommandLine, requireUtf8 } = await import("./parse.ts");
+  requireUtf8(libc.selfArgvBytes());
   const { command, raw, owners } = parseCommandLine(args, def.options ?? {});
   const caller = {
     euid: libc.geteuid(),

@@ -356,6 +356,30 @@ Deno.test("start refuses a pidfile that is a symlink and leaves its target untou
   });
 });
 
+Deno.test("an argument that is not UTF-8 is refused, never rewritten; U+FFFD itself is accepted", async () => {
+  await withScratch(async (s) => {
+    // Deno decodes argv lossily: a\xff.pid would arrive as a\ufffd.pid.
+    const rewritten = `${s.dir}/a\ufffd.pid`;
+    try {
+      const r = await sh(
+        `${
+          denoLine(EXAMPLE, ["start"])
+        } --pidfile $'${s.dir}/a\\xff.pid' --log-file ${shq(s.logFile)}`,
+      );
+      assert.equal(r.code, 2, r.stdout + r.stderr);
+      assert.equal(
+        r.stderr.split("\n")[0],
+        `denod-example: Argument "${s.dir}/a\\xff.pid" is not valid UTF-8`,
+      );
+      assert.deepEqual([...Deno.readDirSync(s.dir)], [], "nothing created");
+    } finally {
+      s.track(readPid(rewritten));
+    }
+    const genuine = await cli(EXAMPLE, ["status", "--pidfile", rewritten]);
+    assert.equal(genuine.code, 3, genuine.stderr);
+  });
+});
+
 Deno.test("start reports a missing pidfile directory and an unusable log file before detaching", async () => {
   await withScratch(async (s) => {
     const noDir = await cli(EXAMPLE, [
