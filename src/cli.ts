@@ -14,7 +14,7 @@ import {
   type OptionSpecs,
 } from "./options.ts";
 import { resolveOptions } from "./resolve.ts";
-import { runLeader, start } from "./start.ts";
+import { checkDirectory, runLeader, start } from "./start.ts";
 import { reload, status, stop } from "./control.ts";
 import { Pidfile } from "./pidfile.ts";
 import { PIDFILE_FD, takeStage } from "./stage.ts";
@@ -185,6 +185,7 @@ async function dispatch(
         );
       }
       requireRoot(libc, identity);
+      checkDirectory(core.chdir);
       const { serve } = await import("./serve.ts");
       return await serve(libc, def, core, payload, {
         detached: false,
@@ -197,6 +198,8 @@ async function dispatch(
       if (core.notifyFd !== undefined) {
         throw new UsageError("--notify-fd works with run only");
       }
+      // Before restart stops the running daemon, not after.
+      checkDirectory(core.chdir);
       if (command === "restart") {
         const stopped = await stop(
           libc,

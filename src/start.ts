@@ -7,7 +7,7 @@
  * @module
  */
 import type { Libc } from "../ffi/mod.ts";
-import { DaemonError, Exit } from "./errors.ts";
+import { DaemonError, Exit, UsageError } from "./errors.ts";
 import { openLogFile } from "./logfile.ts";
 import type { CoreOptions } from "./options.ts";
 import { inspectPidfile, Pidfile, PidfileLockedError } from "./pidfile.ts";
@@ -134,7 +134,7 @@ async function ensurePrivateDir(dir: string): Promise<void> {
 }
 
 /** Refuse a `--chdir` that is not an existing directory, before detaching. */
-function checkDirectory(dir: string): void {
+export function checkDirectory(dir: string): void {
   let isDir = false;
   try {
     isDir = Deno.statSync(dir).isDirectory;
@@ -142,7 +142,7 @@ function checkDirectory(dir: string): void {
     // reported below
   }
   if (!isDir) {
-    throw new DaemonError(
+    throw new UsageError(
       `Cannot use --chdir ${
         JSON.stringify(dir)
       }: it is not an existing directory`,

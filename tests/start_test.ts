@@ -19,6 +19,7 @@ import {
   readPid,
   sh,
   shq,
+  started,
   waitFor,
   withScratch,
 } from "./helpers.ts";
@@ -377,6 +378,43 @@ Deno.test("an argument that is not UTF-8 is refused, never rewritten; U+FFFD its
     }
     const genuine = await cli(EXAMPLE, ["status", "--pidfile", rewritten]);
     assert.equal(genuine.code, 3, genuine.stderr);
+  });
+});
+
+Deno.test("a --chdir that is not an existing directory is a usage error for start and run, before anything starts", async () => {
+  await withScratch(async (s) => {
+    Deno.writeTextFileSync(`${s.dir}/file`, "");
+    for (const command of ["start", "run"]) {
+      for (const dir of [`${s.dir}/nope`, `${s.dir}/file`]) {
+        const r = await cli(EXAMPLE, [
+          command,
+          ...s.paths,
+          "--chdir",
+          dir,
+          "--port",
+          "0",
+        ]);
+        assert.equal(r.code, 2, `${command} ${dir}: ${r.stderr}`);
+        assert.deepEqual(r.stderr.trimEnd().split("\n"), [
+          `denod-example: Cannot use --chdir ${
+            JSON.stringify(dir)
+          }: it is not an existing directory`,
+          `Usage: denod-example <command> [options]; try "help"`,
+        ]);
+        assert.throws(() => Deno.statSync(s.pidfile), "no pidfile");
+      }
+    }
+    // restart refuses it before stopping the daemon that runs.
+    const pid = await started(s, EXAMPLE, ["--port", "0"]);
+    const r = await cli(EXAMPLE, [
+      "restart",
+      ...s.paths,
+      "--chdir",
+      `${s.dir}/nope`,
+    ]);
+    assert.equal(r.code, 2, r.stdout + r.stderr);
+    assert.equal(r.stdout, "");
+    assert.ok(alive(pid), "the running daemon was left alone");
   });
 });
 
