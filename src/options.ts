@@ -329,9 +329,16 @@ export function validateOption(
         throw bad(`one of ${spec.choices.join(", ")}`);
       }
       return text;
-    case "path":
+    case "path": {
       if (text === "") throw bad("a path");
-      return resolvePath(cwd, text);
+      const path = resolvePath(cwd, text);
+      if (!fitsPathLimits(path)) {
+        throw bad(
+          `a path under ${PATH_MAX} bytes, each name at most ${NAME_MAX} bytes`,
+        );
+      }
+      return path;
+    }
     case "integer": {
       const min = spec.min ?? Number.MIN_SAFE_INTEGER;
       const max = spec.max ?? Number.MAX_SAFE_INTEGER;
@@ -343,6 +350,20 @@ export function validateOption(
       return n;
     }
   }
+}
+
+/** Linux's PATH_MAX (the terminating NUL included) and NAME_MAX, in bytes. */
+const PATH_MAX = 4096;
+const NAME_MAX = 255;
+
+/**
+ * Whether the kernel can take `path` whole: a longer one fails only when
+ * it is opened (ENAMETOOLONG), after a daemon may have detached.
+ */
+function fitsPathLimits(path: string): boolean {
+  const encoder = new TextEncoder();
+  return encoder.encode(path).length < PATH_MAX &&
+    path.split("/").every((name) => encoder.encode(name).length <= NAME_MAX);
 }
 
 /** `path` made absolute against `cwd`, with `.` and `..` segments folded. */

@@ -14,6 +14,9 @@ import { CORE_OPTIONS } from "../src/options.ts";
 import { daemon } from "../daemon.ts";
 
 const HUGE = "9".repeat(5000);
+/** A name over NAME_MAX, and a path over PATH_MAX made of short names. */
+const LONG_NAME = `/tmp/${"n".repeat(256)}`;
+const LONG_PATH = `/${"d/".repeat(2048)}x`;
 const BAD: Record<string, string[]> = {
   port: [
     "",
@@ -81,10 +84,17 @@ const BAD: Record<string, string[]> = {
     "$",
   ],
   group: ["no-such-group-denod", "", "4294967296", "g g", "x".repeat(300), "-"],
-  pidfile: ["", "/tmp/x\nExecStartPre=/bin/sh -c id", "x\u001b[2J", "x\u009by"],
-  "log-file": ["", "x\ry", "x\u007f"],
-  chdir: ["", "/tmp\n", "\t/tmp"],
-  config: ["", "c\u0085.json"],
+  pidfile: [
+    "",
+    LONG_NAME,
+    LONG_PATH,
+    "/tmp/x\nExecStartPre=/bin/sh -c id",
+    "x\u001b[2J",
+    "x\u009by",
+  ],
+  "log-file": ["", LONG_NAME, LONG_PATH, "x\ry", "x\u007f"],
+  chdir: ["", LONG_NAME, LONG_PATH, "/tmp\n", "\t/tmp"],
+  config: ["", LONG_NAME, "c\u0085.json"],
   host: ["127.0.0.1\n", "\u001b]0;title\u0007"],
   format: ["bogus", "systemd\n"],
 };

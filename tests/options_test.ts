@@ -92,6 +92,34 @@ Deno.test("validateOption() checks integers against their range and resolves pat
   );
 });
 
+Deno.test("validateOption() refuses a path longer than PATH_MAX or with a name longer than NAME_MAX, in bytes", () => {
+  const ok = (path: string, cwd = "/") =>
+    validateOption("config", SPECS.config, path, cwd) as string;
+  const tooLong = (path: string, cwd = "/") =>
+    assert.throws(() => ok(path, cwd), (err: unknown) => {
+      assert.ok(err instanceof UsageError, String(err));
+      assert.match(
+        err.message,
+        /^Invalid value for --config: ".*" \(expected a path under 4096 bytes, each name at most 255 bytes\)$/,
+      );
+      return true;
+    });
+  const name255 = "x".repeat(255);
+  assert.equal(ok(`/${name255}`), `/${name255}`);
+  tooLong(`/${name255}x`);
+  // Bytes, not characters: 128 two-byte letters are 256 bytes.
+  assert.equal(ok(`/${"é".repeat(127)}`), `/${"é".repeat(127)}`);
+  tooLong(`/${"é".repeat(128)}`);
+  // 4095 bytes fit with the terminating NUL; 4096 do not.
+  const longest = `/${"d/".repeat(2046)}xy`;
+  assert.equal(new TextEncoder().encode(longest).length, 4095);
+  assert.equal(ok(longest), longest);
+  tooLong(`${longest}z`);
+  // What counts is the path after resolving it against the directory.
+  tooLong("xy", `/${"d/".repeat(2046)}z`);
+  assert.equal(ok("../xy", `/${"d/".repeat(2046)}z`), longest);
+});
+
 Deno.test("parseSeconds() and parseUmask() accept only sane values", () => {
   assert.equal(parseSeconds("t", "1.5"), 1.5);
   for (const bad of ["0", "-1", "abc", "1e2", "86401", "", "1.", ".5"]) {
