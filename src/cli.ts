@@ -31,7 +31,8 @@ function optionLine(name: string, spec: OptionSpec): string {
         ? "PATH"
         : "VALUE")
     }`;
-  const left = `  --${name}${value}`;
+  const bare = spec.type === "string" && spec.bare !== undefined;
+  const left = bare ? `  --${name}[=${value.trim()}]` : `  --${name}${value}`;
   let right = spec.description;
   if ("choices" in spec && spec.choices !== undefined) {
     right += ` (${spec.choices.join(", ")})`;

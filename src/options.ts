@@ -28,6 +28,11 @@ export type OptionSpec =
     default?: string;
     /** Allowed values, when only some are. */
     choices?: readonly string[];
+    /**
+     * What `--name` alone means. A value must then be attached with `=`
+     * (`--name=VALUE`), and help shows `--name[=VALUE]`.
+     */
+    bare?: string;
   }
   | { type: "path"; description: string; valueName?: string; default?: string }
   | {
@@ -154,6 +159,7 @@ export const CORE_OPTIONS = {
     type: "string",
     valueName: "FACILITY",
     description: "Log to syslog (--syslog alone: facility daemon)",
+    bare: "daemon",
     choices: [
       "daemon",
       "user",

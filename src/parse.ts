@@ -60,11 +60,33 @@ export function parseCommandLine(
   for (const [name, spec] of Object.entries(all)) {
     options[name] = { type: spec.type === "boolean" ? "boolean" : "string" };
   }
+  /** The spec of an option whose value is optional, for `--name` alone. */
+  const bareSpec = (arg: string) => {
+    const name = arg.slice(2);
+    const spec = arg.startsWith("--") && Object.hasOwn(all, name)
+      ? all[name]
+      : undefined;
+    return spec?.type === "string" && spec.bare !== undefined
+      ? spec
+      : undefined;
+  };
+  args.forEach((arg, i) => {
+    // `--syslog local0` would log to facility daemon and call local0 a command.
+    if (bareSpec(arg)?.choices?.includes(args[i + 1])) {
+      throw new UsageError(
+        `Option ${
+          JSON.stringify(arg)
+        } takes its value after "=": write ${arg}=${args[i + 1]}`,
+      );
+    }
+  });
   let parsed;
   try {
     parsed = parseArgs({
-      // `--syslog` alone means the daemon facility.
-      args: args.map((a) => a === "--syslog" ? "--syslog=daemon" : a),
+      args: args.map((a) => {
+        const bare = bareSpec(a)?.bare;
+        return bare === undefined ? a : `${a}=${bare}`;
+      }),
       options,
       strict: true,
       allowPositionals: true,

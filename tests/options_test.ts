@@ -57,6 +57,35 @@ Deno.test("parseCommandLine() rejects unknown commands, options, missing values 
   }
 });
 
+Deno.test("parseCommandLine() reads --syslog alone as facility daemon and wants any other value attached with =", () => {
+  const raw = (args: string[]) => parseCommandLine(args, SPECS).raw;
+  assert.equal(raw(["start", "--syslog"]).syslog, "daemon");
+  assert.equal(raw(["--syslog", "start"]).syslog, "daemon");
+  assert.equal(raw(["start", "--syslog=local0"]).syslog, "local0");
+  for (
+    const args of [["start", "--syslog", "local0"], [
+      "--syslog",
+      "local0",
+      "start",
+    ]]
+  ) {
+    assert.throws(() => parseCommandLine(args, SPECS), (err: unknown) => {
+      assert.ok(err instanceof UsageError, String(err));
+      assert.equal(
+        err.message,
+        `Option "--syslog" takes its value after "=": write --syslog=local0`,
+      );
+      return true;
+    });
+  }
+  // A daemon's own option can have an optional value the same way.
+  const own = {
+    color: { type: "string", description: "", bare: "auto" },
+  } as const;
+  assert.equal(parseCommandLine(["run", "--color"], own).raw.color, "auto");
+  assert.equal(parseCommandLine(["run", "--color=no"], own).raw.color, "no");
+});
+
 Deno.test("validateOption() checks integers against their range and resolves paths", () => {
   assert.equal(validateOption("port", SPECS.port, "0", "/"), 0);
   assert.equal(validateOption("port", SPECS.port, undefined, "/"), 8000);
