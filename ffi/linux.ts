@@ -911,6 +911,18 @@ export function linuxLibc(): Libc {
         argv: raw.replace(/\0$/, "").split("\0"),
       };
     },
+    selfArgvBytes() {
+      const raw = readProc("/proc/self/cmdline");
+      // Each argument ends in a NUL.
+      const args: Uint8Array[] = [];
+      for (let start = 0, i = 0; i < raw.length; i++) {
+        if (raw[i] === 0) {
+          args.push(raw.subarray(start, i));
+          start = i + 1;
+        }
+      }
+      return args;
+    },
     processAge(pid) {
       try {
         const stat = decoder.decode(readProc(`/proc/${pid}/stat`));

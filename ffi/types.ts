@@ -190,6 +190,8 @@ export interface Libc {
   openFds(): number[];
   /** This program as the kernel started it: the executable and the full argv (argv[0] included). */
   selfCommand(): { path: string; argv: string[] };
+  /** This program's argv as the kernel holds it, each argument's bytes undecoded. */
+  selfArgvBytes(): Uint8Array[];
   /** Seconds since process `pid` started, or `undefined` when it is gone. */
   processAge(pid: number): number | undefined;
   /** `statx(2)` of a path (not following a final symlink) or of a descriptor. */

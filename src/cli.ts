@@ -14,7 +14,7 @@ import {
   type OptionSpecs,
 } from "./options.ts";
 import { resolveOptions } from "./resolve.ts";
-import { checkStart, runLeader, start } from "./start.ts";
+import { checkDirectory, checkStart, runLeader, start } from "./start.ts";
 import { reload, status, stop } from "./control.ts";
 import { Pidfile } from "./pidfile.ts";
 import { PIDFILE_FD, takeStage } from "./stage.ts";
@@ -31,7 +31,8 @@ function optionLine(name: string, spec: OptionSpec): string {
         ? "PATH"
         : "VALUE")
     }`;
-  const left = `  --${name}${value}`;
+  const bare = spec.type === "string" && spec.bare !== undefined;
+  const left = bare ? `  --${name}[=${value.trim()}]` : `  --${name}${value}`;
   let right = spec.description;
   if ("choices" in spec && spec.choices !== undefined) {
     right += ` (${spec.choices.join(", ")})`;
@@ -129,7 +130,8 @@ async function dispatch(
     const { runSupervisor } = await import("./supervise.ts");
     return await runSupervisor(libc, stage);
   }
-  const { parseCommandLine } = await import("./parse.ts");
+  const { parseCommandLine, requireUtf8 } = await import("./parse.ts");
+  requireUtf8(libc.selfArgvBytes());
   const { command, raw, owners } = parseCommandLine(args, def.options ?? {});
   const caller = {
     euid: libc.geteuid(),
@@ -184,6 +186,7 @@ async function dispatch(
         );
       }
       requireRoot(libc, identity);
+      checkDirectory(core.chdir);
       const { serve } = await import("./serve.ts");
       return await serve(libc, def, core, payload, {
         detached: false,

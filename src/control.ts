@@ -21,7 +21,7 @@ import {
   removeSideFiles,
   type SupervisorState,
 } from "./state.ts";
-import { printable } from "./text.ts";
+import { oneLine } from "./text.ts";
 
 /**
  * Seconds a supervisor may take beyond the daemon's stop timeout: it waits
@@ -78,7 +78,7 @@ export function distrust(
   }
   const exes = [Deno.execPath(), launch?.exe];
   if (view.exe !== null && !exes.includes(view.exe)) {
-    return `runs ${JSON.stringify(printable(view.exe))}, not this program`;
+    return `runs ${JSON.stringify(oneLine(view.exe))}, not this program`;
   }
   if (view.exe === null && root) return "runs no executable root can see";
   const uids = launch?.uids ?? [file.uid];

@@ -6,6 +6,7 @@
  */
 import type { LogLevel } from "@logtape/logtape";
 import { UsageError } from "./errors.ts";
+import { hasControl, quote } from "./text.ts";
 
 /** LogTape's levels, lowest first (a test checks them against LogTape's own list). */
 export const LOG_LEVELS: readonly LogLevel[] = [
@@ -27,6 +28,11 @@ export type OptionSpec =
     default?: string;
     /** Allowed values, when only some are. */
     choices?: readonly string[];
+    /**
+     * What `--name` alone means. A value must then be attached with `=`
+     * (`--name=VALUE`), and help shows `--name[=VALUE]`.
+     */
+    bare?: string;
   }
   | { type: "path"; description: string; valueName?: string; default?: string }
   | {
@@ -153,6 +159,7 @@ export const CORE_OPTIONS = {
     type: "string",
     valueName: "FACILITY",
     description: "Log to syslog (--syslog alone: facility daemon)",
+    bare: "daemon",
     choices: [
       "daemon",
       "user",
@@ -317,20 +324,27 @@ export function validateOption(
   const text = String(value);
   const bad = (expected: string) =>
     new UsageError(
-      `Invalid value for --${name}: ${
-        JSON.stringify(text)
-      } (expected ${expected})`,
+      `Invalid value for --${name}: ${quote(text)} (expected ${expected})`,
     );
-  if (text.includes("\0")) throw bad("no NUL bytes");
+  // A value may end up in a unit file, a log line or a terminal, where a
+  // line break or an escape sequence would change what the text means.
+  if (hasControl(text)) throw bad("no control characters");
   switch (spec.type) {
     case "string":
       if (spec.choices !== undefined && !spec.choices.includes(text)) {
         throw bad(`one of ${spec.choices.join(", ")}`);
       }
       return text;
-    case "path":
+    case "path": {
       if (text === "") throw bad("a path");
-      return resolvePath(cwd, text);
+      const path = resolvePath(cwd, text);
+      if (!fitsPathLimits(path)) {
+        throw bad(
+          `a path under ${PATH_MAX} bytes, each name at most ${NAME_MAX} bytes`,
+        );
+      }
+      return path;
+    }
     case "integer": {
       const min = spec.min ?? Number.MIN_SAFE_INTEGER;
       const max = spec.max ?? Number.MAX_SAFE_INTEGER;
@@ -342,6 +356,20 @@ export function validateOption(
       return n;
     }
   }
+}
+
+/** Linux's PATH_MAX (the terminating NUL included) and NAME_MAX, in bytes. */
+const PATH_MAX = 4096;
+const NAME_MAX = 255;
+
+/**
+ * Whether the kernel can take `path` whole: a longer one fails only when
+ * it is opened (ENAMETOOLONG), after a daemon may have detached.
+ */
+function fitsPathLimits(path: string): boolean {
+  const encoder = new TextEncoder();
+  return encoder.encode(path).length < PATH_MAX &&
+    path.split("/").every((name) => encoder.encode(name).length <= NAME_MAX);
 }
 
 /** `path` made absolute against `cwd`, with `.` and `..` segments folded. */

@@ -12,6 +12,7 @@ import {
   CORE_OPTIONS,
   type OptionSpecs,
 } from "./options.ts";
+import { quote } from "./text.ts";
 
 /** The result of {@linkcode parseCommandLine}. */
 export interface ParsedCommandLine {
@@ -59,11 +60,33 @@ export function parseCommandLine(
   for (const [name, spec] of Object.entries(all)) {
     options[name] = { type: spec.type === "boolean" ? "boolean" : "string" };
   }
+  /** The spec of an option whose value is optional, for `--name` alone. */
+  const bareSpec = (arg: string) => {
+    const name = arg.slice(2);
+    const spec = arg.startsWith("--") && Object.hasOwn(all, name)
+      ? all[name]
+      : undefined;
+    return spec?.type === "string" && spec.bare !== undefined
+      ? spec
+      : undefined;
+  };
+  args.forEach((arg, i) => {
+    // `--syslog local0` would log to facility daemon and call local0 a command.
+    if (bareSpec(arg)?.choices?.includes(args[i + 1])) {
+      throw new UsageError(
+        `Option ${
+          JSON.stringify(arg)
+        } takes its value after "=": write ${arg}=${args[i + 1]}`,
+      );
+    }
+  });
   let parsed;
   try {
     parsed = parseArgs({
-      // `--syslog` alone means the daemon facility.
-      args: args.map((a) => a === "--syslog" ? "--syslog=daemon" : a),
+      args: args.map((a) => {
+        const bare = bareSpec(a)?.bare;
+        return bare === undefined ? a : `${a}=${bare}`;
+      }),
       options,
       strict: true,
       allowPositionals: true,
@@ -127,4 +150,61 @@ function parseArgsMessage(err: unknown): string {
     default:
       return text.split("\n")[0].replace(/\.$/, "");
   }
+}
+
+/**
+ * Refuse a command line that is not UTF-8. `Deno.args` (and a re-executed
+ * stage's argv) decode each bad byte to U+FFFD, so a path given with one
+ * would silently become another path.
+ *
+ * @param argv This program's argv as the kernel holds it.
+ * @throws {UsageError} Naming the first argument that is not UTF-8.
+ *
+ * @example
+ * ```ts
+ * import { requireUtf8 } from "./parse.ts";
+ * const bytes = (s: string) => new TextEncoder().encode(s);
+ * requireUtf8([bytes("start"), bytes("/srv/ünï\ufffd")]);
+ * try {
+ *   requireUtf8([bytes("start"), new Uint8Array([0x61, 0xff])]);
+ * } catch (err) {
+ *   console.log((err as Error).message); // Argument "a\xff" is not valid UTF-8
+ * }
+ * ```
+ */
+export function requireUtf8(argv: readonly Uint8Array[]): void {
+  const strict = new TextDecoder("utf-8", { fatal: true });
+  for (const arg of argv) {
+    try {
+      strict.decode(arg);
+    } catch {
+      throw new UsageError(`Argument ${showBytes(arg)} is not valid UTF-8`);
+    }
+  }
+}
+
+/** Bytes quoted as text, each byte that is not part of a UTF-8 character as `\xNN`. */
+function showBytes(bytes: Uint8Array): string {
+  const strict = new TextDecoder("utf-8", { fatal: true });
+  let out = "";
+  for (let i = 0; i < bytes.length;) {
+    // The shortest run from here that decodes is one whole character.
+    let char: string | undefined;
+    let n = 1;
+    for (; n <= 4 && i + n <= bytes.length && char === undefined; n++) {
+      try {
+        char = strict.decode(bytes.subarray(i, i + n));
+      } catch {
+        // not a whole character yet
+      }
+    }
+    if (char === undefined) {
+      out += `\\x${bytes[i].toString(16).padStart(2, "0")}`;
+      i++;
+    } else {
+      out += quote(char).slice(1, -1);
+      i += n - 1;
+    }
+  }
+  return `"${out}"`;
 }

@@ -23,6 +23,7 @@ import { sendLine } from "./readiness.ts";
 import { clearedEnv, dropPrivileges, type Identity } from "./privileges.ts";
 import { SERVICE_ENV, ServiceManager } from "./notify.ts";
 import { describeLogTo } from "./resolve.ts";
+import { oneLine } from "./text.ts";
 
 /** How the payload is being run. */
 export type ServeMode =
@@ -65,8 +66,8 @@ async function supervisorGone(libc: Libc): Promise<void> {
 
 /** One-line text of any thrown value, for the readiness pipe. */
 function errorText(err: unknown): string {
-  if (err instanceof Error) return err.message.split("\n")[0] || err.name;
-  return String(err);
+  if (err instanceof Error) return oneLine(err.message) || err.name;
+  return oneLine(String(err));
 }
 
 /**

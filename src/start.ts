@@ -7,7 +7,7 @@
  * @module
  */
 import type { Libc } from "../ffi/mod.ts";
-import { DaemonError, Exit } from "./errors.ts";
+import { DaemonError, Exit, UsageError } from "./errors.ts";
 import { type LogOwner, openLogFile, UNCHANGED_ID } from "./logfile.ts";
 import type { CoreOptions } from "./options.ts";
 import { inspectPidfile, Pidfile, PidfileLockedError } from "./pidfile.ts";
@@ -36,7 +36,7 @@ import {
 import { clearedEnv, type Identity } from "./privileges.ts";
 import { describeLogTo } from "./resolve.ts";
 import { closeParent, openParent } from "./safe_open.ts";
-import { printable } from "./text.ts";
+import { oneLine } from "./text.ts";
 import { pidfilePolicy } from "./pidfile.ts";
 
 /**
@@ -170,7 +170,7 @@ function ensurePrivateDir(dir: string): void {
 }
 
 /** Refuse a `--chdir` that is not an existing directory, before detaching. */
-function checkDirectory(dir: string): void {
+export function checkDirectory(dir: string): void {
   let isDir = false;
   try {
     isDir = Deno.statSync(dir).isDirectory;
@@ -178,7 +178,7 @@ function checkDirectory(dir: string): void {
     // reported below
   }
   if (!isDir) {
-    throw new DaemonError(
+    throw new UsageError(
       `Cannot use --chdir ${
         JSON.stringify(dir)
       }: it is not an existing directory`,
@@ -396,7 +396,8 @@ export async function start(
       `The daemon was not ready within ${core.readyTimeout} s and was stopped (log: ${core.logFile})`,
     );
   }
-  if (outcome !== null) throw new DaemonError(printable(outcome.text));
+  // The daemon side may be the payload: its text reaches a terminal.
+  if (outcome !== null) throw new DaemonError(oneLine(outcome.text));
   throw new DaemonError(
     `The daemon exited before it was ready (log: ${core.logFile})`,
   );

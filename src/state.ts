@@ -18,7 +18,7 @@
 import type { Libc } from "../ffi/mod.ts";
 import { pidfilePolicy } from "./pidfile.ts";
 import { openChecked } from "./safe_open.ts";
-import { printable } from "./text.ts";
+import { oneLine } from "./text.ts";
 
 /** What the daemon publishes. */
 export interface DaemonState {
@@ -240,7 +240,7 @@ const isCount = (v: unknown): v is number =>
 /**
  * Read what daemon `pid` publishes. Call it only for a pid verified to be
  * the daemon (or its supervisor's child): the content is the daemon's word,
- * checked field by field and made printable.
+ * checked field by field and made oneLine.
  *
  * @returns The state, or `null` when none can be read.
  */
@@ -262,8 +262,8 @@ export function readState(libc: Libc, pid: number): DaemonState | null {
     reloadsDone: data.reloadsDone,
     lastReloadError: data.lastReloadError === null
       ? null
-      : printable(data.lastReloadError),
-    ...(isString(data.logsTo) ? { logsTo: printable(data.logsTo) } : {}),
+      : oneLine(data.lastReloadError),
+    ...(isString(data.logsTo) ? { logsTo: oneLine(data.logsTo) } : {}),
   };
 }
 
@@ -290,10 +290,10 @@ export function readSupervisorState(
     ...data,
     lastExit: data.lastExit === null ? null : {
       ...data.lastExit,
-      status: printable(String(data.lastExit?.status)),
+      status: oneLine(String(data.lastExit?.status)),
     },
-    gaveUp: data.gaveUp === null ? null : printable(String(data.gaveUp)),
-    logsTo: printable(String(data.logsTo)),
+    gaveUp: data.gaveUp === null ? null : oneLine(String(data.gaveUp)),
+    logsTo: oneLine(String(data.logsTo)),
   };
 }
 

@@ -10,6 +10,8 @@ import {
   resolvePath,
   type RestartPolicy,
 } from "./options.ts";
+import { UsageError } from "./errors.ts";
+import { hasControl, quote } from "./text.ts";
 
 /** What a unit is generated from. */
 export interface UnitInput {
@@ -81,12 +83,51 @@ export function serviceCommand(
   return [...prefix, "run", ...kept];
 }
 
-/** One ExecStart word, quoted for systemd (and with `%` and `$` escaped). */
-function systemdWord(word: string): string {
-  const escaped = word.replaceAll("%", "%%").replaceAll("$", "$$$$");
-  return /^[A-Za-z0-9_@+=:,./-]+$/.test(escaped)
+/**
+ * Refuse text that would end its line early in the generated file (a
+ * newline in a path would add a directive of its own), whether it came from
+ * an option, the program's own command line or the daemon's definition.
+ */
+function checkOneLine(input: UnitInput): void {
+  const texts: [string, string | undefined][] = [
+    ["Description", input.description],
+    ...input.command.map((w): [string, string] => ["ExecStart", w]),
+    ["User", input.user],
+    ["Group", input.group],
+    ["ReadWritePaths", input.core.pidfile],
+  ];
+  for (const [key, text] of texts) {
+    if (text !== undefined && hasControl(text)) {
+      throw new UsageError(
+        `Cannot write ${key}= of the unit: ${
+          quote(text)
+        } has a control character`,
+      );
+    }
+  }
+}
+
+/**
+ * One item of a space-separated setting (ReadWritePaths=, an ExecStart
+ * word): `%` doubled, as specifiers are expanded inside quotes too, and
+ * double-quoted with `\\` and `"` escaped unless plainly safe
+ * (systemd.syntax(7), "Quoting").
+ */
+function systemdItem(text: string): string {
+  const escaped = text.replaceAll("%", "%%");
+  return /^[A-Za-z0-9_@+=:,./%-]+$/.test(escaped)
     ? escaped
     : `"${escaped.replaceAll("\\", "\\\\").replaceAll('"', '\\"')}"`;
+}
+
+/** One ExecStart word: an item, with `$` escaped from variable expansion. */
+function systemdWord(word: string): string {
+  return systemdItem(word.replaceAll("$", "$$$$"));
+}
+
+/** A whole-line value (Description=, User=): only specifiers are expanded. */
+function systemdText(text: string): string {
+  return text.replaceAll("%", "%%");
 }
 
 /** Directories a path lives in that ProtectSystem=strict would make read-only. */
@@ -111,6 +152,7 @@ function writableDir(
  * ```
  */
 export function systemdUnit(input: UnitInput): string {
+  checkOneLine(input);
   const { name, core } = input;
   const underHome = input.command.some((w) => /^\/(home|root)(\/|$)/.test(w));
   const rw = [
@@ -122,7 +164,7 @@ export function systemdUnit(input: UnitInput): string {
   ];
   const lines = [
     "[Unit]",
-    `Description=${input.description}`,
+    `Description=${systemdText(input.description)}`,
     "After=network.target",
     "",
     "[Service]",
@@ -136,8 +178,8 @@ export function systemdUnit(input: UnitInput): string {
       ? [`RestartSec=${core.restartDelay}`]
       : []),
     `TimeoutStopSec=${Math.ceil(core.stopTimeout) + 5}`,
-    ...(input.user ? [`User=${input.user}`] : []),
-    ...(input.group ? [`Group=${input.group}`] : []),
+    ...(input.user ? [`User=${systemdText(input.user)}`] : []),
+    ...(input.group ? [`Group=${systemdText(input.group)}`] : []),
     `UMask=${core.umask.toString(8).padStart(4, "0")}`,
     ...(core.noNewPrivs ? ["NoNewPrivileges=yes"] : []),
     ...(core.noCoreDumps ? ["LimitCORE=0"] : []),
@@ -147,7 +189,9 @@ export function systemdUnit(input: UnitInput): string {
     "PrivateTmp=yes",
     `RuntimeDirectory=${name}`,
     `StateDirectory=${name}`,
-    ...(rw.length > 0 ? [`ReadWritePaths=${rw.join(" ")}`] : []),
+    ...(rw.length > 0
+      ? [`ReadWritePaths=${rw.map(systemdItem).join(" ")}`]
+      : []),
     "",
     "[Install]",
     "WantedBy=multi-user.target",
@@ -180,6 +224,7 @@ function keepAlive(restart: RestartPolicy): string[] {
 
 /** A launchd property list (macOS). */
 export function launchdPlist(input: UnitInput): string {
+  checkOneLine(input);
   const args = input.command.map((w) => `    <string>${xml(w)}</string>`);
   const lines = [
     `<?xml version="1.0" encoding="UTF-8"?>`,

@@ -19,6 +19,8 @@ Deno.test("help lists every command and option; version names the runtime", asyn
       "--pidfile PATH",
       "--port N",
       "--umask",
+      // As parsed: a facility only with "=".
+      "--syslog[=FACILITY]",
     ]
   ) {
     assert.ok(help.stdout.includes(word), word);

@@ -10,9 +10,13 @@ import { cli, EXAMPLE, withScratch } from "./helpers.ts";
 import { parseCommandLine } from "../src/parse.ts";
 import { resolveOptions } from "../src/resolve.ts";
 import { UsageError } from "../src/errors.ts";
+import { CORE_OPTIONS } from "../src/options.ts";
 import { daemon } from "../daemon.ts";
 
 const HUGE = "9".repeat(5000);
+/** A name over NAME_MAX, and a path over PATH_MAX made of short names. */
+const LONG_NAME = `/tmp/${"n".repeat(256)}`;
+const LONG_PATH = `/${"d/".repeat(2048)}x`;
 const BAD: Record<string, string[]> = {
   port: [
     "",
@@ -80,12 +84,32 @@ const BAD: Record<string, string[]> = {
     "$",
   ],
   group: ["no-such-group-denod", "", "4294967296", "g g", "x".repeat(300), "-"],
-  pidfile: [""],
-  "log-file": [""],
-  chdir: [""],
-  config: [""],
+  pidfile: [
+    "",
+    LONG_NAME,
+    LONG_PATH,
+    "/tmp/x\nExecStartPre=/bin/sh -c id",
+    "x\u001b[2J",
+    "x\u009by",
+  ],
+  "log-file": ["", LONG_NAME, LONG_PATH, "x\ry", "x\u007f"],
+  chdir: ["", LONG_NAME, LONG_PATH, "/tmp\n", "\t/tmp"],
+  config: ["", LONG_NAME, "c\u0085.json"],
+  host: ["127.0.0.1\n", "\u001b]0;title\u0007"],
+  format: ["bogus", "systemd\n"],
 };
-const COMMANDS = ["start", "stop", "status", "reload", "run", "restart"];
+/** A control character other than a line break, as a terminal would get it. */
+// deno-lint-ignore no-control-regex
+const RAW_CONTROL = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/;
+const COMMANDS = [
+  "start",
+  "stop",
+  "status",
+  "reload",
+  "run",
+  "restart",
+  "unit",
+];
 const STRAYS: string[][] = [
   ["strat"],
   [""],
@@ -145,7 +169,7 @@ Deno.test("hundreds of malformed command lines exit 2 with one line and the usag
     for (let i = 0; i < all.length; i += 8) {
       results.push(
         ...await Promise.all(
-          all.slice(i, i + 8).map((args) => cli(EXAMPLE, args)),
+          all.slice(i, i + 8).map((args) => cli(EXAMPLE, args, { cwd: s.dir })),
         ),
       );
     }
@@ -160,34 +184,51 @@ Deno.test("hundreds of malformed command lines exit 2 with one line and the usag
       assert.match(lines[0], /^denod-example: [A-Z][^\n]*[^.]$/, what);
       assert.match(lines[1], /^Usage: /, what);
       assert.doesNotMatch(r.stderr, /\bat .*:\d+:\d+|Error:|Uncaught/, what);
+      assert.doesNotMatch(r.stderr, RAW_CONTROL, what);
       assert.equal(r.stdout, "", what);
     });
+    // Relative paths mean the scratch directory: nothing may appear there.
     assert.deepEqual([...Deno.readDirSync(s.dir)], [], "nothing was created");
   });
 });
 
-Deno.test("NUL bytes in any value are refused as a usage error", () => {
-  // The kernel cannot pass NUL in argv, so this is checked in-process.
+Deno.test("control characters in any value, of any option and type, are refused as a usage error naming the option", () => {
+  // NUL cannot pass through argv, so this is checked in-process too.
   const specs = daemon.definition.options!;
   const caller = { euid: 0, cwd: "/", env: () => undefined };
-  for (
-    const option of [
-      "pidfile",
-      "log-file",
-      "chdir",
-      "config",
-      "host",
-      "port",
-      "umask",
-      "user",
-    ]
-  ) {
-    const { raw } = parseCommandLine(["start", `--${option}=a\0b`], specs);
-    assert.throws(
-      () => resolveOptions("d", specs, raw, caller, false),
-      (err: unknown) =>
-        err instanceof UsageError && /no NUL bytes/.test(err.message),
-      option,
-    );
+  const options = [
+    ...Object.keys(CORE_OPTIONS).filter((o) =>
+      CORE_OPTIONS[o as keyof typeof CORE_OPTIONS].type !== "boolean"
+    ),
+    ...Object.keys(specs),
+  ];
+  for (const option of options) {
+    // Each character, and how the message shows it.
+    for (
+      const [c, shown] of [
+        ["\0", "\\u0000"],
+        ["\n", "\\n"],
+        ["\r", "\\r"],
+        ["\t", "\\t"],
+        ["\u001b", "\\u001b"],
+        ["\u007f", "\\u007f"],
+        ["\u0085", "\\u0085"],
+        ["\u009b", "\\u009b"],
+      ]
+    ) {
+      const { raw } = parseCommandLine(["start", `--${option}=a${c}b`], specs);
+      assert.throws(
+        () => resolveOptions("d", specs, raw, caller, false),
+        (err: unknown) => {
+          assert.ok(err instanceof UsageError, String(err));
+          assert.equal(
+            err.message,
+            `Invalid value for --${option}: "a${shown}b" (expected no control characters)`,
+          );
+          return true;
+        },
+        `--${option} with ${shown}`,
+      );
+    }
   }
 });

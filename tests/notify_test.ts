@@ -7,6 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { libc } from "../ffi/mod.ts";
+import { UsageError } from "../src/errors.ts";
 import {
   BEHAVE,
   cli,
@@ -429,6 +430,138 @@ Deno.test({
         readPid(`${s.dir}/rel/d.pid`),
         undefined,
         "unit starts nothing",
+      );
+    }),
+});
+
+Deno.test("unit refuses a newline in any text it would write: an option's value, the program's own path, the daemon's description", async () => {
+  await withScratch(async (s) => {
+    const injected = await cli(EXAMPLE, [
+      "unit",
+      "--pidfile",
+      "/x\nExecStartPre=/bin/sh -c id",
+    ]);
+    assert.equal(injected.code, 2, injected.stdout);
+    assert.equal(injected.stdout, "");
+    assert.match(
+      injected.stderr,
+      /^denod-example: Invalid value for --pidfile: "\/x\\nExecStartPre=\/bin\/sh -c id" \(expected no control characters\)\n/,
+    );
+
+    // The program reached through a directory whose name has a newline.
+    const dir = `${s.dir}/a\nExecStartPre=id`;
+    Deno.symlinkSync(new URL("../", import.meta.url).pathname, dir);
+    const path = await cli(`${dir}/daemon.ts`, ["unit"]);
+    assert.equal(path.code, 2, path.stdout);
+    assert.equal(path.stdout, "");
+    assert.match(path.stderr, /Cannot write ExecStart= of the unit: ".*\\n/);
+  });
+
+  const { systemdUnit, launchdPlist } = await import("../src/unit.ts");
+  const core = {
+    umask: 0o027,
+    noNewPrivs: true,
+    noCoreDumps: true,
+    stopTimeout: 10,
+    pidfile: undefined,
+  } as never;
+  for (const make of [systemdUnit, launchdPlist]) {
+    for (
+      const input of [
+        { description: "My daemon\nExecStartPre=/bin/sh -c id" },
+        { user: "daemon\nExecStartPre=/bin/sh -c id" },
+        { group: "daemon\rx" },
+        { command: ["/usr/bin/myd", "run", "--x=\u001b[2J"] },
+      ]
+    ) {
+      assert.throws(
+        () =>
+          make({
+            name: "myd",
+            description: "My daemon",
+            command: ["/usr/bin/myd", "run"],
+            core,
+            ...input,
+          }),
+        (err: unknown) =>
+          err instanceof UsageError && /control character/.test(err.message),
+        JSON.stringify(input),
+      );
+    }
+  }
+});
+
+Deno.test({
+  name:
+    "unit quotes paths with spaces, quotes and backslashes and escapes % specifiers, which systemd-analyze verify reads back without a word",
+  ignore: await needs("systemd-analyze"),
+  fn: () =>
+    withScratch(async (s) => {
+      const file = `${s.dir}/denod-example.service`;
+      /** systemd-analyze's complaints about the unit file. */
+      const verify = async (unit: string) => {
+        Deno.writeTextFileSync(file, unit);
+        const r = await sh(`systemd-analyze verify ${shq(file)}`);
+        assert.equal(r.code, 0, r.stderr);
+        return (r.stdout + r.stderr).split("\n").filter((l) =>
+          l.includes(file)
+        );
+      };
+      const spaced = await cli(EXAMPLE, [
+        "unit",
+        "--pidfile",
+        "/srv/my dir/x.pid",
+      ]);
+      assert.equal(spaced.code, 0, spaced.stderr);
+      assert.ok(
+        spaced.stdout.split("\n").includes(`ReadWritePaths="/srv/my dir"`),
+        spaced.stdout,
+      );
+      assert.deepEqual(await verify(spaced.stdout), []);
+
+      const odd = await cli(EXAMPLE, [
+        "unit",
+        "--pidfile",
+        `/srv/50%Q "q" \\b/x.pid`,
+      ]);
+      assert.equal(odd.code, 0, odd.stderr);
+      assert.ok(
+        odd.stdout.split("\n").includes(
+          `ReadWritePaths="/srv/50%%Q \\"q\\" \\\\b"`,
+        ),
+        odd.stdout,
+      );
+      assert.deepEqual(await verify(odd.stdout), []);
+
+      // What the unit says itself: the daemon's description, the user.
+      const { systemdUnit } = await import("../src/unit.ts");
+      const unit = systemdUnit({
+        name: "myd",
+        description: "Serves 100% of /srv",
+        command: ["/bin/true", "50%Q"],
+        user: "daemon%Q",
+        core: {
+          umask: 0o027,
+          noNewPrivs: true,
+          noCoreDumps: true,
+          stopTimeout: 10,
+          pidfile: "/srv/a%Qb/x.pid",
+        } as never,
+      });
+      for (
+        const line of [
+          "Description=Serves 100%% of /srv",
+          "ExecStart=/bin/true 50%%Q",
+          "User=daemon%%Q",
+          "ReadWritePaths=/srv/a%%Qb",
+        ]
+      ) {
+        assert.ok(unit.split("\n").includes(line), `${line}\n${unit}`);
+      }
+      // Only the user's name, unknown here, draws a word.
+      assert.deepEqual(
+        (await verify(unit)).filter((l) => !/User/.test(l)),
+        [],
       );
     }),
 });

@@ -57,6 +57,35 @@ Deno.test("parseCommandLine() rejects unknown commands, options, missing values 
   }
 });
 
+Deno.test("parseCommandLine() reads --syslog alone as facility daemon and wants any other value attached with =", () => {
+  const raw = (args: string[]) => parseCommandLine(args, SPECS).raw;
+  assert.equal(raw(["start", "--syslog"]).syslog, "daemon");
+  assert.equal(raw(["--syslog", "start"]).syslog, "daemon");
+  assert.equal(raw(["start", "--syslog=local0"]).syslog, "local0");
+  for (
+    const args of [["start", "--syslog", "local0"], [
+      "--syslog",
+      "local0",
+      "start",
+    ]]
+  ) {
+    assert.throws(() => parseCommandLine(args, SPECS), (err: unknown) => {
+      assert.ok(err instanceof UsageError, String(err));
+      assert.equal(
+        err.message,
+        `Option "--syslog" takes its value after "=": write --syslog=local0`,
+      );
+      return true;
+    });
+  }
+  // A daemon's own option can have an optional value the same way.
+  const own = {
+    color: { type: "string", description: "", bare: "auto" },
+  } as const;
+  assert.equal(parseCommandLine(["run", "--color"], own).raw.color, "auto");
+  assert.equal(parseCommandLine(["run", "--color=no"], own).raw.color, "no");
+});
+
 Deno.test("validateOption() checks integers against their range and resolves paths", () => {
   assert.equal(validateOption("port", SPECS.port, "0", "/"), 0);
   assert.equal(validateOption("port", SPECS.port, undefined, "/"), 8000);
@@ -90,6 +119,34 @@ Deno.test("validateOption() checks integers against their range and resolves pat
     () => validateOption("config", SPECS.config, "", "/"),
     UsageError,
   );
+});
+
+Deno.test("validateOption() refuses a path longer than PATH_MAX or with a name longer than NAME_MAX, in bytes", () => {
+  const ok = (path: string, cwd = "/") =>
+    validateOption("config", SPECS.config, path, cwd) as string;
+  const tooLong = (path: string, cwd = "/") =>
+    assert.throws(() => ok(path, cwd), (err: unknown) => {
+      assert.ok(err instanceof UsageError, String(err));
+      assert.match(
+        err.message,
+        /^Invalid value for --config: ".*" \(expected a path under 4096 bytes, each name at most 255 bytes\)$/,
+      );
+      return true;
+    });
+  const name255 = "x".repeat(255);
+  assert.equal(ok(`/${name255}`), `/${name255}`);
+  tooLong(`/${name255}x`);
+  // Bytes, not characters: 128 two-byte letters are 256 bytes.
+  assert.equal(ok(`/${"é".repeat(127)}`), `/${"é".repeat(127)}`);
+  tooLong(`/${"é".repeat(128)}`);
+  // 4095 bytes fit with the terminating NUL; 4096 do not.
+  const longest = `/${"d/".repeat(2046)}xy`;
+  assert.equal(new TextEncoder().encode(longest).length, 4095);
+  assert.equal(ok(longest), longest);
+  tooLong(`${longest}z`);
+  // What counts is the path after resolving it against the directory.
+  tooLong("xy", `/${"d/".repeat(2046)}z`);
+  assert.equal(ok("../xy", `/${"d/".repeat(2046)}z`), longest);
 });
 
 Deno.test("parseSeconds() and parseUmask() accept only sane values", () => {

@@ -19,6 +19,7 @@ import {
   readPid,
   sh,
   shq,
+  started,
   waitFor,
   withScratch,
 } from "./helpers.ts";
@@ -252,6 +253,8 @@ Deno.test("a start-up failure reaches the terminal with the daemon's own error, 
 for (
   const [behavior, expected] of [
     ["throw-before-ready", /Cannot open the frobnicator/],
+    // Every line of the message, and no terminal escape, reaches the terminal.
+    ["throw-escapes-before-ready", /^behave: bad \/ thing\n$/],
     ["return-before-ready", /returned before it was ready/],
     ["exit-before-ready", /exited before it was ready/],
     ["lose-pidfile", /Lost the pidfile: ".*d\.pid" was removed or replaced/],
@@ -267,6 +270,7 @@ for (
       ]);
       assert.equal(r.code, 1, r.stdout);
       assert.match(r.stderr, expected);
+      assert.equal(r.stderr.split("\n").length, 2, "one line");
       assert.deepEqual(
         [...Deno.readDirSync(s.dir)].map((e) => e.name),
         ["d.log"],
@@ -350,6 +354,67 @@ Deno.test("start refuses a pidfile that is a symlink and leaves its target untou
     );
     assert.equal(Deno.readTextFileSync(target), "keep me\n");
     assert.ok(Deno.lstatSync(s.pidfile).isSymlink);
+  });
+});
+
+Deno.test("an argument that is not UTF-8 is refused, never rewritten; U+FFFD itself is accepted", async () => {
+  await withScratch(async (s) => {
+    // Deno decodes argv lossily: a\xff.pid would arrive as a\ufffd.pid.
+    const rewritten = `${s.dir}/a\ufffd.pid`;
+    try {
+      const r = await sh(
+        `${
+          denoLine(EXAMPLE, ["start"])
+        } --pidfile $'${s.dir}/a\\xff.pid' --log-file ${shq(s.logFile)}`,
+      );
+      assert.equal(r.code, 2, r.stdout + r.stderr);
+      assert.equal(
+        r.stderr.split("\n")[0],
+        `denod-example: Argument "${s.dir}/a\\xff.pid" is not valid UTF-8`,
+      );
+      assert.deepEqual([...Deno.readDirSync(s.dir)], [], "nothing created");
+    } finally {
+      s.track(readPid(rewritten));
+    }
+    const genuine = await cli(EXAMPLE, ["status", "--pidfile", rewritten]);
+    assert.equal(genuine.code, 3, genuine.stderr);
+  });
+});
+
+Deno.test("a --chdir that is not an existing directory is a usage error for start and run, before anything starts", async () => {
+  await withScratch(async (s) => {
+    Deno.writeTextFileSync(`${s.dir}/file`, "");
+    for (const command of ["start", "run"]) {
+      for (const dir of [`${s.dir}/nope`, `${s.dir}/file`]) {
+        const r = await cli(EXAMPLE, [
+          command,
+          ...s.paths,
+          "--chdir",
+          dir,
+          "--port",
+          "0",
+        ]);
+        assert.equal(r.code, 2, `${command} ${dir}: ${r.stderr}`);
+        assert.deepEqual(r.stderr.trimEnd().split("\n"), [
+          `denod-example: Cannot use --chdir ${
+            JSON.stringify(dir)
+          }: it is not an existing directory`,
+          `Usage: denod-example <command> [options]; try "help"`,
+        ]);
+        assert.throws(() => Deno.statSync(s.pidfile), "no pidfile");
+      }
+    }
+    // restart refuses it before stopping the daemon that runs.
+    const pid = await started(s, EXAMPLE, ["--port", "0"]);
+    const r = await cli(EXAMPLE, [
+      "restart",
+      ...s.paths,
+      "--chdir",
+      `${s.dir}/nope`,
+    ]);
+    assert.equal(r.code, 2, r.stdout + r.stderr);
+    assert.equal(r.stdout, "");
+    assert.ok(alive(pid), "the running daemon was left alone");
   });
 });
 

@@ -342,7 +342,7 @@ Deno.test({
       await started(s, BEHAVE, ["--behavior", "reload-fails-escapes"]);
       const r = await control(BEHAVE, "reload", s.paths);
       assert.equal(r.code, 1);
-      assert.match(r.stderr, /Reload failed: Bad \\x1b\[2J\\x1b\]0;owned/);
+      assert.match(r.stderr, /Reload failed: Bad .* config/);
       // deno-lint-ignore no-control-regex
       assert.doesNotMatch(r.stdout + r.stderr, /[\u0000-\u0009\u000b-\u001f]/);
       assert.equal((await control(BEHAVE, "stop", s.paths)).code, 0);
