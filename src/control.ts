@@ -6,6 +6,7 @@
  * @module
  */
 import { type Libc, SysError } from "../ffi/mod.ts";
+import { records } from "./dropped.ts";
 import { DaemonError, Exit, StatusExit } from "./errors.ts";
 import {
   inspectPidfile,
@@ -220,12 +221,15 @@ export async function status(
       const sup = readSupervisorState(libc, path, st.pid);
       if (sup !== null) return supervisedStatus(libc, name, path, sup);
       const up = libc.processAge(st.pid);
-      const logsTo = readState(libc, path)?.logsTo;
+      const state = readState(libc, path);
+      const logsTo = state?.logsTo;
       return {
         code: StatusExit.RUNNING,
         message: `${name} is running (pid ${st.pid}, up ${
           up === undefined ? "unknown" : formatDuration(up)
-        }, pidfile ${path}${logsTo ? `, logs to ${logsTo}` : ""})`,
+        }, pidfile ${path}${logsTo ? `, logs to ${logsTo}` : ""}${
+          droppedText(state?.droppedRecords)
+        })`,
       };
     }
     case "starting":
@@ -258,6 +262,11 @@ export async function status(
   }
 }
 
+/** `", 12 log records dropped"` when there are any. */
+function droppedText(n = 0): string {
+  return n > 0 ? `, ${records(n)} dropped` : "";
+}
+
 /** `"5s ago"`, or `"at an unknown time"`. */
 function ago(at: number | undefined): string {
   if (at === undefined) return "at an unknown time";
@@ -277,7 +286,12 @@ function supervisedStatus(
   const last = sup.lastExit === null
     ? ""
     : `, last exit ${sup.lastExit.status} ${ago(sup.lastExit.at)}`;
-  const where = `pidfile ${path}, logs to ${sup.logsTo}`;
+  const daemon = readState(libc, path);
+  const dropped = (sup.droppedRecords ?? 0) +
+    (daemon !== null && daemon.pid === sup.child
+      ? daemon.droppedRecords ?? 0
+      : 0);
+  const where = `pidfile ${path}, logs to ${sup.logsTo}${droppedText(dropped)}`;
   if (sup.child === null) {
     // Waiting between two runs: nothing serves now.
     const next = sup.nextRestartAt === null ? "shortly" : `in ${

@@ -22,6 +22,8 @@ export interface DaemonState {
   lastReloadError: string | null;
   /** Where the daemon logs, for `status`. */
   logsTo?: string;
+  /** Log records it could not write (a deaf syslog, a full disk), once there are any. */
+  droppedRecords?: number;
 }
 
 /** What the supervisor publishes. */
@@ -44,6 +46,8 @@ export interface SupervisorState {
   stopTimeout: number;
   /** Where the supervisor and the daemon log, for `status`. */
   logsTo: string;
+  /** The supervisor's own log records it could not write, once there are any. */
+  droppedRecords?: number;
 }
 
 const encoder = new TextEncoder();

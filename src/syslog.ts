@@ -2,13 +2,13 @@
  * A LogTape sink for the local syslog daemon: RFC 3164 datagrams to
  * `/dev/log` (or another socket) through libc `socket`/`sendto`, with the
  * daemon's name as tag, its pid, the facility, and a severity mapped from the
- * level. When the socket is missing or refuses, the daemon keeps running:
- * it says so once and writes the records to stderr instead.
+ * level. Sends never block: the daemon keeps running whatever syslog does.
  *
  * @module
  */
 import type { LogLevel, LogRecord } from "@logtape/logtape";
-import type { Libc } from "../ffi/mod.ts";
+import { type Libc, SysError } from "../ffi/mod.ts";
+import { type DroppedRecords, records } from "./dropped.ts";
 
 /** syslog(3) severities by LogTape level, as sd-daemon prefixes and syslog use them. */
 export const SEVERITY: Record<LogLevel, number> = {
@@ -102,10 +102,17 @@ export function syslogLine(
 }
 
 /**
- * The sink.
+ * The sink. Sends never wait: a syslog that stops reading must not stall
+ * the daemon. A record it does not take in time is dropped and counted,
+ * not written to the log file, which is not sized for what was meant for
+ * syslog; the first one of an episode is reported with `notice`, and the
+ * end of the episode in syslog and with `notice`. When the socket is
+ * missing or refuses, records go to `fallback` instead, and that too is
+ * reported once per episode.
  *
  * @param libc The OS interface.
- * @param opts Socket path, tag, facility, and what to do with a record syslog did not take.
+ * @param opts Socket path, tag, facility, the drop counter, and where the
+ * records syslog refused and the sink's own notices go.
  */
 export function syslogSink<R extends SyslogRecord>(
   libc: Libc,
@@ -113,30 +120,65 @@ export function syslogSink<R extends SyslogRecord>(
     socket: string;
     ident: string;
     facility: number;
-    fallback: (record: R, warning?: string) => void;
+    dropped: DroppedRecords;
+    /** Write a record to the log file instead. */
+    fallback: (record: R) => void;
+    /** Write one warning of the sink's own to the log file. */
+    notice: (text: string) => void;
   },
 ): (record: R) => void {
-  let warned = false;
+  let fellBack = false;
   // Processes here are never forked, so the pid is fixed for the sink's life.
   const header = {
     ident: opts.ident,
     pid: libc.getpid(),
     facility: opts.facility,
   };
+  const send = (record: SyslogRecord) =>
+    libc.sendDatagram(
+      opts.socket,
+      encoder.encode(syslogLine(record, header)),
+      { nonBlocking: true },
+    );
   return (record) => {
-    const line = syslogLine(record, header);
     try {
-      libc.sendDatagram(opts.socket, encoder.encode(line));
+      send(record);
     } catch (err) {
-      // Keep running and lose nothing: this record goes to stderr, and the
-      // first failure says why.
-      const warning = warned
-        ? undefined
-        : `syslog is unavailable at ${opts.socket} (${
-          (err as Error).message
-        }): logging to stderr`;
-      warned = true;
-      opts.fallback(record, warning);
+      if (err instanceof SysError && err.code === "EAGAIN") {
+        if (opts.dropped.drop("syslog", err.reason)) {
+          opts.notice(
+            `syslog at ${opts.socket} is not taking records (${err.reason}): dropping them; status shows the count`,
+          );
+        }
+        return;
+      }
+      // Nobody there: keep running and lose nothing, the log file takes it.
+      if (!fellBack) {
+        opts.notice(
+          `syslog is unavailable at ${opts.socket} (${
+            (err as Error).message
+          }): logging to stderr`,
+        );
+      }
+      fellBack = true;
+      opts.fallback(record);
+      return;
+    }
+    if (fellBack) {
+      fellBack = false;
+      opts.notice(`syslog at ${opts.socket} takes records again`);
+    }
+    const ended = opts.dropped.delivered("syslog");
+    if (ended !== null) {
+      const text = `syslog at ${opts.socket} takes records again: ${
+        records(ended.count)
+      } dropped (${ended.reason})`;
+      try {
+        send({ level: "warning", message: [text], timestamp: Date.now() });
+      } catch {
+        // Full again already: the file has it.
+      }
+      opts.notice(text);
     }
   };
 }
