@@ -1042,7 +1042,7 @@ export function linuxLibc(): Libc {
         () => lib.setrlimit(RLIMIT_CORE, rlimit),
       );
     },
-    sendDatagram(address, data) {
+    sendDatagram(address, data, opts) {
       const [addr, len] = unixAddress(address);
       // One unconnected socket per address, kept: sendto names the address
       // each time, so a restarted listener is reached again.
@@ -1052,11 +1052,11 @@ export function linuxLibc(): Libc {
         senders.set(address, fd);
       }
       const sock = fd;
+      const flags = MSG_NOSIGNAL | (opts?.nonBlocking ? MSG_DONTWAIT : 0);
       check(
         "sendto",
         address,
-        () =>
-          lib.sendto(sock, data, BigInt(data.length), MSG_NOSIGNAL, addr, len),
+        () => lib.sendto(sock, data, BigInt(data.length), flags, addr, len),
       );
     },
     bindDatagram(address) {

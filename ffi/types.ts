@@ -240,9 +240,15 @@ export interface Libc {
   disableCoreDumps(): void;
   /**
    * Send one datagram to a Unix socket: a path, or an abstract name written
-   * with a leading `@` (the sd_notify convention).
+   * with a leading `@` (the sd_notify convention). With `nonBlocking`, a
+   * receiver whose queue is full fails the call with `EAGAIN` instead of
+   * making it wait.
    */
-  sendDatagram(address: string, data: Uint8Array): void;
+  sendDatagram(
+    address: string,
+    data: Uint8Array,
+    opts?: { nonBlocking?: boolean },
+  ): void;
   /** Bind a Unix datagram socket at `address` (path or `@abstract`); returns its descriptor. */
   bindDatagram(address: string): number;
   /** Wait up to `timeoutMs` for one datagram on a bound socket; `null` on timeout. */

@@ -4,6 +4,7 @@
  * Prints the elapsed milliseconds. For `file`, stderr must be the file.
  */
 import { libc } from "../ffi/mod.ts";
+import { DroppedRecords } from "../src/dropped.ts";
 import { setupLogging } from "../src/log.ts";
 import { FACILITIES } from "../src/syslog.ts";
 
@@ -16,6 +17,7 @@ if (mode === "plain") {
   }
 } else {
   const log = setupLogging({
+    dropped: new DroppedRecords(),
     name: "bench",
     level: "info",
     format: "text",

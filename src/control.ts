@@ -6,6 +6,7 @@
  * @module
  */
 import { type FileStat, type Libc, SysError } from "../ffi/mod.ts";
+import { records } from "./dropped.ts";
 import { DaemonError, Exit, StatusExit } from "./errors.ts";
 import {
   inspectPidfile,
@@ -330,13 +331,21 @@ function runningStatus(
   const sup = readSupervisorState(libc, path, pid);
   if (sup !== null) return supervisedStatus(libc, name, path, sup);
   const up = libc.processAge(pid);
-  const logsTo = readState(libc, pid)?.logsTo;
+  const state = readState(libc, pid);
+  const logsTo = state?.logsTo;
   return {
     code: StatusExit.RUNNING,
     message: `${name} is running (pid ${pid}, up ${
       up === undefined ? "unknown" : formatDuration(up)
-    }, pidfile ${path}${logsTo ? `, logs to ${logsTo}` : ""})`,
+    }, pidfile ${path}${logsTo ? `, logs to ${logsTo}` : ""}${
+      droppedText(state?.droppedRecords)
+    })`,
   };
+}
+
+/** `", 12 log records dropped"` when there are any. */
+function droppedText(n = 0): string {
+  return n > 0 ? `, ${records(n)} dropped` : "";
 }
 
 /** `"5s ago"`, or `"at an unknown time"`. */
@@ -358,7 +367,13 @@ function supervisedStatus(
   const last = sup.lastExit === null
     ? ""
     : `, last exit ${sup.lastExit.status} ${ago(sup.lastExit.at)}`;
-  const where = `pidfile ${path}, logs to ${sup.logsTo}`;
+  // The supervisor's child (not yet reaped, so its pid is not reused).
+  const daemon = sup.child !== null &&
+      libc.processView(sup.child)?.ppid === sup.pid
+    ? readState(libc, sup.child)
+    : null;
+  const dropped = (sup.droppedRecords ?? 0) + (daemon?.droppedRecords ?? 0);
+  const where = `pidfile ${path}, logs to ${sup.logsTo}${droppedText(dropped)}`;
   if (sup.child === null) {
     // Waiting between two runs: nothing serves now.
     const next = sup.nextRestartAt === null ? "shortly" : `in ${

@@ -2,6 +2,8 @@
  * Logging: LogTape loggers writing synchronously to stderr. A detached daemon
  * has its log file on descriptors 1 and 2 (see `logfile.ts`), so the same
  * sink, `console.*` and any crash text from the runtime all land in it.
+ * Nothing here blocks on or dies of a destination that stopped taking
+ * records: such records are dropped and counted (`dropped.ts`).
  *
  * @module
  */
@@ -18,6 +20,12 @@ import {
 } from "@logtape/logtape";
 import type { Libc } from "../ffi/mod.ts";
 import { SEVERITY, syslogSink } from "./syslog.ts";
+import {
+  type DroppedRecords,
+  failureReason,
+  guardConsole,
+  records,
+} from "./dropped.ts";
 
 const encoder = new TextEncoder();
 
@@ -35,6 +43,8 @@ export interface LogSetup {
   color: boolean;
   /** Send records to syslog instead of stderr. */
   syslog?: { libc: Libc; socket: string; facility: number };
+  /** Counts the records that could not be written, `console.*`'s included. */
+  dropped: DroppedRecords;
 }
 
 /** The formatter for a setup. */
@@ -46,10 +56,66 @@ function formatterFor(setup: LogSetup): (record: LogRecord) => string {
     : getTextFormatter(options);
 }
 
-/** A sink that writes each record to descriptor 2, synchronously, whole lines at a time. */
-function stderrSink(setup: LogSetup): (record: LogRecord) => void {
+/** One warning of the logging's own, as a record. */
+function noticeRecord(setup: LogSetup, text: string): LogRecord {
+  return {
+    category: [setup.name],
+    level: "warning",
+    message: [text],
+    rawMessage: text,
+    properties: {},
+    timestamp: Date.now(),
+  };
+}
+
+/**
+ * The sink a setup asks for. Writes that fail are counted and dropped, never
+ * thrown, and so are those of `console.*`, which writes to the same file.
+ */
+function sinkFor(setup: LogSetup): (record: LogRecord) => void {
   const format = formatterFor(setup);
-  return (record) => writeStderr(setup, format(record), record.level);
+  const dropped = setup.dropped;
+  const syslog = setup.syslog;
+  // Each destination reports the other's failures: the closures below refer
+  // to one another, and run only once both exist.
+  const toSyslog = syslog === undefined ? undefined : syslogSink(syslog.libc, {
+    socket: syslog.socket,
+    ident: setup.name,
+    facility: syslog.facility,
+    dropped,
+    fallback: (record: LogRecord) => toFile(record),
+    notice: (text) => toFile(noticeRecord(setup, text)),
+  });
+  const fileFailed = (err: unknown) => {
+    const reason = failureReason(err);
+    // Said once, where it can still be read: syslog when records go there.
+    if (dropped.drop("log file", reason) && !dropped.failing("syslog")) {
+      toSyslog?.(noticeRecord(
+        setup,
+        `Cannot write to the log file (${reason}): dropping what goes there; status shows the count`,
+      ));
+    }
+  };
+  const fileDelivered = () => {
+    const ended = dropped.delivered("log file");
+    if (ended === null) return;
+    const text = `The log file takes records again: ${
+      records(ended.count)
+    } dropped (${ended.reason})`;
+    toFile(noticeRecord(setup, text));
+    toSyslog?.(noticeRecord(setup, text));
+  };
+  const toFile = (record: LogRecord) => {
+    try {
+      writeStderr(setup, format(record), record.level);
+    } catch (err) {
+      fileFailed(err);
+      return;
+    }
+    fileDelivered();
+  };
+  guardConsole({ failed: fileFailed, delivered: fileDelivered });
+  return toSyslog ?? toFile;
 }
 
 /** Write formatted text to descriptor 2, with journald prefixes when asked. */
@@ -62,26 +128,8 @@ function writeStderr(
   const text = setup.journald
     ? formatted.replace(/^(?=.)/gm, `<${SEVERITY[level]}>`)
     : formatted;
-  try {
-    Deno.stderr.writeSync(encoder.encode(text));
-  } catch {
-    // Nowhere left to report a failing log write; never crash over it.
-  }
-}
-
-/** The sink a setup asks for. */
-function sinkFor(setup: LogSetup): (record: LogRecord) => void {
-  const toStderr = stderrSink(setup);
-  if (setup.syslog === undefined) return toStderr;
-  return syslogSink(setup.syslog.libc, {
-    socket: setup.syslog.socket,
-    ident: setup.name,
-    facility: setup.syslog.facility,
-    fallback: (record, warning) => {
-      if (warning !== undefined) writeStderr(setup, `${warning}\n`, "warning");
-      toStderr(record);
-    },
-  });
+  let data = encoder.encode(text);
+  while (data.length > 0) data = data.subarray(Deno.stderr.writeSync(data));
 }
 
 /**

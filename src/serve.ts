@@ -8,6 +8,7 @@ import type { Libc } from "../ffi/mod.ts";
 import type { DaemonContext, DaemonDefinition } from "./define.ts";
 import { catchUncaught, DaemonError } from "./errors.ts";
 import { setupLogging } from "./log.ts";
+import { DroppedRecords } from "./dropped.ts";
 import { FACILITIES } from "./syslog.ts";
 import { redirectToLogFile } from "./logfile.ts";
 import type { CoreOptions, OptionSpecs, OptionValues } from "./options.ts";
@@ -99,7 +100,9 @@ export async function serve(
   // variables; working directory; pidfile and state file; signal handlers;
   // prepare() with full privileges; dropping privileges; main().
   libc.umask(core.umask);
+  const dropped = new DroppedRecords();
   const log = setupLogging({
+    dropped,
     name: def.name,
     level: core.logLevel,
     format: core.logFormat,
@@ -181,6 +184,14 @@ export async function serve(
       failStart(err);
     }
   }
+  dropped.publishEvery(1000, (n) => {
+    stateNow.droppedRecords = n;
+    try {
+      state?.write(stateNow);
+    } catch {
+      // The next drop tries again.
+    }
+  });
 
   const controller = new AbortController();
   let isReady = false;

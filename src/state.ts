@@ -34,6 +34,8 @@ export interface DaemonState {
   lastReloadError: string | null;
   /** Where the daemon logs, for `status`. */
   logsTo?: string;
+  /** Log records it could not write (a deaf syslog, a full disk), once there are any. */
+  droppedRecords?: number;
 }
 
 /** What the supervisor publishes. */
@@ -56,6 +58,8 @@ export interface SupervisorState {
   stopTimeout: number;
   /** Where the supervisor and the daemon log, for `status`. */
   logsTo: string;
+  /** The supervisor's own log records it could not write, once there are any. */
+  droppedRecords?: number;
 }
 
 /** What may hold the pidfile, recorded by whoever started the daemon. */
@@ -240,7 +244,7 @@ const isCount = (v: unknown): v is number =>
 /**
  * Read what daemon `pid` publishes. Call it only for a pid verified to be
  * the daemon (or its supervisor's child): the content is the daemon's word,
- * checked field by field and made oneLine.
+ * checked field by field and made printable.
  *
  * @returns The state, or `null` when none can be read.
  */
@@ -264,6 +268,9 @@ export function readState(libc: Libc, pid: number): DaemonState | null {
       ? null
       : oneLine(data.lastReloadError),
     ...(isString(data.logsTo) ? { logsTo: oneLine(data.logsTo) } : {}),
+    ...(isCount(data.droppedRecords)
+      ? { droppedRecords: data.droppedRecords }
+      : {}),
   };
 }
 

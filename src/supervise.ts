@@ -36,6 +36,7 @@ import {
   type SupervisorState,
 } from "./state.ts";
 import { syslogSink } from "./syslog.ts";
+import { DroppedRecords, failureReason, records } from "./dropped.ts";
 
 /** The longest restart delay, unless `--restart-delay` itself is longer. */
 export const MAX_DELAY = 15;
@@ -78,25 +79,30 @@ class SupervisorLog {
   #libc: Libc;
   #config: SupervisorLogConfig;
   #name: string;
+  #dropped: DroppedRecords;
   #write: (record: Entry) => void;
 
-  constructor(libc: Libc, config: SupervisorLogConfig, name: string) {
+  constructor(
+    libc: Libc,
+    config: SupervisorLogConfig,
+    name: string,
+    dropped: DroppedRecords,
+  ) {
     this.#libc = libc;
     this.#config = config;
     this.#name = name;
+    this.#dropped = dropped;
     const toFile = (record: Entry) => this.#toFile(record);
-    // The daemon's own syslog sink: it says once when syslog is unavailable
-    // and hands the records back for the log file.
+    // The daemon's own syslog sink: it never waits for syslog, counts what
+    // it drops, and hands back for the log file what syslog refused.
     this.#write = config.to === "file" ? toFile : syslogSink<Entry>(libc, {
       socket: config.syslogSocket,
       ident: name,
       facility: config.facility,
-      fallback: (record, warning) => {
-        if (warning !== undefined) {
-          toFile({ ...record, level: "warning", message: [warning] });
-        }
-        toFile(record);
-      },
+      dropped,
+      fallback: toFile,
+      notice: (text) =>
+        toFile({ level: "warning", message: [text], timestamp: Date.now() }),
     });
   }
 
@@ -132,8 +138,22 @@ class SupervisorLog {
       }] ${this.#name}·supervisor: ${message}`;
     try {
       this.#libc.write(2, encoder.encode(line + "\n"));
-    } catch {
-      // Nowhere left to report a failing log write.
+    } catch (err) {
+      // Counted for `status`: the file is where this would be said.
+      this.#dropped.drop("log file", failureReason(err));
+      return;
+    }
+    const ended = this.#dropped.delivered("log file");
+    if (ended !== null) {
+      this.#toFile({
+        level: "warning",
+        message: [
+          `The log file takes records again: ${
+            records(ended.count)
+          } dropped (${ended.reason})`,
+        ],
+        timestamp: Date.now(),
+      });
     }
   }
 }
@@ -167,6 +187,7 @@ class Supervisor {
   #stage: Stage;
   #config: SupervisorConfig;
   #log: SupervisorLog;
+  #dropped = new DroppedRecords();
   #pidfile: Pidfile;
   #file: StateFile<SupervisorState>;
   /** The readiness pipe to `start`, until the first daemon is ready. */
@@ -187,7 +208,12 @@ class Supervisor {
     this.#libc = libc;
     this.#stage = stage;
     this.#config = config;
-    this.#log = new SupervisorLog(libc, config.log, config.name);
+    this.#log = new SupervisorLog(
+      libc,
+      config.log,
+      config.name,
+      this.#dropped,
+    );
     this.#pidfile = Pidfile.adopt(libc, stage.pidfile, PIDFILE_FD);
     libc.setCloexec(READY_FD, true);
     if (config.noCoreDumps) libc.disableCoreDumps();
@@ -196,6 +222,7 @@ class Supervisor {
       supervisorPath(stage.pidfile),
       this.#state(),
     );
+    this.#dropped.publishEvery(1000, () => this.#publish());
   }
 
   #state(): SupervisorState {
@@ -209,6 +236,9 @@ class Supervisor {
       gaveUp: this.#gaveUp,
       stopTimeout: this.#config.stopTimeout,
       logsTo: this.#config.log.describe,
+      ...(this.#dropped.total > 0
+        ? { droppedRecords: this.#dropped.total }
+        : {}),
     };
   }
 
