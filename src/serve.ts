@@ -18,6 +18,7 @@ import { sendLine } from "./readiness.ts";
 import { clearedEnv, dropPrivileges, type Identity } from "./privileges.ts";
 import { SERVICE_ENV, ServiceManager } from "./notify.ts";
 import { describeLogTo } from "./resolve.ts";
+import { leavePrivateDenoDir, type PrivateDenoDir } from "./denodir.ts";
 
 /** How the payload is being run. */
 export type ServeMode =
@@ -32,6 +33,8 @@ export type ServeMode =
   & {
     /** Who to become after `prepare`, if anyone. */
     identity?: Identity;
+    /** The private `DENO_DIR` the daemon booted with, if any. */
+    denoDir?: PrivateDenoDir;
   };
 
 /** The supervisor a daemon runs under. */
@@ -340,6 +343,7 @@ export async function serve(
 
   try {
     await def.prepare?.(ctx);
+    leavePrivateDenoDir(libc, mode.denoDir, mode.identity);
     if (mode.identity !== undefined) {
       dropPrivileges(libc, mode.identity);
       log.info("Running as uid {uid}, gid {gid}", {
