@@ -161,6 +161,7 @@ async function dispatch(
         detached: true,
         supervisor: { pid: stage.supervisor, pidfile: stage.pidfile },
         identity,
+        denoDir: stage.denoDir,
       });
     }
     const pidfile = Pidfile.adopt(libc, stage.pidfile, PIDFILE_FD);
@@ -168,6 +169,7 @@ async function dispatch(
       detached: true,
       pidfile,
       identity,
+      denoDir: stage.denoDir,
     });
   }
   const pidfilePath = core.pidfile as string;

@@ -10,7 +10,7 @@ import { catchUncaught, DaemonError } from "./errors.ts";
 import { setupLogging } from "./log.ts";
 import { DroppedRecords } from "./dropped.ts";
 import { FACILITIES } from "./syslog.ts";
-import { redirectToLogFile } from "./logfile.ts";
+import { redirectToLogFile, UNCHANGED_ID } from "./logfile.ts";
 import type { CoreOptions, OptionSpecs, OptionValues } from "./options.ts";
 import { inspectPidfile, Pidfile, PidfileLockedError } from "./pidfile.ts";
 import { LIFELINE_FD, READY_FD } from "./stage.ts";
@@ -25,6 +25,7 @@ import { clearedEnv, dropPrivileges, type Identity } from "./privileges.ts";
 import { SERVICE_ENV, ServiceManager } from "./notify.ts";
 import { describeLogTo } from "./resolve.ts";
 import { oneLine } from "./text.ts";
+import { leavePrivateDenoDir, type PrivateDenoDir } from "./denodir.ts";
 
 /** How the payload is being run. */
 export type ServeMode =
@@ -39,6 +40,8 @@ export type ServeMode =
   & {
     /** Who to become after `prepare`, if anyone. */
     identity?: Identity;
+    /** The private `DENO_DIR` the daemon booted with, if any. */
+    denoDir?: PrivateDenoDir;
   };
 
 /** The supervisor a daemon runs under. */
@@ -358,7 +361,10 @@ export async function serve(
 
   try {
     await def.prepare?.(ctx);
+    leavePrivateDenoDir(libc, mode.denoDir, mode.identity);
     if (mode.identity !== undefined) {
+      // The daemon keeps writing its state: as a file of its own user's.
+      state?.handTo(mode.identity.user?.uid ?? UNCHANGED_ID, mode.identity.gid);
       dropPrivileges(libc, mode.identity);
       log.info("Running as uid {uid}, gid {gid}", {
         uid: mode.identity.user?.uid ?? libc.geteuid(),

@@ -8,6 +8,12 @@
  */
 import type { LogLevel } from "@logtape/logtape";
 import type { Libc } from "../ffi/mod.ts";
+import {
+  enterPrivateDenoDir,
+  makePrivateDenoDir,
+  type PrivateDenoDir,
+  removePrivateDenoDir,
+} from "./denodir.ts";
 
 /** The memfd name the stage descriptor carries. */
 export const STAGE_MEMFD = "denod-stage";
@@ -85,6 +91,8 @@ export interface Stage {
   supervise?: SupervisorConfig;
   /** For a supervised daemon: the supervisor's pid. */
   supervisor?: number;
+  /** For a daemon under `deno run`: the private `DENO_DIR` it booted with. */
+  denoDir?: PrivateDenoDir;
 }
 
 const encoder = new TextEncoder();
@@ -117,10 +125,15 @@ export function spawnStage(
     env?: Record<string, string>;
   },
 ): number {
-  const memfd = stageMemfd(libc, stage);
+  // Under deno run --user, the daemon gets Deno caches of its own (denodir.ts).
+  const own = stage.stage === "daemon"
+    ? makePrivateDenoDir(libc, io.env)
+    : undefined;
+  const env = own?.env ?? io.env;
+  const memfd = stageMemfd(libc, { ...stage, denoDir: own?.denoDir });
   try {
     const { path, argv } = libc.selfCommand();
-    const { stdio, env } = io;
+    const { stdio } = io;
     return libc.spawn({
       path,
       argv,
@@ -143,6 +156,9 @@ export function spawnStage(
           : [{ fd: PIDFILE_WRITE_FD, dup: io.pidfileWriteFd }]),
       ],
     });
+  } catch (err) {
+    if (own !== undefined) removePrivateDenoDir(own.denoDir.dir);
+    throw err;
   } finally {
     libc.close(memfd);
   }
@@ -162,10 +178,12 @@ export function takeStage(libc: Libc): Stage | null {
       typeof data.pidfile !== "string" ||
       typeof data.noNewPrivs !== "boolean" ||
       (data.stage === "supervisor" && typeof data.supervise !== "object") ||
-      (data.supervisor !== undefined && typeof data.supervisor !== "number")
+      (data.supervisor !== undefined && typeof data.supervisor !== "number") ||
+      (data.denoDir !== undefined && typeof data.denoDir?.dir !== "string")
     ) {
       throw new Error(`Malformed stage descriptor: ${JSON.stringify(data)}`);
     }
+    if (data.denoDir !== undefined) enterPrivateDenoDir(data.denoDir);
     return data as Stage;
   } finally {
     libc.close(STAGE_FD);

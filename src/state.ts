@@ -187,6 +187,11 @@ export class PublishedState<T> {
     if (!this.#closed) this.#libc.replace(this.#fd, encode(state));
   }
 
+  /** Give the memfd to the user the daemon becomes (`fchown`). */
+  handTo(uid: number, gid: number): void {
+    this.#libc.fchown(this.#fd, uid, gid);
+  }
+
   /** Close it: the state is gone with it. */
   close(): void {
     if (this.#closed) return;

@@ -1,0 +1,194 @@
+/**
+ * Deno's own caches under `deno run`: a daemon that drops privileges keeps
+ * neither a descriptor nor a mapping of root's `DENO_DIR`, holds for writing
+ * only what its user could open for writing itself, still loads modules
+ * after the drop, and its payload sees `DENO_DIR` as its caller had it.
+ */
+import assert from "node:assert/strict";
+import { libc } from "../ffi/mod.ts";
+import { denoDirOf } from "../src/denodir.ts";
+import { BEHAVE, cli, procFds, sh, waitFor, withScratch } from "./helpers.ts";
+
+const asRoot = { ignore: Deno.uid() !== 0 };
+
+/** The `DENO_DIR` of a `deno` started with `env` only, in `cwd`, as Deno itself reports it. */
+async function denoInfoDir(
+  env: Record<string, string>,
+  cwd = "/",
+): Promise<string> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["info", "--json"],
+    env: { NO_COLOR: "1", ...env },
+    clearEnv: true,
+    cwd,
+  }).output();
+  assert.ok(out.success, new TextDecoder().decode(out.stderr));
+  return JSON.parse(new TextDecoder().decode(out.stdout)).denoDir;
+}
+
+/** Whether open flags (octal, from fdinfo) allow writing. */
+function writable(flags: string): boolean {
+  return (parseInt(flags, 8) & 3) !== 0; // O_ACCMODE: O_WRONLY 1, O_RDWR 2
+}
+
+/**
+ * Everything wrong with what `pid` holds, from the kernel's view: anything
+ * in `denoDir` (descriptor or mapping), and anything writable that `uid`
+ * could not open for writing itself.
+ */
+function trespasses(
+  pid: number,
+  denoDir: string,
+  uid: number,
+): string[] {
+  const inDenoDir = (path: string) =>
+    path === denoDir || path.startsWith(`${denoDir}/`);
+  const found: string[] = [];
+  for (const [fd, target] of procFds(pid)) {
+    if (inDenoDir(target)) found.push(`fd ${fd} -> ${target}`);
+    const info = Deno.readTextFileSync(`/proc/${pid}/fdinfo/${fd}`);
+    if (!writable(info.match(/^flags:\s+([0-7]+)$/m)![1])) continue;
+    if (/^(pipe|socket|anon_inode):/.test(target)) continue;
+    if (target === "/dev/null") continue;
+    const owner = Deno.statSync(`/proc/${pid}/fd/${fd}`).uid;
+    if (owner !== uid) {
+      found.push(`fd ${fd} -> ${target} (owner ${owner}) is writable`);
+    }
+    const deleted = target.match(/^(.*)\/[^/]+ \(deleted\)$/);
+    if (deleted && exists(deleted[1])) {
+      found.push(`fd ${fd} -> ${target}: its directory is still there`);
+    }
+  }
+  for (const line of Deno.readTextFileSync(`/proc/${pid}/maps`).split("\n")) {
+    const [range, perms, , , , ...rest] = line.split(/\s+/);
+    const path = rest.join(" ");
+    if (!path.startsWith("/")) continue;
+    if (inDenoDir(path)) found.push(`mapping of ${path}`);
+    if (perms[1] === "w" && perms[3] === "s") {
+      const owner = Deno.statSync(`/proc/${pid}/map_files/${range}`).uid;
+      if (owner !== uid) {
+        found.push(`shared writable mapping of ${path} (owner ${owner})`);
+      }
+    }
+  }
+  return found;
+}
+
+function exists(path: string): boolean {
+  try {
+    Deno.statSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function nobodyUid(): Promise<number> {
+  return Number((await sh("id -u nobody")).stdout.trim());
+}
+
+for (const restart of [[], ["--restart", "on-failure"]]) {
+  Deno.test({
+    name: `${
+      ["start --user nobody", ...restart].join(" ")
+    } under deno run leaves the daemon nothing of root's Deno caches, and it still imports modules after the drop`,
+    ...asRoot,
+    fn: () =>
+      withScratch(async (s) => {
+        Deno.chmodSync(s.dir, 0o755);
+        const denoDir = await denoInfoDir(Deno.env.toObject(), Deno.cwd());
+        const uid = await nobodyUid();
+        const r = await cli(BEHAVE, [
+          "start",
+          ...s.paths,
+          "--behavior",
+          "import-after-ready",
+          "--user",
+          "nobody",
+          ...restart,
+        ]);
+        assert.equal(r.code, 0, r.stdout + r.stderr);
+        const [pid, supervisor] = [
+          ...r.stdout.matchAll(/pid (\d+)/g),
+        ].map((m) => s.track(Number(m[1]))!);
+        await waitFor("the import after ready", () => /Import/.test(s.log()));
+        assert.match(s.log(), /Imported behave\.imported as uid \d+/, s.log());
+        assert.equal(Deno.statSync(`/proc/${pid}`).uid, uid);
+        assert.deepEqual(trespasses(pid, denoDir, uid), []);
+        // What it holds of its own Deno is there, handed over, not closed.
+        assert.ok(
+          [...procFds(pid).values()].some((t) => t.endsWith(" (deleted)")),
+        );
+        if (supervisor !== undefined) {
+          // The supervisor stays root: what it holds is root's to hold.
+          assert.equal(Deno.statSync(`/proc/${supervisor}`).uid, 0);
+        }
+        const stop = await cli(BEHAVE, ["stop", ...s.paths]);
+        assert.equal(stop.code, 0, stop.stdout + stop.stderr);
+      }),
+  });
+}
+
+Deno.test({
+  name:
+    "start --user nobody under deno run gives the payload's children DENO_DIR as the caller had it",
+  ...asRoot,
+  fn: () =>
+    withScratch(async (s) => {
+      Deno.chmodSync(s.dir, 0o755);
+      const out = `${s.dir}/out`;
+      Deno.mkdirSync(out);
+      Deno.chmodSync(out, 0o777);
+      const args = ["--behavior", "spawn-child", "--user", "nobody"];
+      const child = async (report: string, env: Record<string, string>) => {
+        const r = await cli(BEHAVE, [
+          "start",
+          ...s.paths,
+          ...args,
+          "--report",
+          report,
+        ], { env });
+        s.track();
+        assert.equal(r.code, 0, r.stdout + r.stderr);
+        const seen = Deno.readTextFileSync(report).split("FDS\n")[0];
+        assert.equal((await cli(BEHAVE, ["stop", ...s.paths])).code, 0);
+        return seen.split("\n").filter((l) => l.startsWith("DENO_DIR="));
+      };
+      const denoDir = await denoInfoDir(Deno.env.toObject(), Deno.cwd());
+      assert.deepEqual(
+        await child(`${out}/given`, { DENO_DIR: denoDir }),
+        [`DENO_DIR=${denoDir}`],
+      );
+      if (Deno.env.get("DENO_DIR") === undefined) {
+        assert.deepEqual(await child(`${out}/unset`, {}), []);
+      }
+    }),
+});
+
+Deno.test("denoDirOf() finds the DENO_DIR Deno itself uses", async () => {
+  const home = Deno.makeTempDirSync();
+  try {
+    const me = libc().lookupUser(String(libc().geteuid()))!;
+    for (
+      const env of <Record<string, string>[]> [
+        { HOME: home },
+        { HOME: home, XDG_CACHE_HOME: `${home}/xdg` },
+        { HOME: home, XDG_CACHE_HOME: "", DENO_DIR: "rel/deno" },
+        { HOME: "", DENO_DIR: "" },
+        {},
+      ]
+    ) {
+      const expected = await denoInfoDir(env, home);
+      const cwd = Deno.cwd();
+      Deno.chdir(home);
+      try {
+        assert.equal(denoDirOf(libc(), env), expected, JSON.stringify(env));
+      } finally {
+        Deno.chdir(cwd);
+      }
+    }
+    assert.equal(denoDirOf(libc(), {}), `${me.home}/.cache/deno`);
+  } finally {
+    Deno.removeSync(home, { recursive: true });
+  }
+});
