@@ -59,8 +59,6 @@ const SYMBOLS = {
   sigfillset: { parameters: ["buffer"], result: "i32" },
   open: { parameters: ["buffer", "i32", "u32"], result: "i32" },
   openat: { parameters: ["i32", "buffer", "i32", "u32"], result: "i32" },
-  unlinkat: { parameters: ["i32", "buffer", "i32"], result: "i32" },
-  mkdirat: { parameters: ["i32", "buffer", "u32"], result: "i32" },
   close: { parameters: ["i32"], result: "i32" },
   write: { parameters: ["i32", "buffer", "usize"], result: "isize" },
   read_async: {
@@ -733,7 +731,6 @@ export function linuxLibc(): Libc {
     spawn,
     open,
     stat: (target) => stat(target),
-    statFollow: (path) => stat(path, true),
     setCloexec,
     close(fd) {
       // close(2) must not be retried on EINTR: the descriptor is gone either way.
@@ -832,14 +829,6 @@ export function linuxLibc(): Libc {
         name,
         () => lib.openat(dir ?? AT_FDCWD, p, f, mode),
       );
-    },
-    unlinkAt(dir, name) {
-      const p = cstr(name);
-      check("unlinkat", name, () => lib.unlinkat(dir, p, 0));
-    },
-    mkdirAt(dir, name, mode) {
-      const p = cstr(name);
-      check("mkdirat", name, () => lib.mkdirat(dir, p, mode));
     },
     processView(pid, lockOn) {
       let status: string;

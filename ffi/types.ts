@@ -153,10 +153,6 @@ export interface Libc {
     flags: OpenAtFlags,
     mode?: number,
   ): number;
-  /** `unlinkat(2)` of one name in a directory. */
-  unlinkAt(dir: number, name: string): void;
-  /** `mkdirat(2)` of one name in a directory. */
-  mkdirAt(dir: number, name: string, mode: number): void;
   /**
    * What the kernel says of process `pid`: its executable, uids, parent,
    * and, when `lockOn` is given, whether it holds the exclusive `flock` on
@@ -196,8 +192,6 @@ export interface Libc {
   processAge(pid: number): number | undefined;
   /** `statx(2)` of a path (not following a final symlink) or of a descriptor. */
   stat(target: string | number): FileStat;
-  /** `statx(2)` of a path, following symlinks. */
-  statFollow(path: string): FileStat;
   /** `umask(2)`; returns the previous mask. */
   umask(mask: number): number;
   /** `chdir(2)`. */
