@@ -145,3 +145,74 @@ Deno.test("the source never uses SIGUSR1 (it opens a debugger under deno run)", 
     }
   }
 });
+
+Deno.test("libc().openAt() never follows a symlink and never blocks on a FIFO; readBounded() stops at its limit", async () => {
+  const dir = Deno.makeTempDirSync();
+  try {
+    Deno.writeTextFileSync(`${dir}/f`, "x".repeat(100));
+    Deno.symlinkSync(`${dir}/f`, `${dir}/l`);
+    assert.throws(
+      () => c.openAt(null, `${dir}/l`, {}),
+      (e: unknown) => e instanceof SysError && e.code === "ELOOP",
+    );
+    const handle = c.openAt(null, `${dir}/l`, { path: true });
+    assert.equal(c.stat(handle).type, "symlink");
+    c.close(handle);
+    const mk = await new Deno.Command("mkfifo", { args: [`${dir}/p`] })
+      .output();
+    assert.ok(mk.success);
+    // Read: returns at once; write-only with no reader: ENXIO, not a hang.
+    c.close(c.openAt(null, `${dir}/p`, {}));
+    assert.throws(
+      () => c.openAt(null, `${dir}/p`, { write: true, append: true }),
+      (e: unknown) => e instanceof SysError && e.code === "ENXIO",
+    );
+    const fd = c.openAt(null, `${dir}/f`, {});
+    assert.equal(c.readBounded(fd, 100)?.length, 100);
+    assert.equal(c.readBounded(fd, 99), null);
+    const st = c.stat(fd);
+    assert.equal(st.nlink, 1);
+    assert.equal(c.stat("/dev/null").rdev, "1:3");
+    c.close(fd);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("libc().processView() tells who holds a file's flock; readProcessMemfd() reads only a memfd of that name", async () => {
+  const dir = Deno.makeTempDirSync();
+  const path = `${dir}/lock`;
+  Deno.writeTextFileSync(path, "");
+  const file = c.stat(path);
+  const holder = new Deno.Command("flock", {
+    args: ["-n", path, "sh", "-c", "echo locked; exec sleep 30"],
+    stdout: "piped",
+  }).spawn();
+  try {
+    const reader = holder.stdout.getReader();
+    await reader.read();
+    reader.releaseLock();
+    const view = c.processView(holder.pid, file);
+    assert.equal(view?.holdsLock, true);
+    assert.equal(view?.exe, "/usr/bin/flock");
+    assert.equal(view?.uid, Deno.uid());
+    assert.equal(view?.ppid, Deno.pid);
+    const me = c.processView(Deno.pid, file);
+    assert.equal(me?.holdsLock, false);
+    assert.equal(me?.exe, Deno.execPath());
+    assert.equal(c.processView(holder.pid)?.holdsLock, null, "not asked");
+
+    const m = c.memfd("denod-test-state", new TextEncoder().encode("hello"));
+    const got = c.readProcessMemfd(Deno.pid, "denod-test-state", 5);
+    assert.equal(new TextDecoder().decode(got!), "hello");
+    assert.equal(c.readProcessMemfd(Deno.pid, "denod-test-state", 4), null);
+    assert.equal(c.readProcessMemfd(Deno.pid, "no-such-memfd", 5), null);
+    c.close(m);
+  } finally {
+    holder.kill("SIGKILL");
+    await holder.status;
+    await holder.stdout.cancel().catch(() => {});
+    Deno.removeSync(dir, { recursive: true });
+  }
+  assert.equal(c.processView(holder.pid, file), null, "gone");
+});
