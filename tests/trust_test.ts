@@ -444,3 +444,55 @@ Deno.test({
       assert.equal((await sh(line("stop"))).code, 0);
     }),
 });
+
+Deno.test({
+  name:
+    "start's clean-up after a ready timeout signals only through pidfds opened when its processes were seen, never by pid",
+  ...asRoot,
+  fn: () =>
+    withScratch(async (s) => {
+      const trace = `${s.dir}/trace`;
+      const r = await sh(
+        `strace -f -tt -e trace=pidfd_open,pidfd_send_signal,kill,tgkill -o ${
+          shq(trace)
+        } ${
+          [
+            Deno.execPath(),
+            "run",
+            "-A",
+            BEHAVE,
+            "start",
+            ...s.paths,
+            "--behavior",
+            "never-ready",
+            "--ready-timeout",
+            "1",
+          ].map(shq).join(" ")
+        }`,
+      );
+      assert.equal(r.code, 1, r.stderr);
+      assert.match(r.stderr, /not ready within 1 s and was stopped/);
+      const daemon = Number(
+        s.log().match(/Starting behave \S+ \(pid (\d+)/)![1],
+      );
+      const lines = Deno.readTextFileSync(trace).split("\n");
+      const at = (line: string) => {
+        const [h, m, sec] = line.split(/\s+/)[1].split(":").map(Number);
+        return h * 3600 + m * 60 + sec;
+      };
+      const opened = lines.find((l) => l.includes(`pidfd_open(${daemon}, 0)`));
+      assert.ok(opened, `no pidfd_open(${daemon}) in\n${lines.join("\n")}`);
+      const fd = opened.match(/= (\d+)$/)![1];
+      const term = lines.find((l) =>
+        l.includes(`pidfd_send_signal(${fd}, SIGTERM`)
+      );
+      assert.ok(term, `no SIGTERM through fd ${fd}`);
+      // Pinned when the leader reported it, well before the timeout.
+      assert.ok(at(term) - at(opened) > 0.5, `${opened}\n${term}`);
+      assert.ok(
+        !lines.some((l) => /\b(kill|tgkill)\(/.test(l)),
+        "nothing signalled by pid",
+      );
+      assert.ok(!alive(daemon));
+    }),
+});
