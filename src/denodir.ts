@@ -23,6 +23,7 @@
  * @module
  */
 import type { Libc } from "../ffi/mod.ts";
+import { UNCHANGED_ID } from "./logfile.ts";
 import type { Identity } from "./privileges.ts";
 
 /** Where private directories are made: only root may write there, so none can be made again by anyone else once removed. */
@@ -31,8 +32,6 @@ const BASE = "/run";
 const PREFIX = "denod-deno-";
 /** What of the real `DENO_DIR` a daemon reads: caches of modules, whose files Deno opens and closes again. */
 const SHARED = ["remote", "npm", "gen"];
-/** `fchown(2)`'s "leave unchanged". */
-const UNCHANGED_ID = 0xffffffff;
 
 /** What a daemon stage is told about its private `DENO_DIR`. */
 export interface PrivateDenoDir {
@@ -74,9 +73,9 @@ export function denoDirOf(
 }
 
 /**
- * Make the private `DENO_DIR` of a daemon about to be spawned with `env`
- * (this process's own when `undefined`), when it needs one: under
- * `deno run`, as root, with `--user` on the command line.
+ * Make the private `DENO_DIR` of a daemon that will drop privileges, about
+ * to be spawned with `env` (this process's own when `undefined`), when it
+ * needs one: under `deno run`, as root.
  *
  * @returns The directory and the environment to spawn with, or `undefined`
  * when the daemon needs no private directory.
@@ -86,11 +85,7 @@ export function makePrivateDenoDir(
   libc: Libc,
   env: Record<string, string> | undefined,
 ): { denoDir: PrivateDenoDir; env: Record<string, string> } | undefined {
-  // The spawner has not parsed the argv it re-runs; node:util's strict
-  // parser takes `--user` only spelt out, so a scan misses none, and a
-  // mere mention (an option's value) costs only a cold cache.
-  const user = Deno.args.some((a) => a === "--user" || a.startsWith("--user="));
-  if (Deno.build.standalone || !user || libc.geteuid() !== 0) return undefined;
+  if (Deno.build.standalone || libc.geteuid() !== 0) return undefined;
   const base = libc.stat(BASE);
   if (
     base.type !== "directory" || base.uid !== 0 || (base.mode & 0o022) !== 0

@@ -87,6 +87,8 @@ export interface Stage {
   pidfile: string;
   /** Set `PR_SET_NO_NEW_PRIVS` before spawning the daemon, so that all its threads have it. */
   noNewPrivs: boolean;
+  /** Whether the daemon drops privileges after `prepare` (`--user`, `--group`). */
+  dropsPrivileges: boolean;
   /** For the leader and the supervisor of `start --restart`: how to supervise. */
   supervise?: SupervisorConfig;
   /** For a supervised daemon: the supervisor's pid. */
@@ -126,7 +128,7 @@ export function spawnStage(
   },
 ): number {
   // Under deno run --user, the daemon gets Deno caches of its own (denodir.ts).
-  const own = stage.stage === "daemon"
+  const own = stage.stage === "daemon" && stage.dropsPrivileges
     ? makePrivateDenoDir(libc, io.env)
     : undefined;
   const env = own?.env ?? io.env;
@@ -177,6 +179,7 @@ export function takeStage(libc: Libc): Stage | null {
       !["leader", "supervisor", "daemon"].includes(data.stage) ||
       typeof data.pidfile !== "string" ||
       typeof data.noNewPrivs !== "boolean" ||
+      typeof data.dropsPrivileges !== "boolean" ||
       (data.stage === "supervisor" && typeof data.supervise !== "object") ||
       (data.supervisor !== undefined && typeof data.supervisor !== "number") ||
       (data.denoDir !== undefined && typeof data.denoDir?.dir !== "string")

@@ -289,6 +289,7 @@ export async function start(
             stage: "leader",
             pidfile: core.pidfile,
             noNewPrivs: core.noNewPrivs,
+            dropsPrivileges: identity !== undefined,
             supervise,
           },
           {

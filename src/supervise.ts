@@ -374,6 +374,7 @@ class Supervisor {
           stage: "daemon",
           pidfile: this.#stage.pidfile,
           noNewPrivs: this.#stage.noNewPrivs,
+          dropsPrivileges: this.#stage.dropsPrivileges,
           supervisor: Deno.pid,
         },
         { stdio: { out: 1 }, readyFd: w, lifelineFd: lifeline },
