@@ -517,6 +517,15 @@ export function linuxLibc(): Libc {
     return fds;
   }
 
+  /** Process `pid`'s descriptor numbers, or `null` when they cannot be read. */
+  function fdsOf(pid: number): number[] | null {
+    try {
+      return listFds(String(pid));
+    } catch {
+      return null;
+    }
+  }
+
   /** open(2) that follows links (for /proc's descriptor links); -1 on failure. */
   function openRaw(path: string, flags: number): number {
     const p = cstr(path);
@@ -535,12 +544,8 @@ export function linuxLibc(): Libc {
     pid: number,
     file: { dev: string; ino: bigint },
   ): boolean | null {
-    let fds: number[];
-    try {
-      fds = listFds(String(pid));
-    } catch {
-      return null;
-    }
+    const fds = fdsOf(pid);
+    if (fds === null) return null;
     for (const n of fds) {
       let st: FileStat;
       try {
@@ -857,13 +862,7 @@ export function linuxLibc(): Libc {
     },
     readProcessMemfd(pid, name, max) {
       const want = `/memfd:${name} (deleted)`;
-      let fds: number[];
-      try {
-        fds = listFds(String(pid));
-      } catch {
-        return null;
-      }
-      for (const n of fds) {
+      for (const n of fdsOf(pid) ?? []) {
         try {
           if (readlink(`/proc/${pid}/fd/${n}`) !== want) continue;
         } catch {
