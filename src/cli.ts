@@ -5,7 +5,7 @@
  * @module
  */
 import { libc as loadLibc } from "../ffi/mod.ts";
-import type { DaemonDefinition } from "./define.ts";
+import type { DaemonDefinition } from "./definition.ts";
 import { DaemonError, Exit, UsageError } from "./errors.ts";
 import {
   COMMANDS,
@@ -14,7 +14,7 @@ import {
   type OptionSpecs,
 } from "./options.ts";
 import { resolveOptions } from "./resolve.ts";
-import { checkDirectory, checkStart, runLeader, start } from "./start.ts";
+import { checkChdir, checkStart, runLeader, start } from "./start.ts";
 import { reload, status, stop } from "./control.ts";
 import { Pidfile } from "./pidfile.ts";
 import { PIDFILE_FD, takeStage } from "./stage.ts";
@@ -188,7 +188,7 @@ async function dispatch(
         );
       }
       requireRoot(libc, identity);
-      checkDirectory(core.chdir);
+      checkChdir(core.chdir);
       const { serve } = await import("./serve.ts");
       return await serve(libc, def, core, payload, {
         detached: false,

@@ -5,7 +5,7 @@
  * @module
  */
 import type { Libc } from "../ffi/mod.ts";
-import type { DaemonContext, DaemonDefinition } from "./define.ts";
+import type { DaemonContext, DaemonDefinition } from "./definition.ts";
 import { catchUncaught, DaemonError } from "./errors.ts";
 import { setupLogging } from "./log.ts";
 import { DroppedRecords } from "./dropped.ts";
@@ -33,7 +33,7 @@ export type ServeMode =
     /** Detached by `start`: the pidfile is locked on an inherited descriptor. */
     | { detached: true; pidfile: Pidfile; supervisor?: undefined }
     /** Detached under the supervisor of `start --restart`, which holds the pidfile. */
-    | { detached: true; pidfile?: undefined; supervisor: Supervisor }
+    | { detached: true; pidfile?: undefined; supervisor: SupervisedBy }
     /** In the foreground under `run`. */
     | { detached: false }
   )
@@ -45,7 +45,7 @@ export type ServeMode =
   };
 
 /** The supervisor a daemon runs under. */
-export interface Supervisor {
+export interface SupervisedBy {
   /** Its pid: this process's parent. */
   pid: number;
   /** The pidfile it holds; the daemon's state file sits beside it. */
