@@ -53,13 +53,9 @@ export {
   PidfileLockedError,
   type PidfileState,
 } from "./src/pidfile.ts";
-export {
-  formatDuration,
-  reload,
-  status,
-  stop,
-  terminate,
-} from "./src/control.ts";
+export { reload, status, stop } from "./src/control.ts";
+export { terminate } from "./src/process.ts";
+export { formatDuration } from "./src/words.ts";
 export { start, type StartResult } from "./src/start.ts";
 export { helpText, runCli, versionText } from "./src/cli.ts";
 export { type Libc, libc, SysError } from "./ffi/mod.ts";

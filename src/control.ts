@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { type FileStat, type Libc, SysError } from "../ffi/mod.ts";
+import type { Libc } from "../ffi/mod.ts";
 import { records } from "./dropped.ts";
 import { DaemonError, Exit, StatusExit } from "./errors.ts";
 import {
@@ -14,182 +14,19 @@ import {
   PidfileLockedError,
   type PidfileState,
 } from "./pidfile.ts";
+import { pinChild, pinDaemon, settledState } from "./pin.ts";
+import { type Pinned, signal, terminate } from "./process.ts";
+import { SUPERVISOR_GRACE } from "./stage.ts";
 import {
-  type LaunchRecord,
-  readLaunchRecord,
   readState,
   readSupervisorState,
   removeSideFiles,
   type SupervisorState,
 } from "./state.ts";
-import { oneLine } from "./text.ts";
+import { ago, formatDuration, plural } from "./words.ts";
 
-/**
- * Seconds a supervisor may take beyond the daemon's stop timeout: it waits
- * for the daemon, then kills and reaps it.
- */
-export const SUPERVISOR_GRACE = 5;
-
-/** How often a waiting command looks at the pidfile or state file again. */
+/** How often `reload` looks at the daemon's state again. */
 const LOOK_AGAIN_MS = 20;
-const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/**
- * The pidfile's state, waiting up to `waitMs` for a starting daemon to
- * write its pid.
- */
-export async function settledState(
-  libc: Libc,
-  path: string,
-  waitMs: number,
-): Promise<PidfileState> {
-  const deadline = performance.now() + waitMs;
-  for (;;) {
-    const st = inspectPidfile(libc, path);
-    if (st.state !== "starting" || performance.now() > deadline) return st;
-    await pause(LOOK_AGAIN_MS);
-  }
-}
-
-/** A process pinned with a pidfd and checked to be the daemon. */
-export interface Pinned {
-  pid: number;
-  pidfd: number;
-}
-
-/**
- * Why the kernel's view of `pid` does not match the daemon that should hold
- * the pidfile `file`, or `null` when it does: it holds the exclusive lock
- * on that file, runs this program (or the one that started it), as one of
- * the uids it was started with or drops to.
- */
-export function distrust(
-  libc: Libc,
-  pid: number,
-  file: FileStat,
-  launch: LaunchRecord | null,
-): string | null {
-  const view = libc.processView(pid, file);
-  if (view === null) return "has exited";
-  const root = libc.geteuid() === 0;
-  // A non-root caller cannot look into another user's process; the kernel
-  // lets it signal only its own anyway.
-  if (view.holdsLock === false || (view.holdsLock === null && root)) {
-    return "does not hold the pidfile's lock";
-  }
-  const exes = [Deno.execPath(), launch?.exe];
-  if (view.exe !== null && !exes.includes(view.exe)) {
-    return `runs ${JSON.stringify(oneLine(view.exe))}, not this program`;
-  }
-  if (view.exe === null && root) return "runs no executable root can see";
-  const uids = launch?.uids ?? [file.uid];
-  if (!uids.includes(view.uid) || !uids.includes(view.euid)) {
-    return `runs as uid ${view.euid}, not as ${
-      uids.map((u) => `uid ${u}`).join(" or ")
-    }`;
-  }
-  return null;
-}
-
-/**
- * A pidfd for the daemon that holds the pidfile lock, or `null` when none
- * runs. The pid is read again after the pidfd is opened, and then checked
- * against the kernel's view (see {@linkcode distrust}), so the pidfd is
- * known to refer to the lock holder and not to a process that reused its
- * pid or was named by someone else.
- *
- * @throws {DaemonError} When the pidfile names a process that is not the daemon.
- */
-export async function pinDaemon(
-  libc: Libc,
-  path: string,
-  waitMs: number,
-): Promise<Pinned | null> {
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const st = await settledState(libc, path, waitMs);
-    if (st.state === "starting") {
-      throw new DaemonError(
-        `Pidfile ${JSON.stringify(path)} is locked but names no process`,
-      );
-    }
-    if (st.state !== "running") return null;
-    let pidfd: number;
-    try {
-      pidfd = libc.pidfdOpen(st.pid);
-    } catch (err) {
-      if (err instanceof SysError && err.code === "ESRCH") continue;
-      throw err;
-    }
-    const again = inspectPidfile(libc, path);
-    if (again.state !== "running" || again.pid !== st.pid) {
-      libc.close(pidfd);
-      continue;
-    }
-    const why = distrust(
-      libc,
-      st.pid,
-      again.file,
-      readLaunchRecord(libc, path),
-    );
-    if (why === null) return { pid: st.pid, pidfd };
-    libc.close(pidfd);
-    // Gone since: look again; anything else is a pidfile not to believe.
-    if (why === "has exited") continue;
-    throw new DaemonError(
-      `Not trusting pidfile ${
-        JSON.stringify(path)
-      }: it names pid ${st.pid}, which ${why}`,
-    );
-  }
-  throw new DaemonError(`Pidfile ${JSON.stringify(path)} keeps changing`);
-}
-
-/**
- * Send a signal through a pidfd; a process already gone is no error, a
- * refusal is worded for the user.
- */
-export function signal(
-  libc: Libc,
-  pidfd: number,
-  pid: number,
-  sig: Deno.Signal,
-): void {
-  try {
-    libc.pidfdSignal(pidfd, sig);
-  } catch (err) {
-    if (err instanceof SysError && err.code === "ESRCH") return;
-    if (err instanceof SysError && err.code === "EPERM") {
-      throw new DaemonError(
-        `Cannot signal pid ${pid}: permission denied`,
-        Exit.PRIVILEGE,
-        { cause: err },
-      );
-    }
-    throw err;
-  }
-}
-
-/**
- * SIGTERM a pinned process, wait `stopTimeout` seconds, then SIGKILL it;
- * its pidfd is closed afterwards.
- *
- * @returns `"terminated"` or `"killed"`.
- */
-export async function terminate(
-  libc: Libc,
-  { pid, pidfd }: Pinned,
-  stopTimeout: number,
-): Promise<"terminated" | "killed"> {
-  try {
-    signal(libc, pidfd, pid, "SIGTERM");
-    if (await libc.pidfdWait(pidfd, stopTimeout * 1000)) return "terminated";
-    signal(libc, pidfd, pid, "SIGKILL");
-    if (await libc.pidfdWait(pidfd, 10_000)) return "killed";
-    throw new DaemonError(`Pid ${pid} survived SIGKILL for 10 s`);
-  } finally {
-    libc.close(pidfd);
-  }
-}
 
 /**
  * Remove a pidfile nobody holds, and its side files: left by a killed
@@ -248,22 +85,6 @@ export interface StatusResult {
   code: number;
   /** One line for the user. */
   message: string;
-}
-
-/** `"1 restart"`, `"2 restarts"`. */
-export function plural(n: number, word: string): string {
-  return `${n} ${word}${n === 1 ? "" : "s"}`;
-}
-
-/** `3725` → `"1h 2m 5s"`. */
-export function formatDuration(seconds: number): string {
-  const d = Math.floor(seconds / 86400);
-  const h = Math.floor(seconds / 3600) % 24;
-  const m = Math.floor(seconds / 60) % 60;
-  const s = seconds % 60;
-  const parts = [[d, "d"], [h, "h"], [m, "m"], [s, "s"]] as const;
-  const shown = parts.filter(([n], i) => n > 0 || i === 3);
-  return shown.map(([n, u]) => `${n}${u}`).join(" ");
 }
 
 /** Report whether the daemon runs, with LSB status codes. */
@@ -348,14 +169,6 @@ function droppedText(n = 0): string {
   return n > 0 ? `, ${records(n)} dropped` : "";
 }
 
-/** `"5s ago"`, or `"at an unknown time"`. */
-function ago(at: number | undefined): string {
-  if (at === undefined) return "at an unknown time";
-  return `${
-    formatDuration(Math.max(0, Math.round((Date.now() - at) / 1000)))
-  } ago`;
-}
-
 /** `status` of a daemon under the supervisor of `start --restart`. */
 function supervisedStatus(
   libc: Libc,
@@ -396,28 +209,6 @@ function supervisedStatus(
       up === undefined ? "unknown" : formatDuration(up)
     }; supervised by pid ${sup.pid}, ${restarts}${last}; ${where})`,
   };
-}
-
-/**
- * The supervisor's running daemon, pinned and checked to be its child, or
- * `null` between two runs.
- */
-function pinChild(
-  libc: Libc,
-  supervisor: number,
-  child: number,
-): Pinned | null {
-  let pidfd: number;
-  try {
-    pidfd = libc.pidfdOpen(child);
-  } catch {
-    return null;
-  }
-  if (libc.processView(child)?.ppid === supervisor) {
-    return { pid: child, pidfd };
-  }
-  libc.close(pidfd);
-  return null;
 }
 
 /**

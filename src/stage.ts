@@ -34,6 +34,12 @@ export const PIDFILE_WRITE_FD = 7;
  */
 export const LIFELINE_FD = 6;
 
+/**
+ * Seconds a supervisor may take beyond the daemon's stop timeout: it waits
+ * for the daemon, then kills and reaps it.
+ */
+export const SUPERVISOR_GRACE = 5;
+
 /** How the supervisor of `start --restart` runs and logs. */
 export interface SupervisorConfig {
   /** The daemon's name: log category and syslog tag. */

@@ -18,6 +18,7 @@ import {
   READY_FD,
   spawnStage,
   type Stage,
+  SUPERVISOR_GRACE,
   type SupervisorConfig,
 } from "./stage.ts";
 import {
@@ -27,12 +28,8 @@ import {
   writeLaunchRecord,
 } from "./state.ts";
 import { FACILITIES } from "./syslog.ts";
-import {
-  pinDaemon,
-  type Pinned,
-  SUPERVISOR_GRACE,
-  terminate,
-} from "./control.ts";
+import { pinDaemon } from "./pin.ts";
+import { type Pinned, terminate } from "./process.ts";
 import { clearedEnv, type Identity } from "./privileges.ts";
 import { describeLogTo } from "./resolve.ts";
 import { closeParent, openParent } from "./safe_open.ts";
@@ -170,7 +167,7 @@ function ensurePrivateDir(dir: string): void {
 }
 
 /** Refuse a `--chdir` that is not an existing directory, before detaching. */
-export function checkDirectory(dir: string): void {
+export function checkChdir(dir: string): void {
   let isDir = false;
   try {
     isDir = Deno.statSync(dir).isDirectory;
@@ -213,7 +210,7 @@ export function checkStart(
 ): SupervisorConfig | undefined {
   const supervise = supervisorConfig(options.name, core, options.identity);
   if (options.privateDir !== undefined) ensurePrivateDir(options.privateDir);
-  checkDirectory(core.chdir);
+  checkChdir(core.chdir);
   closeParent(
     libc,
     openParent(libc, core.pidfile, pidfilePolicy(libc.geteuid())),

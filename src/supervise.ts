@@ -15,7 +15,8 @@
  * @module
  */
 import type { ExitStatus, Libc } from "../ffi/mod.ts";
-import { plural, signal } from "./control.ts";
+import { signal } from "./process.ts";
+import { plural } from "./words.ts";
 import { catchUncaught } from "./errors.ts";
 import { redirectToLogFile } from "./logfile.ts";
 import { LOG_LEVELS } from "./options.ts";
