@@ -135,7 +135,7 @@ export function openParent(
   }
   try {
     let st = libc.stat(dir);
-    checkDirectory(policy, path, at, st, null);
+    checkStep(policy, path, at, st, null);
     for (const part of parts) {
       const next = at === "/" ? `/${part}` : `${at}/${part}`;
       let fd: number;
@@ -154,7 +154,7 @@ export function openParent(
       if (st.type !== "directory") {
         throw refuse(policy, path, `${q(next)} is not a directory`);
       }
-      checkDirectory(policy, path, next, st, parent);
+      checkStep(policy, path, next, st, parent);
       at = next;
     }
     return { dir, name };
@@ -173,7 +173,7 @@ export function closeParent(libc: Libc, parent: Parent): void {
  * One step of the walk: `st` is the directory at `at`, `parent` the one
  * above it (whose sticky bit lets others add names, but not replace ours).
  */
-function checkDirectory(
+function checkStep(
   policy: WalkPolicy,
   path: string,
   at: string,
