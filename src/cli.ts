@@ -125,7 +125,7 @@ async function dispatch(
   const stage = takeStage(libc);
   // The session leader needs nothing more: it loads no parser and no logger;
   // nor does the supervisor, which takes its settings from the stage.
-  if (stage?.stage === "leader") runLeader(libc, stage);
+  if (stage?.stage === "leader") return runLeader(libc, stage);
   if (stage?.stage === "supervisor") {
     const { runSupervisor } = await import("./supervise.ts");
     return await runSupervisor(libc, stage);

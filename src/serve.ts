@@ -4,6 +4,7 @@
  *
  * @module
  */
+import type { Logger } from "@logtape/logtape";
 import type { Libc } from "../ffi/mod.ts";
 import type { DaemonContext, DaemonDefinition } from "./definition.ts";
 import { catchUncaught, DaemonError } from "./errors.ts";
@@ -75,23 +76,22 @@ function errorText(err: unknown): string {
 }
 
 /**
- * Run a daemon's payload until it stops, then exit the process.
+ * Run a daemon's payload until it stops.
  *
  * @param libc The OS interface.
  * @param def The daemon.
  * @param core Resolved core options.
  * @param options The daemon's own validated options.
  * @param mode Detached (with its pidfile) or foreground.
+ * @returns The exit code, once the daemon is done (the CLI exits with it).
  */
-export async function serve(
+export function serve(
   libc: Libc,
   def: DaemonDefinition,
   core: CoreOptions,
   options: Record<string, unknown>,
   mode: ServeMode,
-): Promise<never> {
-  const startedAt = performance.now();
-  const detached = mode.detached;
+): Promise<number> {
   if (core.notifyFd !== undefined && !isPipe(libc, core.notifyFd)) {
     // Not inherited from a supervisor (which would then wait forever), or
     // one of the runtime's own descriptors, which must not be written to.
@@ -99,300 +99,576 @@ export async function serve(
       `Cannot use --notify-fd ${core.notifyFd}: it is not an open pipe`,
     );
   }
-  // The steps, in order: umask; logging; hardening; the service manager's
-  // variables; working directory; pidfile and state file; signal handlers;
-  // prepare() with full privileges; dropping privileges; main().
-  libc.umask(core.umask);
-  const dropped = new DroppedRecords();
-  const log = setupLogging({
-    dropped,
-    name: def.name,
-    level: core.logLevel,
-    format: core.logFormat,
-    // Under `run`: journald's stream when JOURNAL_STREAM names our stderr;
-    // colour only on a terminal, and never with NO_COLOR.
-    journald: !detached &&
-      isJournalStream(libc, Deno.env.get("JOURNAL_STREAM")),
-    color: !detached && Deno.stderr.isTerminal() && !Deno.env.get("NO_COLOR"),
-    syslog: core.logTo !== "syslog" ? undefined : {
+  return new DaemonRun(libc, def, core, options, mode).run();
+}
+
+/** Thrown by a step to end the start-up: it was reported already. */
+class StartFailed extends Error {}
+
+/**
+ * One run of the payload: the daemon(7) steps in their fixed order, then
+ * the payload, until something resolves the exit code.
+ */
+class DaemonRun {
+  readonly #libc: Libc;
+  readonly #def: DaemonDefinition;
+  readonly #core: CoreOptions;
+  readonly #options: Record<string, unknown>;
+  readonly #mode: ServeMode;
+  readonly #startedAt = performance.now();
+  readonly #exit = Promise.withResolvers<number>();
+  readonly #dropped = new DroppedRecords();
+  #exiting = false;
+  #ready = false;
+  #log!: Logger;
+  #manager!: ServiceManager;
+  #readyFd: number | null = null;
+  #pidfile: Pidfile | undefined;
+  #state: PublishedState<DaemonState> | undefined;
+  readonly #published: DaemonState;
+  #stop: StopRequests | undefined;
+  #reloads!: Reloads;
+
+  constructor(
+    libc: Libc,
+    def: DaemonDefinition,
+    core: CoreOptions,
+    options: Record<string, unknown>,
+    mode: ServeMode,
+  ) {
+    this.#libc = libc;
+    this.#def = def;
+    this.#core = core;
+    this.#options = options;
+    this.#mode = mode;
+    this.#published = {
+      pid: Deno.pid,
+      ...(mode.detached && mode.supervisor
+        ? { supervisor: mode.supervisor.pid }
+        : {}),
+      reloadsRequested: 0,
+      reloadsDone: 0,
+      lastReloadError: null,
+      logsTo: describeLogTo(core),
+    };
+  }
+
+  /** The steps, then the payload; resolves with the exit code. */
+  run(): Promise<number> {
+    this.#setUmask();
+    this.#setUpLogging();
+    this.#harden();
+    this.#takeServiceManagerVariables();
+    void this.#daemonSteps().catch((err) => {
+      try {
+        this.#failed(err);
+      } catch {
+        // StartFailed: the exit code is resolved.
+      }
+    });
+    return this.#exit.promise;
+  }
+
+  /** The steps that may fail start-up, then `prepare`, the drop and `main`. */
+  async #daemonSteps(): Promise<void> {
+    this.#enterWorkingDirectory();
+    this.#takePidfileAndState();
+    this.#handleSignals();
+    this.#logStart();
+    await this.#prepare();
+    this.#dropPrivileges();
+    await this.#main();
+  }
+
+  #setUmask(): void {
+    this.#libc.umask(this.#core.umask);
+  }
+
+  #setUpLogging(): void {
+    const { libc, core } = { libc: this.#libc, core: this.#core };
+    const detached = this.#mode.detached;
+    this.#log = setupLogging({
+      dropped: this.#dropped,
+      name: this.#def.name,
+      level: core.logLevel,
+      format: core.logFormat,
+      // Under `run`: journald's stream when JOURNAL_STREAM names our stderr;
+      // colour only on a terminal, and never with NO_COLOR.
+      journald: !detached &&
+        isJournalStream(libc, Deno.env.get("JOURNAL_STREAM")),
+      color: !detached && Deno.stderr.isTerminal() &&
+        !Deno.env.get("NO_COLOR"),
+      syslog: core.logTo !== "syslog" ? undefined : {
+        libc,
+        socket: core.syslogSocket,
+        facility: FACILITIES[core.syslog ?? "daemon"],
+      },
+    });
+  }
+
+  /**
+   * No core files (they would hold secrets), and no privilege gained
+   * through exec. Detached, the session leader already set no-new-privs
+   * for every thread; here it covers `run`'s main thread.
+   */
+  #harden(): void {
+    if (this.#core.noCoreDumps) this.#libc.disableCoreDumps();
+    if (this.#core.noNewPrivs) this.#libc.setNoNewPrivs();
+  }
+
+  /**
+   * The service manager's variables are read once and removed, so that the
+   * payload's children do not talk to the manager by accident; `run
+   * --clear-env` leaves only what the daemon may see.
+   */
+  #takeServiceManagerVariables(): void {
+    const { libc, core } = { libc: this.#libc, core: this.#core };
+    const notifyFd = core.notifyFd;
+    if (notifyFd !== undefined) libc.setCloexec(notifyFd, true);
+    this.#manager = ServiceManager.fromEnvironment(
       libc,
-      socket: core.syslogSocket,
-      facility: FACILITIES[core.syslog ?? "daemon"],
-    },
-  });
-  // Hardening first: no core files (they would hold secrets), and no
-  // privilege gained through exec. Detached, the session leader already set
-  // no-new-privs for every thread; here it covers `run`'s main thread.
-  if (core.noCoreDumps) libc.disableCoreDumps();
-  if (core.noNewPrivs) libc.setNoNewPrivs();
-  // The service manager's variables are read once and removed, so that the
-  // payload's children do not talk to the manager by accident.
-  const notifyFd = core.notifyFd;
-  if (notifyFd !== undefined) libc.setCloexec(notifyFd, true);
-  const manager = ServiceManager.fromEnvironment(
-    libc,
-    (name) => Deno.env.get(name),
-    notifyFd,
-    log,
-  );
-  for (const name of SERVICE_ENV) Deno.env.delete(name);
-  manager.startWatchdog();
-  if (!detached && core.clearEnv) {
-    const keep = clearedEnv(Deno.env.toObject(), def.env ?? []);
-    for (const name of Object.keys(Deno.env.toObject())) {
-      if (!(name in keep)) Deno.env.delete(name);
+      (name) => Deno.env.get(name),
+      notifyFd,
+      this.#log,
+    );
+    for (const name of SERVICE_ENV) Deno.env.delete(name);
+    this.#manager.startWatchdog();
+    if (!this.#mode.detached && core.clearEnv) {
+      const keep = clearedEnv(Deno.env.toObject(), this.#def.env ?? []);
+      for (const name of Object.keys(Deno.env.toObject())) {
+        if (!(name in keep)) Deno.env.delete(name);
+      }
+    }
+    if (this.#mode.detached) {
+      this.#readyFd = READY_FD;
+      libc.setCloexec(READY_FD, true);
     }
   }
-  let readyFd: number | null = detached ? READY_FD : null;
-  if (readyFd !== null) libc.setCloexec(readyFd, true);
-  let pidfile: Pidfile | undefined;
-  let state: PublishedState<DaemonState> | undefined;
 
-  /** Report a start-up failure to `start` (or stderr) and exit 1. */
-  const failStart = (err: unknown): never => {
-    log.fatal("Start-up failed: {error}", { error: err });
-    manager.failed(err);
-    if (readyFd !== null) sendLine(libc, readyFd, "ERROR", errorText(err));
-    state?.close();
-    pidfile?.remove();
-    Deno.exit(1);
-  };
-
-  try {
-    libc.chdir(core.chdir);
-    if (mode.detached) {
-      pidfile = mode.pidfile;
-    } else if (core.pidfile !== undefined) {
-      pidfile = acquireForeground(libc, core.pidfile, mode.identity);
-    }
-  } catch (err) {
-    failStart(err);
+  #enterWorkingDirectory(): void {
+    this.#guard(() => this.#libc.chdir(this.#core.chdir));
   }
 
-  const supervisor = mode.detached ? mode.supervisor : undefined;
-  const stateNow: DaemonState = {
-    pid: Deno.pid,
-    ...(supervisor ? { supervisor: supervisor.pid } : {}),
-    reloadsRequested: 0,
-    reloadsDone: 0,
-    lastReloadError: null,
-    logsTo: describeLogTo(core),
-  };
-  // Published in a memfd of our own, read by the control commands through
-  // /proc: after the drop, no descriptor to a file root created is left.
-  if (pidfile !== undefined || supervisor !== undefined) {
+  /**
+   * The pidfile (inherited locked when detached, taken under `run` when
+   * asked for), and the state the control commands read: a memfd of our
+   * own, read through /proc, so that after the drop no descriptor to a file
+   * root created is left.
+   */
+  #takePidfileAndState(): void {
+    const mode = this.#mode;
+    this.#guard(() => {
+      if (mode.detached) {
+        this.#pidfile = mode.pidfile;
+      } else if (this.#core.pidfile !== undefined) {
+        this.#pidfile = acquireForeground(
+          this.#libc,
+          this.#core.pidfile,
+          mode.identity,
+        );
+      }
+      if (this.#pidfile !== undefined || (mode.detached && mode.supervisor)) {
+        this.#state = new PublishedState(this.#libc, this.#published);
+      }
+    });
+    this.#dropped.publishEvery(1000, (n) => {
+      this.#published.droppedRecords = n;
+      this.#publish();
+    });
+  }
+
+  /** Rewrite the published state; a failure only delays what `status` shows. */
+  #publish(): void {
     try {
-      state = new PublishedState(libc, stateNow);
-    } catch (err) {
-      failStart(err);
-    }
-  }
-  dropped.publishEvery(1000, (n) => {
-    stateNow.droppedRecords = n;
-    try {
-      state?.write(stateNow);
+      this.#state?.write(this.#published);
     } catch {
-      // The next drop tries again.
+      // The next change tries again.
     }
-  });
+  }
 
-  const controller = new AbortController();
-  let isReady = false;
-  let exiting = false;
-  let stopSignal: string | null = null;
-  let stopStarted = 0;
-  let stopTimer: ReturnType<typeof setTimeout> | undefined;
-
-  /** Remove the pidfile (still locked) and exit. */
-  const finish = (code: number, why: string): never => {
-    exiting = true;
-    if (stopTimer !== undefined) clearTimeout(stopTimer);
-    const ms = Math.round(performance.now() - stopStarted);
-    log.info("Stopped ({why}, exit {code}, {ms} ms after the stop request)", {
-      why,
-      code,
-      ms: stopSignal === null ? 0 : ms,
+  #handleSignals(): void {
+    this.#stop = new StopRequests(
+      this.#log,
+      this.#manager,
+      this.#core.stopTimeout,
+      (code, why) => this.#finish(code, why),
+    );
+    const stop = this.#stop!;
+    // A payload that calls Deno.exit() itself still leaves no pidfile behind.
+    globalThis.addEventListener("unload", () => {
+      this.#state?.close();
+      this.#pidfile?.remove();
     });
-    state?.close();
-    if (pidfile?.isCurrent()) removeSideFiles(libc, pidfile.path);
-    if (pidfile !== undefined && !pidfile.remove()) {
-      log.info("Pidfile {path} left for stop to remove (no permission)", {
-        path: pidfile.path,
+    catchUncaught((err) => this.#uncaught(err));
+    Deno.addSignalListener("SIGTERM", () => stop.request("SIGTERM"));
+    Deno.addSignalListener("SIGINT", () => stop.request("SIGINT"));
+    const supervisor = this.#mode.detached ? this.#mode.supervisor : undefined;
+    if (supervisor !== undefined) {
+      void supervisorGone(this.#libc).then(() => {
+        this.#log.warning("The supervisor (pid {pid}) is gone", {
+          pid: supervisor.pid,
+        });
+        stop.request("the supervisor's exit");
       });
     }
-    Deno.exit(code);
-  };
+    this.#reloads = new Reloads(this.#published, async () => {
+      if (this.#mode.detached) {
+        redirectToLogFile(this.#libc, this.#core.logFile);
+      }
+      this.#log.info("Reloading");
+      await this.#def.reload?.(this.#ctx);
+      this.#log.info("Reloaded");
+    }, {
+      log: this.#log,
+      manager: this.#manager,
+      detached: this.#mode.detached,
+      publish: () => this.#publish(),
+      exiting: () => this.#exiting,
+    });
+    Deno.addSignalListener("SIGHUP", () => this.#reloads.request());
+  }
 
-  const fatal = (err: unknown): void => {
-    if (exiting) return;
-    if (!isReady) failStart(err);
-    log.fatal("Uncaught error: {error}", { error: err });
-    finish(1, "uncaught error");
-  };
-  // A payload that calls Deno.exit() itself still leaves no pidfile behind.
-  globalThis.addEventListener("unload", () => {
-    state?.close();
-    pidfile?.remove();
-  });
-  catchUncaught(fatal);
+  #logStart(): void {
+    const { core, def } = { core: this.#core, def: this.#def };
+    const supervisor = this.#mode.detached ? this.#mode.supervisor : undefined;
+    this.#log.info(
+      "Starting {name} {version} (pid {pid}, uid {uid}, {mode}, pidfile {pidfile}, logs to {logsTo}, user after prepare {user})",
+      {
+        name: def.name,
+        version: def.version,
+        pid: Deno.pid,
+        uid: this.#libc.geteuid(),
+        mode: this.#mode.detached ? "detached" : "foreground",
+        pidfile: this.#pidfile?.path ??
+          (supervisor
+            ? `${supervisor.pidfile} (held by supervisor pid ${supervisor.pid})`
+            : "none"),
+        logsTo: this.#published.logsTo,
+        user: core.user ?? "unchanged",
+        umask: core.umask.toString(8).padStart(3, "0"),
+        chdir: core.chdir,
+        startup: Math.round(performance.now() - this.#startedAt),
+      },
+    );
+  }
 
-  /** A stop request: `why` is a signal name, or the supervisor's end. */
-  const requestStop = (why: string) => {
-    if (exiting) return;
-    if (stopSignal !== null) {
-      log.warning("Second {signal}: exiting now", { signal: why });
-      finish(1, `second ${why}`);
-    }
-    stopSignal = why;
-    stopStarted = performance.now();
-    log.info("Stopping on {signal}", { signal: why });
-    manager.stopping();
-    stopTimer = setTimeout(() => {
-      log.error("Did not stop within {seconds} s: exiting", {
-        seconds: core.stopTimeout,
-      });
-      finish(1, "stop timeout");
-    }, core.stopTimeout * 1000);
-    controller.abort(new DaemonError(`Stopped by ${why}`));
-  };
-  Deno.addSignalListener("SIGTERM", () => requestStop("SIGTERM"));
-  Deno.addSignalListener("SIGINT", () => requestStop("SIGINT"));
-  if (supervisor !== undefined) {
-    void supervisorGone(libc).then(() => {
-      log.warning("The supervisor (pid {pid}) is gone", {
-        pid: supervisor.pid,
-      });
-      requestStop("the supervisor's exit");
+  /** `prepare`, with the privileges the daemon started with. */
+  async #prepare(): Promise<void> {
+    await this.#payload(() => this.#def.prepare?.(this.#ctx));
+  }
+
+  /**
+   * Hand what the daemon keeps writing to its user, then drop to it; warn
+   * when running on as root.
+   */
+  #dropPrivileges(): void {
+    const { libc, mode } = { libc: this.#libc, mode: this.#mode };
+    this.#guardPayload(() => {
+      leavePrivateDenoDir(libc, mode.denoDir, mode.identity);
+      if (mode.identity !== undefined) {
+        this.#state?.handTo(
+          mode.identity.user?.uid ?? UNCHANGED_ID,
+          mode.identity.gid,
+        );
+        dropPrivileges(libc, mode.identity);
+        this.#log.info("Running as uid {uid}, gid {gid}", {
+          uid: mode.identity.user?.uid ?? libc.geteuid(),
+          gid: mode.identity.gid,
+        });
+      } else if (libc.geteuid() === 0) {
+        this.#log.warning(
+          "Running as root: pass --user to drop privileges after prepare",
+        );
+      }
     });
   }
 
-  const ctx: DaemonContext = {
-    name: def.name,
-    version: def.version,
-    options: options as OptionValues<OptionSpecs>,
-    core,
-    detached,
-    signal: controller.signal,
-    log,
-    ready() {
-      if (isReady || exiting) return;
-      if (pidfile !== undefined && !pidfile.isCurrent()) {
-        failStart(
+  /** `main`, until it returns; then the daemon is done. */
+  async #main(): Promise<void> {
+    await this.#payload(() => this.#def.main(this.#ctx));
+    const stopped = this.#stop!.requested;
+    if (!this.#ready && stopped === null) {
+      this.#failStart(
+        new DaemonError("The daemon returned before it was ready"),
+      );
+    }
+    if (!this.#ready && this.#readyFd !== null) {
+      sendLine(
+        this.#libc,
+        this.#readyFd,
+        "ERROR",
+        `Stopped by ${stopped} before it was ready`,
+      );
+    }
+    this.#finish(0, stopped ?? "main returned");
+  }
+
+  /** What every hook receives. */
+  get #ctx(): DaemonContext {
+    return this.#context ??= this.#makeContext();
+  }
+  #context: DaemonContext | undefined;
+
+  #makeContext(): DaemonContext {
+    const { def, core } = { def: this.#def, core: this.#core };
+    return {
+      name: def.name,
+      version: def.version,
+      options: this.#options as OptionValues<OptionSpecs>,
+      core,
+      detached: this.#mode.detached,
+      signal: this.#stop!.signal,
+      log: this.#log,
+      ready: () => this.#onReady(),
+      status: (text) => this.#manager.status(text),
+      extendTimeout: (seconds) => this.#manager.extendTimeout(seconds),
+    };
+  }
+
+  #onReady(): void {
+    if (this.#ready || this.#exiting) return;
+    const pidfile = this.#pidfile;
+    if (pidfile !== undefined && !pidfile.isCurrent()) {
+      try {
+        this.#failStart(
           new DaemonError(
             `Lost the pidfile: ${
               JSON.stringify(pidfile.path)
             } was removed or replaced`,
           ),
         );
+      } catch {
+        // StartFailed: the exit code is resolved; the payload is not told.
       }
-      isReady = true;
-      log.info("Ready (pid {pid}, {ms} ms after launch)", {
-        pid: Deno.pid,
-        ms: Math.round(performance.now()),
-      });
-      manager.ready(detached);
-      if (readyFd !== null) {
-        sendLine(libc, readyFd, "READY", String(Deno.pid));
-        libc.close(readyFd);
-        readyFd = null;
-      }
-    },
-    status(text) {
-      manager.status(text);
-    },
-    extendTimeout(seconds) {
-      manager.extendTimeout(seconds);
-    },
-  };
+      return;
+    }
+    this.#ready = true;
+    this.#log.info("Ready (pid {pid}, {ms} ms after launch)", {
+      pid: Deno.pid,
+      ms: Math.round(performance.now()),
+    });
+    this.#manager.ready(this.#mode.detached);
+    if (this.#readyFd !== null) {
+      sendLine(this.#libc, this.#readyFd, "READY", String(Deno.pid));
+      this.#libc.close(this.#readyFd);
+      this.#readyFd = null;
+    }
+  }
 
-  // Reloads run one at a time; a SIGHUP during one asks for another after it,
-  // so every signal is covered by a reload that started after it arrived.
-  let reloading = false;
-  const runReloads = async () => {
-    if (reloading) return;
-    reloading = true;
-    while (stateNow.reloadsDone < stateNow.reloadsRequested && !exiting) {
-      const covering = stateNow.reloadsRequested;
+  /** Run a start-up step: a failure ends the start-up. */
+  #guard(step: () => void): void {
+    try {
+      step();
+    } catch (err) {
+      this.#failStart(err);
+    }
+  }
+
+  /**
+   * Run a payload step (or one after it): a failure before ready ends the
+   * start-up; after ready it ends the daemon.
+   */
+  #guardPayload(step: () => void): void {
+    try {
+      step();
+    } catch (err) {
+      this.#failed(err);
+    }
+  }
+
+  async #payload(hook: () => void | Promise<void>): Promise<void> {
+    try {
+      await hook();
+    } catch (err) {
+      this.#failed(err);
+    }
+  }
+
+  /** A step or the payload threw. */
+  #failed(err: unknown): never {
+    if (err instanceof StartFailed) throw err;
+    if (!this.#ready) this.#failStart(err);
+    this.#log.fatal("The daemon failed: {error}", { error: err });
+    this.#finish(1, "error in main");
+  }
+
+  #uncaught(err: unknown): void {
+    if (this.#exiting) return;
+    if (!this.#ready) {
+      try {
+        this.#failStart(err);
+      } catch {
+        // StartFailed: the exit code is resolved.
+      }
+      return;
+    }
+    this.#log.fatal("Uncaught error: {error}", { error: err });
+    try {
+      this.#finish(1, "uncaught error");
+    } catch {
+      // StartFailed: the exit code is resolved.
+    }
+  }
+
+  /** Report a start-up failure to `start` (or stderr): exit 1. */
+  #failStart(err: unknown): never {
+    if (!this.#exiting) {
+      this.#exiting = true;
+      this.#log.fatal("Start-up failed: {error}", { error: err });
+      this.#manager.failed(err);
+      if (this.#readyFd !== null) {
+        sendLine(this.#libc, this.#readyFd, "ERROR", errorText(err));
+      }
+      this.#state?.close();
+      this.#pidfile?.remove();
+      this.#exit.resolve(1);
+    }
+    throw new StartFailed();
+  }
+
+  /** Remove the pidfile (still locked) and resolve the exit code. */
+  #finish(code: number, why: string): never {
+    if (!this.#exiting) {
+      this.#exiting = true;
+      this.#stop?.done();
+      this.#log.info(
+        "Stopped ({why}, exit {code}, {ms} ms after the stop request)",
+        { why, code, ms: this.#stop?.elapsedMs() ?? 0 },
+      );
+      this.#state?.close();
+      const pidfile = this.#pidfile;
+      if (pidfile?.isCurrent()) removeSideFiles(this.#libc, pidfile.path);
+      if (pidfile !== undefined && !pidfile.remove()) {
+        this.#log.info(
+          "Pidfile {path} left for stop to remove (no permission)",
+          {
+            path: pidfile.path,
+          },
+        );
+      }
+      this.#exit.resolve(code);
+    }
+    throw new StartFailed();
+  }
+}
+
+/**
+ * Stop requests (SIGTERM, SIGINT, the supervisor's end): the first aborts
+ * the payload's signal and starts the stop timeout; a second one, or the
+ * timeout, ends the daemon at once.
+ */
+class StopRequests {
+  readonly #controller = new AbortController();
+  #requested: string | null = null;
+  #startedAt = 0;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(
+    private readonly log: Logger,
+    private readonly manager: ServiceManager,
+    private readonly timeoutSeconds: number,
+    private readonly finish: (code: number, why: string) => never,
+  ) {}
+
+  /** Aborted on the first request. */
+  get signal(): AbortSignal {
+    return this.#controller.signal;
+  }
+
+  /** What asked the daemon to stop, or `null`. */
+  get requested(): string | null {
+    return this.#requested;
+  }
+
+  /** Milliseconds since the first request (0 without one). */
+  elapsedMs(): number {
+    return this.#requested === null
+      ? 0
+      : Math.round(performance.now() - this.#startedAt);
+  }
+
+  request(why: string): void {
+    try {
+      if (this.#requested !== null) {
+        this.log.warning("Second {signal}: exiting now", { signal: why });
+        this.finish(1, `second ${why}`);
+      }
+      this.#requested = why;
+      this.#startedAt = performance.now();
+      this.log.info("Stopping on {signal}", { signal: why });
+      this.manager.stopping();
+      this.#timer = setTimeout(() => {
+        this.log.error("Did not stop within {seconds} s: exiting", {
+          seconds: this.timeoutSeconds,
+        });
+        try {
+          this.finish(1, "stop timeout");
+        } catch {
+          // The exit code is resolved.
+        }
+      }, this.timeoutSeconds * 1000);
+      this.#controller.abort(new DaemonError(`Stopped by ${why}`));
+    } catch (err) {
+      if (!(err instanceof StartFailed)) throw err;
+    }
+  }
+
+  /** The daemon is ending: no more timeout. */
+  done(): void {
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+  }
+}
+
+/**
+ * Reloads (SIGHUP) run one at a time; a SIGHUP during one asks for another
+ * after it, so every signal is covered by a reload that started after it
+ * arrived. The outcome is published for `reload` to read.
+ */
+class Reloads {
+  #running = false;
+
+  constructor(
+    private readonly published: DaemonState,
+    private readonly reload: () => Promise<void>,
+    private readonly daemon: {
+      log: Logger;
+      manager: ServiceManager;
+      detached: boolean;
+      publish: () => void;
+      exiting: () => boolean;
+    },
+  ) {}
+
+  request(): void {
+    this.published.reloadsRequested++;
+    this.daemon.publish();
+    void this.#run();
+  }
+
+  async #run(): Promise<void> {
+    if (this.#running) return;
+    this.#running = true;
+    const { log, manager, detached, publish, exiting } = this.daemon;
+    const state = this.published;
+    while (state.reloadsDone < state.reloadsRequested && !exiting()) {
+      const covering = state.reloadsRequested;
       let error: string | null = null;
       manager.reloading();
       try {
-        if (detached) redirectToLogFile(libc, core.logFile);
-        log.info("Reloading");
-        await def.reload?.(ctx);
-        log.info("Reloaded");
+        await this.reload();
       } catch (err) {
         error = errorText(err);
         log.error("Reload failed: {error}", { error: err });
       }
-      stateNow.reloadsDone = covering;
-      stateNow.lastReloadError = error;
-      state?.write(stateNow);
+      state.reloadsDone = covering;
+      state.lastReloadError = error;
+      publish();
       // The daemon runs on after a failed reload too: it is ready again.
       if (error !== null) manager.status(`Reload failed: ${error}`);
       manager.ready(detached);
     }
-    reloading = false;
-  };
-  Deno.addSignalListener("SIGHUP", () => {
-    stateNow.reloadsRequested++;
-    state?.write(stateNow);
-    void runReloads();
-  });
-
-  log.info(
-    "Starting {name} {version} (pid {pid}, uid {uid}, {mode}, pidfile {pidfile}, logs to {logsTo}, user after prepare {user})",
-    {
-      name: def.name,
-      version: def.version,
-      pid: Deno.pid,
-      uid: libc.geteuid(),
-      mode: detached ? "detached" : "foreground",
-      pidfile: pidfile?.path ??
-        (supervisor
-          ? `${supervisor.pidfile} (held by supervisor pid ${supervisor.pid})`
-          : "none"),
-      logsTo: stateNow.logsTo,
-      user: core.user ?? "unchanged",
-      umask: core.umask.toString(8).padStart(3, "0"),
-      chdir: core.chdir,
-      startup: Math.round(performance.now() - startedAt),
-    },
-  );
-
-  try {
-    await def.prepare?.(ctx);
-    leavePrivateDenoDir(libc, mode.denoDir, mode.identity);
-    if (mode.identity !== undefined) {
-      // The daemon keeps writing its state: as a file of its own user's.
-      state?.handTo(mode.identity.user?.uid ?? UNCHANGED_ID, mode.identity.gid);
-      dropPrivileges(libc, mode.identity);
-      log.info("Running as uid {uid}, gid {gid}", {
-        uid: mode.identity.user?.uid ?? libc.geteuid(),
-        gid: mode.identity.gid,
-      });
-    } else if (libc.geteuid() === 0) {
-      log.warning(
-        "Running as root: pass --user to drop privileges after prepare",
-      );
-    }
-    await def.main(ctx);
-  } catch (err) {
-    if (!isReady) failStart(err);
-    log.fatal("The daemon failed: {error}", { error: err });
-    finish(1, "error in main");
+    this.#running = false;
   }
-  if (!isReady && stopSignal === null) {
-    failStart(new DaemonError("The daemon returned before it was ready"));
-  }
-  if (!isReady && readyFd !== null) {
-    sendLine(
-      libc,
-      readyFd,
-      "ERROR",
-      `Stopped by ${stopSignal} before it was ready`,
-    );
-  }
-  return finish(0, stopSignal ?? "main returned");
 }
 
 /** Whether `JOURNAL_STREAM` ("dev:ino") names the file on our stderr. */

@@ -105,10 +105,10 @@ function supervisorConfig(
 /**
  * The session leader's whole job: spawn the daemon, or the supervisor of
  * `start --restart` (not a session leader, so it can never acquire a
- * controlling terminal), record its pid, exit. Only the leader gets a
+ * controlling terminal), record its pid, and end. Only the leader gets a
  * descriptor it can write the pidfile through; the next stage gets the lock.
  */
-export function runLeader(libc: Libc, stage: Stage): never {
+export function runLeader(libc: Libc, stage: Stage): number {
   try {
     // Set here, in the one thread that spawns the next stage, every thread
     // of it (and of every daemon a supervisor spawns) inherits it.
@@ -128,7 +128,7 @@ export function runLeader(libc: Libc, stage: Stage): never {
     pidfile.write(pid);
     pidfile.closeWriter();
     sendLine(libc, READY_FD, "PID", String(pid));
-    Deno.exit(0);
+    return Exit.OK;
   } catch (err) {
     sendLine(
       libc,
@@ -136,7 +136,7 @@ export function runLeader(libc: Libc, stage: Stage): never {
       "ERROR",
       `Cannot spawn the daemon: ${(err as Error).message}`,
     );
-    Deno.exit(1);
+    return Exit.FAILURE;
   }
 }
 
