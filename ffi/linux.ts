@@ -145,6 +145,7 @@ const LOCK_NB = 4;
 const F_GETFD = 1;
 const F_SETFD = 2;
 const F_DUPFD_CLOEXEC = 1030;
+const F_GET_SEALS = 1034;
 const FD_CLOEXEC = 1;
 const MFD_CLOEXEC = 1;
 const AT_FDCWD = -100;
@@ -860,7 +861,7 @@ export function linuxLibc(): Libc {
         holdsLock: lockOn === undefined ? null : holdsLock(pid, lockOn),
       } satisfies ProcessView;
     },
-    readProcessMemfd(pid, name, max) {
+    readProcessMemfd(pid, name, max, owners) {
       const want = `/memfd:${name} (deleted)`;
       for (const n of fdsOf(pid) ?? []) {
         try {
@@ -869,17 +870,26 @@ export function linuxLibc(): Libc {
           continue;
         }
         // O_PATH takes the file without opening it (no device or FIFO is
-        // ever opened); reopening our own handle reads exactly that file.
+        // ever opened). The process may have swapped descriptor n since the
+        // name was read, so what we hold is judged again: the memfd's name,
+        // an owner it may write as, a memory file. Only then is our own
+        // handle reopened, which reads exactly that file.
         const handle = openRaw(`/proc/${pid}/fd/${n}`, O_PATH | O_CLOEXEC);
         if (handle < 0) continue;
         try {
-          if (stat(handle).type !== "file") continue;
+          const st = stat(handle);
+          if (
+            st.type !== "file" || !owners.includes(st.uid) ||
+            readlink(`/proc/self/fd/${handle}`) !== want
+          ) continue;
           const fd = openRaw(
             `/proc/self/fd/${handle}`,
             O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY,
           );
           if (fd < 0) continue;
           try {
+            // Only memory files (memfd, shmem) have seals.
+            if (lib.fcntl(fd, F_GET_SEALS, 0) === -1) continue;
             return readUpTo(fd, max);
           } finally {
             lib.close(fd);

@@ -165,11 +165,18 @@ export interface Libc {
   ): ProcessView | null;
   /**
    * Read at most `max` bytes of the memfd named `name` that process `pid`
-   * holds open, without opening anything else it may have put there (the
-   * descriptor is taken with `O_PATH` and must be a regular file). `null`
-   * when there is none, it is larger, or it cannot be read.
+   * holds open, without opening anything else it may have put there: the
+   * descriptor is taken with `O_PATH`, and what was taken must be a memory
+   * file of that name owned by one of `owners` (the uids the process runs
+   * as: a file it could not write itself is never read for it). `null` when
+   * there is none, it is larger, or it cannot be read.
    */
-  readProcessMemfd(pid: number, name: string, max: number): Uint8Array | null;
+  readProcessMemfd(
+    pid: number,
+    name: string,
+    max: number,
+    owners: readonly number[],
+  ): Uint8Array | null;
   /** `flock(2)` without blocking; returns `false` when another holder has it. */
   tryLock(fd: number, exclusive: boolean): boolean;
   /** `pipe2(2)` with `O_CLOEXEC`: `[readEnd, writeEnd]`. */

@@ -254,8 +254,11 @@ const isCount = (v: unknown): v is number =>
  * @returns The state, or `null` when none can be read.
  */
 export function readState(libc: Libc, pid: number): DaemonState | null {
+  const view = libc.processView(pid);
+  if (view === null) return null;
+  const owners = [view.uid, view.euid];
   const data = parseJson(() =>
-    libc.readProcessMemfd(pid, STATE_MEMFD, STATE_MAX)
+    libc.readProcessMemfd(pid, STATE_MEMFD, STATE_MAX, owners)
   ) as Record<string, unknown> | null;
   if (
     data === null || typeof data !== "object" || data.pid !== pid ||

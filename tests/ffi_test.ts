@@ -197,16 +197,22 @@ Deno.test("libc().processView() tells who holds a file's flock; readProcessMemfd
     assert.equal(view?.exe, "/usr/bin/flock");
     assert.equal(view?.uid, Deno.uid());
     assert.equal(view?.ppid, Deno.pid);
-    const me = c.processView(Deno.pid, file);
-    assert.equal(me?.holdsLock, false);
-    assert.equal(me?.exe, Deno.execPath());
+    const self = c.processView(Deno.pid, file);
+    assert.equal(self?.holdsLock, false);
+    assert.equal(self?.exe, Deno.execPath());
     assert.equal(c.processView(holder.pid)?.holdsLock, null, "not asked");
 
     const m = c.memfd("denod-test-state", new TextEncoder().encode("hello"));
-    const got = c.readProcessMemfd(Deno.pid, "denod-test-state", 5);
+    const me = [Deno.uid()!];
+    const got = c.readProcessMemfd(Deno.pid, "denod-test-state", 5, me);
     assert.equal(new TextDecoder().decode(got!), "hello");
-    assert.equal(c.readProcessMemfd(Deno.pid, "denod-test-state", 4), null);
-    assert.equal(c.readProcessMemfd(Deno.pid, "no-such-memfd", 5), null);
+    assert.equal(c.readProcessMemfd(Deno.pid, "denod-test-state", 4, me), null);
+    assert.equal(c.readProcessMemfd(Deno.pid, "no-such-memfd", 5, me), null);
+    assert.equal(
+      c.readProcessMemfd(Deno.pid, "denod-test-state", 5, [12345]),
+      null,
+      "not owned by a uid the process runs as",
+    );
     c.close(m);
   } finally {
     holder.kill("SIGKILL");
