@@ -313,21 +313,12 @@ export async function start(
   }
   // Only the leader writes the pid from now on.
   pidfile.closeWriter();
-  const locked = libc.stat(pidfile.fd);
-  /** Pin the process the leader spawned, if it still holds our lock. */
-  const pinSpawned = (pid: number) => {
-    let pidfd: number;
-    try {
-      pidfd = libc.pidfdOpen(pid);
-    } catch {
-      return; // gone already
-    }
-    if (libc.processView(pid, locked)?.holdsLock === true) {
-      spawned.push({ pid, pidfd });
-    } else {
-      libc.close(pidfd);
-    }
-  };
+  /**
+   * The pid of what the leader spawned, pinned, once the leader is done:
+   * read from the pidfile, which only the leader could write, never from
+   * the readiness pipe, which the daemon's payload holds too.
+   */
+  const spawnedPid = pinLeadersChild(libc, pidfile, spawned);
 
   // Ctrl-C (or SIGTERM) while waiting stops the half-started daemon too.
   let interrupt = () => {};
@@ -341,14 +332,10 @@ export async function start(
     timer = setTimeout(() => resolve("timeout"), core.readyTimeout * 1000);
   });
   let reading = true;
-  let daemonPid: number | undefined;
   const messages = (async () => {
     try {
       for await (const msg of readMessages(libc, readEnd)) {
-        if (msg.kind === "PID") {
-          daemonPid = Number(msg.text);
-          pinSpawned(daemonPid);
-        } else return msg;
+        if (msg.kind === "READY" || msg.kind === "ERROR") return msg;
       }
       return null;
     } finally {
@@ -365,17 +352,26 @@ export async function start(
     if (!reading) libc.close(readEnd);
   };
 
+  // The leader is long done by now; a wedged one is stopped by the clean-up.
+  let late: ReturnType<typeof setTimeout> | undefined;
+  const pid = await Promise.race([
+    spawnedPid,
+    new Promise<undefined>((r) => late = setTimeout(() => r(undefined), 5000)),
+  ]);
+  clearTimeout(late);
   if (
-    outcome !== null && typeof outcome === "object" && outcome.kind === "READY"
+    outcome !== null && typeof outcome === "object" &&
+    outcome.kind === "READY" && pid !== undefined
   ) {
     // The daemon holds the lock on its own descriptor; ours is released.
     pidfile.close();
     for (const p of spawned) libc.close(p.pidfd);
     closeReadEnd();
-    // A supervisor reports its daemon's pid; the pidfile names the supervisor.
+    // A supervisor (root, like us) reports its daemon's pid; the pidfile
+    // names the supervisor.
     return supervise
-      ? { outcome: "started", pid: Number(outcome.text), supervisor: daemonPid }
-      : { outcome: "started", pid: Number(outcome.text) };
+      ? { outcome: "started", pid: Number(outcome.text), supervisor: pid }
+      : { outcome: "started", pid };
   }
   await cleanup();
   // With the daemon side gone the reader sees end of file and finishes.
@@ -399,6 +395,35 @@ export async function start(
   throw new DaemonError(
     `The daemon exited before it was ready (log: ${core.logFile})`,
   );
+}
+
+/**
+ * Wait for the session leader (`spawned[0]`) to end, then pin the process
+ * the pidfile names (the leader wrote it, only the leader could), if the
+ * kernel shows it holding our lock, and add it to `spawned`.
+ *
+ * @returns Its pid, or `undefined` when there is none.
+ */
+async function pinLeadersChild(
+  libc: Libc,
+  pidfile: Pidfile,
+  spawned: Pinned[],
+): Promise<number | undefined> {
+  await libc.pidfdWait(spawned[0].pidfd, Infinity);
+  const pid = pidfile.read();
+  if (pid === undefined) return undefined;
+  let pidfd: number;
+  try {
+    pidfd = libc.pidfdOpen(pid);
+  } catch {
+    return pid; // gone already
+  }
+  if (libc.processView(pid, libc.stat(pidfile.fd))?.holdsLock === true) {
+    spawned.push({ pid, pidfd });
+  } else {
+    libc.close(pidfd);
+  }
+  return pid;
 }
 
 /**
