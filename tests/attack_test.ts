@@ -1,0 +1,101 @@
+/**
+ * Proofs of concept against the trust boundaries, as root: a payload
+ * compromised after the drop to `nobody` (tests/fixtures/attack.ts) steers
+ * what root's commands read or signal. Each test fails while the hole is
+ * open.
+ */
+import assert from "node:assert/strict";
+import { cli, started, withScratch } from "./helpers.ts";
+
+const ATTACK = new URL("./fixtures/attack.ts", import.meta.url).pathname;
+const asRoot = { ignore: Deno.uid() !== 0 };
+
+Deno.test(
+  "`status` never shows a file the daemon's user cannot read, named by swapping its state memfd's descriptor",
+  asRoot,
+  async () => {
+    await withScratch(async (s) => {
+      // nobody may search the directory, not read the file.
+      Deno.chmodSync(s.dir, 0o755);
+      const secret = `${s.dir}/secret.json`;
+      Deno.writeTextFileSync(secret, "{}", { mode: 0o600 });
+      const pid = await started(s, ATTACK, [
+        "--user",
+        "nobody",
+        "--attack",
+        "memfd-race",
+        "--target",
+        secret,
+        "--stop-timeout",
+        "1",
+      ]);
+      // A root-only file that happens to be valid state: what root reads
+      // of it reaches the terminal.
+      Deno.writeTextFileSync(
+        secret,
+        JSON.stringify({
+          pid,
+          reloadsRequested: 0,
+          reloadsDone: 0,
+          lastReloadError: null,
+          logsTo: "ROOT-ONLY-SECRET",
+        }),
+      );
+      const seen: string[] = [];
+      for (let i = 0; i < 40; i++) {
+        const r = await cli(ATTACK, ["status", ...s.paths]);
+        seen.push(r.stdout);
+      }
+      assert.ok(
+        !seen.some((out) => out.includes("ROOT-ONLY-SECRET")),
+        `root read the secret: ${
+          seen.filter((o) => o.includes("SECRET")).length
+        } of 40`,
+      );
+    });
+  },
+);
+
+Deno.test(
+  "`start` never signals a process the payload names on the readiness pipe",
+  asRoot,
+  async () => {
+    await withScratch(async (s) => {
+      const r = await cli(ATTACK, [
+        "start",
+        ...s.paths,
+        "--user",
+        "nobody",
+        "--attack",
+        "pid-flood",
+        "--stop-timeout",
+        "2",
+      ]);
+      s.track();
+      // Reported as a start-up failure, not killed by its own SIGTERM (143).
+      assert.equal(r.code, 1, `exit ${r.code}: ${r.stdout}${r.stderr}`);
+      assert.match(r.stderr, /hostile says no/);
+    });
+  },
+);
+
+Deno.test(
+  "`start` reports the pid the session leader recorded, not one the payload writes on the readiness pipe",
+  asRoot,
+  async () => {
+    await withScratch(async (s) => {
+      const r = await cli(ATTACK, [
+        "start",
+        ...s.paths,
+        "--user",
+        "nobody",
+        "--attack",
+        "ready-lie",
+      ]);
+      const pid = s.track()!;
+      assert.equal(r.code, 0, r.stdout + r.stderr);
+      assert.match(r.stdout, new RegExp(`started \\(pid ${pid}\\)`));
+      assert.equal((await cli(ATTACK, ["stop", ...s.paths])).code, 0);
+    });
+  },
+);
