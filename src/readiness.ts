@@ -2,16 +2,18 @@
  * The readiness pipe between a detached daemon and the `start` command that
  * waits for it: one line per message, `KIND payload`.
  *
- * - `PID n`: the session leader spawned the daemon as pid n.
  * - `READY n`: the daemon n is ready; the pidfile is complete.
  * - `ERROR text`: start-up failed; the text is the daemon's own message.
+ *
+ * A detached daemon's payload holds the pipe too, so what comes through it
+ * is the daemon's word: `start` learns pids from the pidfile, not from here.
  *
  * @module
  */
 import type { Libc } from "../ffi/mod.ts";
 
 /** A message kind. */
-export type ReadinessKind = "PID" | "READY" | "ERROR";
+export type ReadinessKind = "READY" | "ERROR";
 
 /** One parsed message. */
 export interface ReadinessMessage {
@@ -63,7 +65,7 @@ export async function* readMessages(
       pending = pending.slice(nl + 1);
       const space = line.indexOf(" ");
       const kind = (space < 0 ? line : line.slice(0, space)) as ReadinessKind;
-      if (kind === "PID" || kind === "READY" || kind === "ERROR") {
+      if (kind === "READY" || kind === "ERROR") {
         yield { kind, text: space < 0 ? "" : line.slice(space + 1) };
       }
     }

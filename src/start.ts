@@ -127,7 +127,6 @@ export function runLeader(libc: Libc, stage: Stage): number {
     // The pidfile names that process from now on, while the lock is held.
     pidfile.write(pid);
     pidfile.closeWriter();
-    sendLine(libc, READY_FD, "PID", String(pid));
     return Exit.OK;
   } catch (err) {
     sendLine(
@@ -334,9 +333,7 @@ export async function start(
   let reading = true;
   const messages = (async () => {
     try {
-      for await (const msg of readMessages(libc, readEnd)) {
-        if (msg.kind === "READY" || msg.kind === "ERROR") return msg;
-      }
+      for await (const msg of readMessages(libc, readEnd)) return msg;
       return null;
     } finally {
       reading = false;
