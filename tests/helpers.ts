@@ -137,6 +137,27 @@ export function denoLine(entry: string, args: string[]): string {
   return [Deno.execPath(), "run", "-A", entry, ...args].map(shq).join(" ");
 }
 
+/**
+ * `fn` over `items` with at most `limit` calls in flight, results in order
+ * (std's pooledMap, which the project does not depend on).
+ */
+export async function pooled<T, R>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T) => Promise<R>,
+): Promise<R[]> {
+  const results: R[] = [];
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      results[i] = await fn(items[i]);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, limit) }, worker));
+  return results;
+}
+
 /** Quote for bash. */
 export function shq(s: string): string {
   return `'${s.replaceAll("'", `'\\''`)}'`;
