@@ -158,6 +158,15 @@ export async function pooled<T, R>(
   return results;
 }
 
+/**
+ * Name and skip flag for a test that needs root (to switch users): run as
+ * anyone else it is skipped, and its name in the report says why.
+ */
+export function asRoot(name: string): { name: string; ignore: boolean } {
+  const root = Deno.uid() === 0;
+  return { name: root ? name : `${name} (skipped: needs root)`, ignore: !root };
+}
+
 /** Quote for bash. */
 export function shq(s: string): string {
   return `'${s.replaceAll("'", `'\\''`)}'`;

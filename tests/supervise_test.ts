@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import {
   alive,
+  asRoot,
   BEHAVE,
   cli,
   procFds,
@@ -341,29 +342,33 @@ Deno.test("stop during the wait before a restart ends the supervisor at once, an
   });
 });
 
-Deno.test("kill -9 of the supervisor: its daemon (running as nobody) notices and stops gracefully; start takes over", async () => {
-  await withScratch(async (s) => {
-    Deno.chmodSync(s.dir, 0o755);
-    const { pid, supervisor } = await supervised(s, [
-      "--restart",
-      "always",
-      "--user",
-      "nobody",
-    ]);
-    Deno.kill(supervisor, "SIGKILL");
-    await waitFor("the orphaned daemon stops", () => !alive(pid));
-    assert.match(
-      s.log(),
-      new RegExp(`The supervisor \\(pid ${supervisor}\\) is gone`),
-    );
-    assert.match(s.log(), /Stopped \(the supervisor's exit, exit 0/);
+Deno.test({
+  ...asRoot(
+    "kill -9 of the supervisor: its daemon (running as nobody) notices and stops gracefully; start takes over",
+  ),
+  fn: () =>
+    withScratch(async (s) => {
+      Deno.chmodSync(s.dir, 0o755);
+      const { pid, supervisor } = await supervised(s, [
+        "--restart",
+        "always",
+        "--user",
+        "nobody",
+      ]);
+      Deno.kill(supervisor, "SIGKILL");
+      await waitFor("the orphaned daemon stops", () => !alive(pid));
+      assert.match(
+        s.log(),
+        new RegExp(`The supervisor \\(pid ${supervisor}\\) is gone`),
+      );
+      assert.match(s.log(), /Stopped \(the supervisor's exit, exit 0/);
 
-    const st = await status(s);
-    assert.equal(st.code, 1, "dead, pidfile left");
-    const again = await supervised(s, ["--restart", "always"]);
-    assert.notEqual(again.supervisor, supervisor);
-    await stopAll(s);
-  });
+      const st = await status(s);
+      assert.equal(st.code, 1, "dead, pidfile left");
+      const again = await supervised(s, ["--restart", "always"]);
+      assert.notEqual(again.supervisor, supervisor);
+      await stopAll(s);
+    }),
 });
 
 Deno.test("a daemon that exits 0 is restarted by --restart always, not by on-failure; one killed by a signal is restarted by on-failure", async () => {
