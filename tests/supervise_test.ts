@@ -118,7 +118,10 @@ Deno.test("a daemon that crashes three times is restarted after 0.3, 0.45 and 0.
     for (const p of pids.slice(0, 3)) assert.ok(!alive(p), `pid ${p} reaped`);
 
     // The delays, from the log's own timestamps: each restart waits its
-    // delay (×1.5 each time) and not much more.
+    // delay (×1.5 each time) and not much more. The upper bound allows for
+    // a late timer on a busy machine; it is there to catch seconds taken
+    // for milliseconds or the 15 s cap, as the lower bound catches a short
+    // wait.
     const lines = s.log().split("\n");
     for (const [n, delay] of [[1, 0.3], [2, 0.45], [3, 0.675]] as const) {
       const exited = lines.find((l) =>
@@ -134,7 +137,7 @@ Deno.test("a daemon that crashes three times is restarted after 0.3, 0.45 and 0.
       assert.ok(restarted, `no restart ${n} logged`);
       const gap = (stamp(restarted) - stamp(exited)) / 1000;
       assert.ok(
-        gap >= delay - 0.005 && gap < delay + 0.5,
+        gap >= delay - 0.005 && gap < delay + 2,
         `restart ${n}: waited ${gap} s, expected ${delay} s`,
       );
     }
