@@ -189,7 +189,7 @@ Deno.test("a sample of malformed command lines through the real program exit 2 w
     for (const command of COMMANDS) {
       assert.ok(sample.some((args) => args[0] === command), command);
     }
-    // Two at a time: more Deno boots at once only queue on a busy machine.
+    // As many at once as there are cores: more Deno boots only queue.
     const results = await pooled(
       sample,
       navigator.hardwareConcurrency,
