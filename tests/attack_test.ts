@@ -5,14 +5,14 @@
  * open.
  */
 import assert from "node:assert/strict";
-import { cli, started, withScratch } from "./helpers.ts";
+import { asRoot, cli, started, withScratch } from "./helpers.ts";
 
 const ATTACK = new URL("./fixtures/attack.ts", import.meta.url).pathname;
-const asRoot = { ignore: Deno.uid() !== 0 };
 
 Deno.test(
-  "`status` never shows a file the daemon's user cannot read, named by swapping its state memfd's descriptor",
-  asRoot,
+  asRoot(
+    "`status` never shows a file the daemon's user cannot read, named by swapping its state memfd's descriptor",
+  ),
   async () => {
     await withScratch(async (s) => {
       // nobody may search the directory, not read the file.
@@ -57,8 +57,9 @@ Deno.test(
 );
 
 Deno.test(
-  "`start` never signals a process the payload names on the readiness pipe",
-  asRoot,
+  asRoot(
+    "`start` never signals a process the payload names on the readiness pipe",
+  ),
   async () => {
     await withScratch(async (s) => {
       const r = await cli(ATTACK, [
@@ -80,8 +81,9 @@ Deno.test(
 );
 
 Deno.test(
-  "`start` reports the pid the session leader recorded, not one the payload writes on the readiness pipe",
-  asRoot,
+  asRoot(
+    "`start` reports the pid the session leader recorded, not one the payload writes on the readiness pipe",
+  ),
   async () => {
     await withScratch(async (s) => {
       const r = await cli(ATTACK, [

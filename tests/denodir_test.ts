@@ -7,9 +7,15 @@
 import assert from "node:assert/strict";
 import { libc } from "../ffi/mod.ts";
 import { denoDirOf } from "../src/denodir.ts";
-import { BEHAVE, cli, procFds, sh, waitFor, withScratch } from "./helpers.ts";
-
-const asRoot = { ignore: Deno.uid() !== 0 };
+import {
+  asRoot,
+  BEHAVE,
+  cli,
+  procFds,
+  sh,
+  waitFor,
+  withScratch,
+} from "./helpers.ts";
 
 /** The `DENO_DIR` of a `deno` started with `env` only, in `cwd`, as Deno itself reports it. */
 async function denoInfoDir(
@@ -89,10 +95,11 @@ async function nobodyUid(): Promise<number> {
 
 for (const restart of [[], ["--restart", "on-failure"]]) {
   Deno.test({
-    name: `${
-      ["start --user nobody", ...restart].join(" ")
-    } under deno run leaves the daemon nothing of root's Deno caches, and it still imports modules after the drop`,
-    ...asRoot,
+    ...asRoot(
+      `${
+        ["start --user nobody", ...restart].join(" ")
+      } under deno run leaves the daemon nothing of root's Deno caches, and it still imports modules after the drop`,
+    ),
     fn: () =>
       withScratch(async (s) => {
         Deno.chmodSync(s.dir, 0o755);
@@ -130,9 +137,9 @@ for (const restart of [[], ["--restart", "on-failure"]]) {
 }
 
 Deno.test({
-  name:
+  ...asRoot(
     "start --user nobody under deno run gives the payload's children DENO_DIR as the caller had it",
-  ...asRoot,
+  ),
   fn: () =>
     withScratch(async (s) => {
       Deno.chmodSync(s.dir, 0o755);

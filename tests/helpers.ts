@@ -17,32 +17,89 @@ export interface CliResult {
   stderr: string;
 }
 
+/** How to run one command: where, with what environment, for how long. */
+export interface RunOptions {
+  cwd?: string;
+  env?: Record<string, string>;
+  /**
+   * Seconds before the command and everything it started are killed and the
+   * test fails naming it. No command may hang the suite; heavy ones (a type
+   * check, a nested test run) pass more than the default minute, which a
+   * daemon command takes only on a badly overloaded machine.
+   */
+  timeout?: number;
+}
+
 /** Run a command with stdin on /dev/null and collect its output. */
 async function collect(
   program: string,
   args: string[],
-  opts: { cwd?: string; env?: Record<string, string> },
+  opts: RunOptions,
 ): Promise<CliResult> {
-  // No command a test runs may hang the suite: it is killed after a minute.
-  const out = await new Deno.Command(program, {
+  const { timeout = 60, ...spawn } = opts;
+  const child = new Deno.Command(program, {
     args,
-    ...opts,
+    ...spawn,
     stdin: "null",
-    signal: AbortSignal.timeout(60_000),
-  }).output();
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    killTree(child.pid);
+  }, timeout * 1000);
+  // Resolves once every holder of the pipes is gone: on a timeout, that
+  // needs the whole tree killed, not only the child (Deno's `signal` option
+  // would SIGTERM the child alone and a grandchild would keep the pipes).
+  const out = await child.output().finally(() => clearTimeout(timer));
   const dec = new TextDecoder();
-  return {
+  const result = {
     code: out.code,
     stdout: dec.decode(out.stdout),
     stderr: dec.decode(out.stderr),
   };
+  if (timedOut) {
+    const line = [program, ...args].map((a) => a.slice(0, 200)).join(" ");
+    throw new Error(
+      `Timed out after ${timeout} s, killed: ${line}\n--- stdout (end)\n${
+        result.stdout.slice(-2000)
+      }\n--- stderr (end)\n${result.stderr.slice(-2000)}`,
+    );
+  }
+  return result;
+}
+
+/** SIGKILL `pid` and all its descendants, found by their parent pids in /proc. */
+function killTree(pid: number): void {
+  const children = new Map<number, number[]>();
+  for (const e of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(e.name)) continue;
+    try {
+      const { ppid } = procStat(Number(e.name));
+      children.set(ppid, [...children.get(ppid) ?? [], Number(e.name)]);
+    } catch {
+      // exited meanwhile
+    }
+  }
+  const tree = [pid];
+  for (let i = 0; i < tree.length; i++) {
+    tree.push(...children.get(tree[i]) ?? []);
+  }
+  for (const p of tree) {
+    try {
+      Deno.kill(p, "SIGKILL");
+    } catch {
+      // exited meanwhile
+    }
+  }
 }
 
 /** Run `deno run -A <entry> <args>` and collect its output. */
 export function cli(
   entry: string,
   args: string[],
-  opts: { cwd?: string; env?: Record<string, string> } = {},
+  opts: RunOptions = {},
 ): Promise<CliResult> {
   return collect(Deno.execPath(), ["run", "-A", entry, ...args], opts);
 }
@@ -50,7 +107,7 @@ export function cli(
 /** Run a shell command line (for `script`, traps, inherited descriptors). */
 export function sh(
   line: string,
-  opts: { cwd?: string } = {},
+  opts: RunOptions = {},
 ): Promise<CliResult> {
   return collect("/bin/bash", ["-c", line], opts);
 }
@@ -78,6 +135,36 @@ export async function started(
 /** The `deno run -A` command line for a shell, quoted. */
 export function denoLine(entry: string, args: string[]): string {
   return [Deno.execPath(), "run", "-A", entry, ...args].map(shq).join(" ");
+}
+
+/**
+ * `fn` over `items` with at most `limit` calls in flight, results in order
+ * (std's pooledMap, which the project does not depend on).
+ */
+export async function pooled<T, R>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T) => Promise<R>,
+): Promise<R[]> {
+  const results: R[] = [];
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      results[i] = await fn(items[i]);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, limit) }, worker));
+  return results;
+}
+
+/**
+ * Name and skip flag for a test that needs root (to switch users): run as
+ * anyone else it is skipped, and its name in the report says why.
+ */
+export function asRoot(name: string): { name: string; ignore: boolean } {
+  const root = Deno.uid() === 0;
+  return { name: root ? name : `${name} (skipped: needs root)`, ignore: !root };
 }
 
 /** Quote for bash. */

@@ -9,6 +9,7 @@ import { DroppedRecords, guardConsole } from "../src/dropped.ts";
 import { type SyslogRecord, syslogSink } from "../src/syslog.ts";
 import {
   alive,
+  asRoot,
   BEHAVE,
   cli,
   type Scratch,
@@ -154,9 +155,9 @@ Deno.test("under a --restart supervisor, a syslog that stops reading stalls neit
 });
 
 Deno.test({
-  name:
+  ...asRoot(
     "with the log file on a full disk, console.log neither throws into the payload nor stops it; status counts, stop is clean",
-  ignore: Deno.uid() !== 0,
+  ),
   fn: () =>
     withScratch(async (s) => {
       const disk = `${s.dir}/disk`;

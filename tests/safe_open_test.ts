@@ -3,6 +3,7 @@
  * trusted, judged in-process on directories made for each case.
  */
 import assert from "node:assert/strict";
+import { asRoot } from "./helpers.ts";
 import { libc } from "../ffi/mod.ts";
 import { DaemonError } from "../src/errors.ts";
 import {
@@ -14,7 +15,6 @@ import {
 } from "../src/safe_open.ts";
 
 const c = libc();
-const asRoot = { ignore: Deno.uid() !== 0 };
 const pidfile: WalkPolicy = { what: "pidfile", owners: [0], trustDirs: true };
 
 /** Make `rel` under `base` with a mode and owner; returns its path. */
@@ -39,9 +39,9 @@ function verdict(path: string, policy = pidfile): string | null {
 }
 
 Deno.test({
-  name:
+  ...asRoot(
     "openParent() trusts a path only where nobody but its owners can change what it names",
-  ...asRoot,
+  ),
   fn() {
     const base = Deno.makeTempDirSync();
     try {
@@ -80,9 +80,9 @@ Deno.test({
 });
 
 Deno.test({
-  name:
+  ...asRoot(
     "openChecked() creates a file with exactly its mode whatever the umask, and checkFile() refuses what root must not write",
-  ...asRoot,
+  ),
   fn() {
     const base = Deno.makeTempDirSync();
     const old = Deno.umask(0o077);

@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import {
   alive,
+  asRoot,
   BEHAVE,
   cli,
   procFds,
@@ -117,7 +118,10 @@ Deno.test("a daemon that crashes three times is restarted after 0.3, 0.45 and 0.
     for (const p of pids.slice(0, 3)) assert.ok(!alive(p), `pid ${p} reaped`);
 
     // The delays, from the log's own timestamps: each restart waits its
-    // delay (×1.5 each time) and not much more.
+    // delay (×1.5 each time) and not much more. The upper bound allows for
+    // a late timer on a busy machine; it is there to catch seconds taken
+    // for milliseconds or the 15 s cap, as the lower bound catches a short
+    // wait.
     const lines = s.log().split("\n");
     for (const [n, delay] of [[1, 0.3], [2, 0.45], [3, 0.675]] as const) {
       const exited = lines.find((l) =>
@@ -133,7 +137,7 @@ Deno.test("a daemon that crashes three times is restarted after 0.3, 0.45 and 0.
       assert.ok(restarted, `no restart ${n} logged`);
       const gap = (stamp(restarted) - stamp(exited)) / 1000;
       assert.ok(
-        gap >= delay - 0.005 && gap < delay + 0.5,
+        gap >= delay - 0.005 && gap < delay + 2,
         `restart ${n}: waited ${gap} s, expected ${delay} s`,
       );
     }
@@ -341,34 +345,38 @@ Deno.test("stop during the wait before a restart ends the supervisor at once, an
   });
 });
 
-Deno.test("kill -9 of the supervisor: its daemon (running as nobody) notices and stops gracefully; start takes over", async () => {
-  await withScratch(async (s) => {
-    Deno.chmodSync(s.dir, 0o755);
-    const { pid, supervisor } = await supervised(s, [
-      "--restart",
-      "always",
-      "--user",
-      "nobody",
-    ]);
-    Deno.kill(supervisor, "SIGKILL");
-    await waitFor("the orphaned daemon stops", () => !alive(pid));
-    assert.match(
-      s.log(),
-      new RegExp(`The supervisor \\(pid ${supervisor}\\) is gone`),
-    );
-    assert.match(s.log(), /Stopped \(the supervisor's exit, exit 0/);
+Deno.test({
+  ...asRoot(
+    "kill -9 of the supervisor: its daemon (running as nobody) notices and stops gracefully; start takes over",
+  ),
+  fn: () =>
+    withScratch(async (s) => {
+      Deno.chmodSync(s.dir, 0o755);
+      const { pid, supervisor } = await supervised(s, [
+        "--restart",
+        "always",
+        "--user",
+        "nobody",
+      ]);
+      Deno.kill(supervisor, "SIGKILL");
+      await waitFor("the orphaned daemon stops", () => !alive(pid));
+      assert.match(
+        s.log(),
+        new RegExp(`The supervisor \\(pid ${supervisor}\\) is gone`),
+      );
+      assert.match(s.log(), /Stopped \(the supervisor's exit, exit 0/);
 
-    const st = await status(s);
-    assert.equal(st.code, 1, "dead, pidfile left");
-    const again = await supervised(s, [
-      "--restart",
-      "always",
-      "--user",
-      "nobody",
-    ]);
-    assert.notEqual(again.supervisor, supervisor);
-    await stopAll(s);
-  });
+      const st = await status(s);
+      assert.equal(st.code, 1, "dead, pidfile left");
+      const again = await supervised(s, [
+        "--restart",
+        "always",
+        "--user",
+        "nobody",
+      ]);
+      assert.notEqual(again.supervisor, supervisor);
+      await stopAll(s);
+    }),
 });
 
 Deno.test("a daemon that exits 0 is restarted by --restart always, not by on-failure; one killed by a signal is restarted by on-failure", async () => {

@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import {
   alive,
+  asRoot,
   BEHAVE,
   cli,
   EXAMPLE,
@@ -19,8 +20,6 @@ import {
   waitFor,
   withScratch,
 } from "./helpers.ts";
-
-const asRoot = { ignore: Deno.uid() !== 0 };
 
 /** A process for the attacks to aim at; killed with the scratch directory. */
 function victim(s: Scratch): number {
@@ -76,9 +75,9 @@ function control(entry: string, command: string, args: string[]) {
 }
 
 Deno.test({
-  name:
+  ...asRoot(
     "a payload turned hostile after the drop cannot make root's status, reload or stop name or signal another process",
-  ...asRoot,
+  ),
   fn: () =>
     withScratch(async (s) => {
       Deno.chmodSync(s.dir, 0o755);
@@ -121,9 +120,9 @@ Deno.test({
 });
 
 Deno.test({
-  name:
+  ...asRoot(
     "a pidfile another user could change is refused by start, stop, reload and status (exit 2, status 4); the victim lives",
-  ...asRoot,
+  ),
   fn: () =>
     withScratch(async (s) => {
       Deno.chmodSync(s.dir, 0o755);
@@ -187,9 +186,9 @@ Deno.test({
 });
 
 Deno.test({
-  name:
+  ...asRoot(
     "a trusted pidfile naming a process that does not hold its lock is not believed: stop exits 1, status 4, start does not say running",
-  ...asRoot,
+  ),
   fn: () =>
     withScratch(async (s) => {
       Deno.chmodSync(s.dir, 0o755);
@@ -234,9 +233,9 @@ Deno.test({
 });
 
 Deno.test({
-  name:
+  ...asRoot(
     "FIFOs, sockets, devices, hard links and foreign files are refused at once with one line, nothing created, nothing left running",
-  ...asRoot,
+  ),
   fn: () =>
     withScratch(async (s) => {
       Deno.chmodSync(s.dir, 0o755);
@@ -294,9 +293,9 @@ Deno.test({
 });
 
 Deno.test({
-  name:
+  ...asRoot(
     "a /dev/null-like device log is used as it is and never handed to the daemon's user",
-  ...asRoot,
+  ),
   fn: () =>
     withScratch(async (s) => {
       Deno.chmodSync(s.dir, 0o755);
@@ -315,9 +314,9 @@ Deno.test({
 });
 
 Deno.test({
-  name:
+  ...asRoot(
     "pidfile and state reads are bounded: a 3 GiB pidfile is refused at once (status 4)",
-  ...asRoot,
+  ),
   fn: () =>
     withScratch(async (s) => {
       const f = Deno.openSync(s.pidfile, { create: true, write: true });
@@ -334,9 +333,9 @@ Deno.test({
 });
 
 Deno.test({
-  name:
+  ...asRoot(
     "text the daemon publishes reaches root's terminal on one line without control characters",
-  ...asRoot,
+  ),
   fn: () =>
     withScratch(async (s) => {
       await started(s, BEHAVE, ["--behavior", "reload-fails-escapes"]);
@@ -350,9 +349,9 @@ Deno.test({
 });
 
 Deno.test({
-  name:
+  ...asRoot(
     "restart checks the new start before stopping the running daemon: a bad --chdir or log file leaves it running",
-  ...asRoot,
+  ),
   fn: () =>
     withScratch(async (s) => {
       const pid = await started(s, BEHAVE, []);
@@ -375,8 +374,9 @@ Deno.test({
 });
 
 Deno.test({
-  name: "racing supervised starts all report the same daemon and supervisor",
-  ...asRoot,
+  ...asRoot(
+    "racing supervised starts all report the same daemon and supervisor",
+  ),
   fn: () =>
     withScratch(async (s) => {
       const runs = await Promise.all(
@@ -400,9 +400,9 @@ Deno.test({
 });
 
 Deno.test({
-  name:
+  ...asRoot(
     "the log file is 0640 and default private directories 0700 whatever the caller's umask",
-  ...asRoot,
+  ),
   fn: () =>
     withScratch(async (s) => {
       const r = await sh(
@@ -446,9 +446,9 @@ Deno.test({
 });
 
 Deno.test({
-  name:
+  ...asRoot(
     "start's clean-up after a ready timeout signals only through pidfds opened when its processes were seen, never by pid",
-  ...asRoot,
+  ),
   fn: () =>
     withScratch(async (s) => {
       const trace = `${s.dir}/trace`;
