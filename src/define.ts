@@ -33,6 +33,17 @@ export interface DaemonContext<S extends OptionSpecs = OptionSpecs> {
   status(text: string): void;
   /** Ask the service manager for more time to start, reload or stop (`EXTEND_TIMEOUT_USEC`). */
   extendTimeout(seconds: number): void;
+  /**
+   * Run `handler` on every reload (SIGHUP, the `reload` command), after the
+   * log file is reopened and after the definition's `reload` hook. Call it
+   * from `main` (or `prepare`), so the handler reaches their state through
+   * its closure. Handlers run one at a time, in the order they were
+   * registered; the first that throws ends the reload, and `reload` reports
+   * its message. The daemon keeps running either way.
+   *
+   * @param handler What a reload does; throw (or reject) to report failure.
+   */
+  onReload(handler: () => void | Promise<void>): void;
 }
 
 /** What a daemon declares. */
@@ -55,7 +66,13 @@ export interface DaemonDefinition<S extends OptionSpecs = OptionSpecs> {
    * thrown here before `ready()` makes `start` fail with its message.
    */
   main(ctx: DaemonContext<S>): void | Promise<void>;
-  /** Runs on SIGHUP (and `reload`) after the log file is reopened; throw to report failure. */
+  /**
+   * Runs on SIGHUP (and `reload`) after the log file is reopened, before the
+   * handlers registered with `ctx.onReload`; throw to report failure. It
+   * cannot reach the state of `main`: a reload that needs it (a
+   * configuration `main` serves with) is registered there with
+   * `ctx.onReload`.
+   */
   reload?(ctx: DaemonContext<S>): void | Promise<void>;
 }
 

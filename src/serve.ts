@@ -266,6 +266,7 @@ export async function serve(
     });
   }
 
+  const reloadHandlers: (() => void | Promise<void>)[] = [];
   const ctx: DaemonContext = {
     name: def.name,
     version: def.version,
@@ -303,6 +304,9 @@ export async function serve(
     extendTimeout(seconds) {
       manager.extendTimeout(seconds);
     },
+    onReload(handler) {
+      reloadHandlers.push(handler);
+    },
   };
 
   // Reloads run one at a time; a SIGHUP during one asks for another after it,
@@ -319,6 +323,7 @@ export async function serve(
         if (detached) redirectToLogFile(libc, core.logFile);
         log.info("Reloading");
         await def.reload?.(ctx);
+        for (const handler of [...reloadHandlers]) await handler();
         log.info("Reloaded");
       } catch (err) {
         error = errorText(err);

@@ -21,7 +21,7 @@ Deno.test("a scaffolded daemon passes fmt, lint, check and its own tests", async
     for (
       const hook of [
         "prepare(ctx)",
-        "reload(ctx)",
+        "ctx.onReload(",
         "options:",
         "env:",
         "ctx.ready()",
