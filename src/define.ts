@@ -3,10 +3,89 @@
  *
  * @module
  */
-import type { Logger } from "@logtape/logtape";
 import type { CoreOptions, OptionSpecs, OptionValues } from "./options.ts";
 import { checkSpecs } from "./options.ts";
 import { runCli } from "./cli.ts";
+
+/**
+ * One level's logging method: a message with `{name}` placeholders filled
+ * from `properties`, or a tagged template.
+ *
+ * @example
+ * ```ts ignore
+ * ctx.log.info("Listening on {port}", { port: 8000 });
+ * ctx.log.info`Listening on ${8000}`;
+ * ```
+ */
+export interface LogMethod {
+  /**
+   * @param message Text with `{name}` placeholders.
+   * @param properties The placeholders' values and more structured data, or
+   * a function that computes them only when the level is enabled.
+   */
+  (
+    message: string,
+    properties?: Record<string, unknown> | (() => Record<string, unknown>),
+  ): void;
+  /**
+   * @param message The template's strings.
+   * @param values Its values.
+   */
+  (message: TemplateStringsArray, ...values: readonly unknown[]): void;
+}
+
+/** A logging method of the levels that can also take an `Error`. */
+export interface ErrorLogMethod extends LogMethod {
+  /**
+   * @param error The error, logged with its stack.
+   * @param properties More structured data.
+   */
+  (
+    error: Error,
+    properties?: Record<string, unknown> | (() => Record<string, unknown>),
+  ): void;
+  /**
+   * @param message Text with `{error}` where the error goes.
+   * @param error The error.
+   */
+  (message: string, error: Error): void;
+}
+
+/**
+ * A daemon's logger: a [LogTape](https://logtape.org) logger whose category
+ * is the daemon's name. These are the methods denod promises; the object is
+ * LogTape's own.
+ */
+export interface DaemonLogger {
+  /** Log at level `trace`. */
+  readonly trace: LogMethod;
+  /** Log at level `debug`. */
+  readonly debug: LogMethod;
+  /** Log at level `info`. */
+  readonly info: LogMethod;
+  /** Log at level `warning`. */
+  readonly warn: ErrorLogMethod;
+  /** Log at level `warning`. */
+  readonly warning: ErrorLogMethod;
+  /** Log at level `error`. */
+  readonly error: ErrorLogMethod;
+  /** Log at level `fatal`. */
+  readonly fatal: ErrorLogMethod;
+  /**
+   * A logger that adds `properties` to every record.
+   *
+   * @param properties Structured data for every record (a request id, say).
+   * @returns The logger.
+   */
+  with(properties: Record<string, unknown>): DaemonLogger;
+  /**
+   * A logger of a sub-category of the daemon's.
+   *
+   * @param subcategory The sub-category's name.
+   * @returns The logger.
+   */
+  getChild(subcategory: string): DaemonLogger;
+}
 
 /** What every hook of a daemon receives. */
 export interface DaemonContext<S extends OptionSpecs = OptionSpecs> {
@@ -23,7 +102,7 @@ export interface DaemonContext<S extends OptionSpecs = OptionSpecs> {
   /** Aborted when the daemon is asked to stop (SIGTERM, SIGINT). */
   readonly signal: AbortSignal;
   /** The daemon's logger: the log file when detached, stderr under `run`. */
-  readonly log: Logger;
+  readonly log: DaemonLogger;
   /**
    * Say the service is ready. `start` returns only after this; call it once
    * the service answers (e.g. after the listener is bound).

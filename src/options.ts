@@ -4,9 +4,20 @@
  *
  * @module
  */
-import type { LogLevel } from "@logtape/logtape";
 import { UsageError } from "./errors.ts";
 import { hasControl, quote } from "./text.ts";
+
+/**
+ * A log level: LogTape's, named here so that the published types do not
+ * reach into LogTape's (a type test pins it to LogTape's own).
+ */
+export type LogLevel =
+  | "trace"
+  | "debug"
+  | "info"
+  | "warning"
+  | "error"
+  | "fatal";
 
 /** LogTape's levels, lowest first (a test checks them against LogTape's own list). */
 export const LOG_LEVELS: readonly LogLevel[] = [

@@ -4,7 +4,27 @@
  * `main` is never run; only its types matter.
  */
 import assert from "node:assert/strict";
-import { type DaemonContext, defineDaemon } from "../mod.ts";
+import type {
+  Logger as LogTapeLogger,
+  LogLevel as LogTapeLevel,
+} from "@logtape/logtape";
+import * as denod from "../mod.ts";
+import {
+  type DaemonContext,
+  type DaemonLogger,
+  defineDaemon,
+  inspectPidfile,
+  type LogLevel,
+  Pidfile,
+  reload,
+  type ReloadResult,
+  status,
+  type StatusCode,
+  type StatusResult,
+  stop,
+  type StopOptions,
+  type StopResult,
+} from "../mod.ts";
 
 /** `true` when `A` and `B` are the same type (not merely assignable). */
 type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends
@@ -67,4 +87,69 @@ Deno.test("`ctx.onReload()` takes a handler of no arguments, sync or async", () 
   };
   expectType<Equal<ReturnType<DaemonContext["onReload"]>, void>>();
   assert.equal(typeof register, "function");
+});
+
+Deno.test("the control functions take the pidfile and an options object, and return read-only results", () => {
+  // Never called: only the types are checked.
+  const use = async (path: string) => {
+    const stopped = await stop(path, { stopTimeout: 5, readyTimeout: 1 });
+    expectType<Equal<typeof stopped, StopResult>>();
+    if (stopped.outcome === "not-running") {
+      expectType<Equal<typeof stopped.removedStale, boolean>>();
+    } else {
+      expectType<Equal<typeof stopped.outcome, "terminated" | "killed">>();
+      expectType<Equal<typeof stopped.pid, number>>();
+    }
+    // @ts-expect-error a timeout is an option, not a positional number
+    await stop(path, 5);
+    // @ts-expect-error the OS interface is not a parameter
+    await stop({}, path, 5, 30);
+    // @ts-expect-error results are read-only
+    stopped.outcome = "killed";
+
+    const st = await status(path, { name: "myd" });
+    expectType<Equal<typeof st, StatusResult>>();
+    expectType<Equal<typeof st.code, StatusCode>>();
+    expectType<Equal<StatusCode, 0 | 1 | 3 | 4>>();
+    // @ts-expect-error results are read-only
+    st.code = 0;
+
+    const reloaded = await reload(path, { timeout: 5 });
+    expectType<Equal<typeof reloaded, ReloadResult>>();
+    // @ts-expect-error a timeout is an option, not a positional number
+    await reload(path, 5);
+
+    const seen = inspectPidfile(path);
+    if (seen.state === "running") expectType<Equal<typeof seen.pid, number>>();
+    // @ts-expect-error the file's identity is not part of the public state
+    if (seen.state === "running") void seen.file;
+
+    const pidfile = Pidfile.acquire(path);
+    expectType<Equal<ReturnType<typeof pidfile.read>, number | undefined>>();
+    // @ts-expect-error the OS interface is not a parameter
+    Pidfile.acquire({}, path);
+    // @ts-expect-error the locked descriptor is not public
+    void pidfile.fd;
+
+    const options: StopOptions = { stopTimeout: 1 };
+    // @ts-expect-error options are read-only
+    options.stopTimeout = 2;
+  };
+  assert.equal(typeof use, "function");
+});
+
+Deno.test("mod.ts publishes neither the FFI seam nor start()", () => {
+  const names = Object.keys(denod);
+  for (const name of ["libc", "start", "terminate", "runCli"]) {
+    assert.ok(!names.includes(name), name);
+  }
+  // @ts-expect-error the OS interface's type is not published
+  type _Libc = denod.Libc;
+});
+
+Deno.test("`LogLevel` is LogTape's, and a LogTape logger is a `DaemonLogger`", () => {
+  expectType<Equal<LogLevel, LogTapeLevel>>();
+  expectType<LogTapeLogger extends DaemonLogger ? true : false>();
+  // @ts-expect-error not any string
+  expectType<Equal<LogLevel, string>>();
 });
