@@ -10,7 +10,7 @@ import { parseArgs } from "node:util";
 const root = new URL("../", import.meta.url).pathname;
 
 /** Library files copied into the new project, relative to the template root. */
-const LIBRARY = ["mod.ts", "src", "ffi"];
+const LIBRARY = ["mod.ts", "src", "ffi", "LICENSE"];
 /** Files copied as they are. */
 const AS_IS = [".gitignore", "SECURITY.md", ".ci/run", "scripts/compile.ts"];
 
@@ -148,6 +148,9 @@ export async function scaffold(name: string, dir: string): Promise<void> {
   delete deno.name;
   delete deno.version;
   delete deno.exports;
+  // The project is not the published library: its own licence is its own.
+  delete deno.license;
+  delete deno.publish;
   deno.tasks = {
     start: "env deno run -A daemon.ts start",
     stop: "env deno run -A daemon.ts stop",
