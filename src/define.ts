@@ -96,7 +96,7 @@ export interface DaemonContext<S extends OptionSpecs = OptionSpecs> {
   /** The daemon's own options, validated and typed. */
   readonly options: OptionValues<S>;
   /** The library's options (pidfile, log file, timeouts, …), resolved. */
-  readonly core: CoreOptions;
+  readonly core: Readonly<CoreOptions>;
   /** `true` when started with `start`, `false` under `run`. */
   readonly detached: boolean;
   /** Aborted when the daemon is asked to stop (SIGTERM, SIGINT). */

@@ -32,7 +32,7 @@ type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends
 /** A compile-time assertion: `T` must be `true`. */
 function expectType<T extends true>(): T | void {}
 
-Deno.test("`ctx.options` types each option from its spec, `choices` as their union, read-only", () => {
+Deno.test("`ctx.options` types each option from its spec, `choices` as their union; options and `ctx.core` are read-only", () => {
   const daemon = defineDaemon({
     name: "types",
     version: "1.0.0",
@@ -70,6 +70,8 @@ Deno.test("`ctx.options` types each option from its spec, `choices` as their uni
       ctx.options.port = 1;
       // @ts-expect-error no such option
       ctx.options.missing;
+      // @ts-expect-error the library's options are read-only too
+      ctx.core.stopTimeout = 1;
       void medium;
     },
   });
