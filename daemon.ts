@@ -10,7 +10,7 @@
  */
 import { defineDaemon } from "./mod.ts";
 
-/** The daemon. Its hooks run in this order: prepare → main → (reload)*. */
+/** The daemon. Its hooks run in this order: prepare → main; reloads run what main registered. */
 export const daemon = defineDaemon({
   name: "denod-example",
   version: "0.1.0",
@@ -40,11 +40,13 @@ export const daemon = defineDaemon({
   async main(ctx) {
     const started = Date.now();
     let config = await readConfig(ctx.options.config);
-    const reload = async () => {
+    // SIGHUP and `reload`, after the log file is reopened: re-read the
+    // configuration this server answers with. A throw keeps the old one
+    // and makes `reload` report the error.
+    ctx.onReload(async () => {
       config = await readConfig(ctx.options.config);
       ctx.log.info("Configuration loaded: {config}", { config });
-    };
-    reloadHook = reload;
+    });
 
     const server = Deno.serve({
       hostname: ctx.options.host,
@@ -73,13 +75,7 @@ export const daemon = defineDaemon({
     });
     await server.finished; // resolves after ctx.signal aborts and requests end
   },
-
-  async reload() {
-    await reloadHook?.();
-  },
 });
-
-let reloadHook: (() => Promise<void>) | undefined;
 
 /** Read the JSON configuration, if a file was given. */
 async function readConfig(path: string | undefined): Promise<unknown> {

@@ -5,15 +5,15 @@
  * program `start` (detach, locked pidfile, return once ready), `stop`,
  * `restart`, `status`, `reload` and `run` (foreground).
  *
- * The pieces are exported for programs with a CLI of their own: `start`,
- * `stop`, `status`, `reload` and `Pidfile` (`src/serve.ts` runs a payload;
- * it is not re-exported here because it loads the logger, and every process
- * that imports this module, down to the short-lived session leader, would
- * pay for it).
- * `start` re-executes the running program with its own argv, so the
- * program's entry point must still hand that re-executed process to
- * `daemon.cli()`, which recognises it before parsing anything. Processes are created
- * with libc `posix_spawn` through FFI, so the program needs `--allow-ffi`,
+ * For programs that control a daemon from code of their own, the control
+ * commands are functions of the pidfile's path: {@linkcode stop},
+ * {@linkcode status}, {@linkcode reload} and {@linkcode inspectPidfile};
+ * {@linkcode Pidfile} is the locked pidfile itself. Starting is `cli()`'s
+ * alone: `start` re-executes the running program with its own argv, and the
+ * re-executed process must reach `daemon.cli()` with that same command line.
+ *
+ * Processes are created and signalled with libc (`posix_spawn`,
+ * `pidfd_send_signal`) through FFI, so the program needs `--allow-ffi`,
  * which in effect grants every permission.
  *
  * @example A daemon that says ready and waits to be stopped
@@ -38,24 +38,34 @@ export {
   type Daemon,
   type DaemonContext,
   type DaemonDefinition,
+  type DaemonLogger,
   defineDaemon,
+  type ErrorLogMethod,
+  type LogMethod,
 } from "./src/define.ts";
 export type {
   CoreOptions,
+  LogLevel,
   OptionSpec,
   OptionSpecs,
+  OptionValue,
   OptionValues,
+  RestartPolicy,
 } from "./src/options.ts";
 export { DaemonError, Exit, StatusExit, UsageError } from "./src/errors.ts";
 export {
   inspectPidfile,
   Pidfile,
-  PidfileLockedError,
   type PidfileState,
-} from "./src/pidfile.ts";
-export { reload, status, stop } from "./src/control.ts";
-export { terminate } from "./src/process.ts";
-export { formatDuration } from "./src/words.ts";
-export { start, type StartResult } from "./src/start.ts";
-export { helpText, runCli, versionText } from "./src/cli.ts";
-export { type Libc, libc, SysError } from "./ffi/mod.ts";
+  reload,
+  type ReloadOptions,
+  type ReloadResult,
+  status,
+  type StatusOptions,
+  stop,
+  type StopOptions,
+} from "./src/api.ts";
+export type { StatusCode, StatusResult, StopResult } from "./src/control.ts";
+export { PidfileLockedError } from "./src/pidfile.ts";
+export { helpText, versionText } from "./src/cli.ts";
+export { type ErrnoName, SysError } from "./ffi/mod.ts";

@@ -305,6 +305,8 @@ export class SysError extends Error {
   readonly reason: string;
 
   /**
+   * Describe a failed libc call; the message names the call and its object.
+   *
    * @param syscall The libc function that failed.
    * @param object What it was called on (a path, a pid), or `""`.
    * @param errno The errno value.

@@ -10,7 +10,7 @@ import { parseArgs } from "node:util";
 const root = new URL("../", import.meta.url).pathname;
 
 /** Library files copied into the new project, relative to the template root. */
-const LIBRARY = ["mod.ts", "src", "ffi"];
+const LIBRARY = ["mod.ts", "src", "ffi", "LICENSE"];
 /** Files copied as they are. */
 const AS_IS = [".gitignore", "SECURITY.md", ".ci/run", "scripts/compile.ts"];
 
@@ -47,17 +47,18 @@ export const daemon = defineDaemon({
   // prepare(ctx) {},
 
   async main(ctx) {
-    // Start the service here (listeners, timers, workers), then say so:
+    // Start the service here (listeners, timers, workers).
+    // SIGHUP and \`reload\` run this after the log file is reopened; it
+    // reaches main's state (a configuration, a cache). Throw to report a
+    // failure; the daemon keeps running either way.
+    // ctx.onReload(async () => {});
+    // Then say the service is ready:
     ctx.ready(); // \`start\` returns, systemd sees READY=1
     ctx.log.info("Running");
     // Run until asked to stop (SIGTERM, SIGINT, \`stop\`):
     await new Promise((resolve) => ctx.signal.addEventListener("abort", resolve));
     // Shut down cleanly here; the daemon exits 0 when main returns.
   },
-
-  // SIGHUP and \`reload\`: after the log file is reopened. Throw to report a
-  // failure; the daemon keeps running either way.
-  // reload(ctx) {},
 });
 
 if (import.meta.main) await daemon.cli();
@@ -147,6 +148,9 @@ export async function scaffold(name: string, dir: string): Promise<void> {
   delete deno.name;
   delete deno.version;
   delete deno.exports;
+  // The project is not the published library: its own licence is its own.
+  delete deno.license;
+  delete deno.publish;
   deno.tasks = {
     start: "env deno run -A daemon.ts start",
     stop: "env deno run -A daemon.ts stop",

@@ -46,6 +46,9 @@ function optionLine(name: string, spec: OptionSpec): string {
 /**
  * The help text, generated from the same definitions the parser uses.
  *
+ * @param def The daemon's definition.
+ * @returns The text `help` prints: commands, options, exit codes.
+ *
  * @example
  * ```ts
  * import { helpText } from "./cli.ts";
@@ -82,7 +85,19 @@ export function helpText(def: DaemonDefinition): string {
   return lines.join("\n");
 }
 
-/** The version line. */
+/**
+ * The version line: the daemon's name and version, and the runtime's.
+ *
+ * @param def The daemon's definition.
+ * @returns The line `version` prints.
+ *
+ * @example
+ * ```ts
+ * import { versionText } from "./cli.ts";
+ * const text = versionText({ name: "myd", version: "1.0.0", main() {} });
+ * console.log(text.startsWith("myd 1.0.0 (deno ")); // true
+ * ```
+ */
 export function versionText(def: DaemonDefinition): string {
   const how = Deno.build.standalone ? "compiled" : "deno run";
   return `${def.name} ${def.version} (deno ${Deno.version.deno}, ${Deno.build.target}, ${how})`;

@@ -45,11 +45,19 @@ function removeStale(libc: Libc, path: string): boolean {
   }
 }
 
-/** What `stop` did. */
+/**
+ * What `stop` did: found no daemon (and removed a stale pidfile, or not), or
+ * stopped it with SIGTERM (`terminated`) or, after the stop timeout, SIGKILL
+ * (`killed`). `pid` is the process the pidfile names: the daemon, or its
+ * supervisor (`supervised`).
+ */
 export type StopResult =
-  | { outcome: "not-running"; removedStale: boolean }
-  /** `pid` is the process the pidfile names: the daemon, or its supervisor. */
-  | { outcome: "terminated" | "killed"; pid: number; supervised: boolean };
+  | { readonly outcome: "not-running"; readonly removedStale: boolean }
+  | {
+    readonly outcome: "terminated" | "killed";
+    readonly pid: number;
+    readonly supervised: boolean;
+  };
 
 /**
  * Stop the daemon: SIGTERM, wait up to `stopTimeout`, then SIGKILL; remove a
@@ -79,12 +87,15 @@ export async function stop(
   return { outcome: how, pid: daemon.pid, supervised: sup !== null };
 }
 
+/** An LSB `status` exit code: one of {@linkcode StatusExit}'s values. */
+export type StatusCode = (typeof StatusExit)[keyof typeof StatusExit];
+
 /** What `status` found, with its LSB exit code. */
 export interface StatusResult {
   /** 0 running, 1 dead with pidfile, 3 not running, 4 unknown. */
-  code: number;
+  readonly code: StatusCode;
   /** One line for the user. */
-  message: string;
+  readonly message: string;
 }
 
 /** Report whether the daemon runs, with LSB status codes. */

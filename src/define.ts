@@ -9,7 +9,14 @@ import type { OptionSpecs } from "./options.ts";
 import { checkSpecs } from "./options.ts";
 import { runCli } from "./cli.ts";
 
-export type { Daemon, DaemonContext, DaemonDefinition } from "./definition.ts";
+export type {
+  Daemon,
+  DaemonContext,
+  DaemonDefinition,
+  DaemonLogger,
+  ErrorLogMethod,
+  LogMethod,
+} from "./definition.ts";
 
 /**
  * Declare a daemon.

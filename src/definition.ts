@@ -5,8 +5,87 @@
  *
  * @module
  */
-import type { Logger } from "@logtape/logtape";
 import type { CoreOptions, OptionSpecs, OptionValues } from "./options.ts";
+
+/**
+ * One level's logging method: a message with `{name}` placeholders filled
+ * from `properties`, or a tagged template.
+ *
+ * @example
+ * ```ts ignore
+ * ctx.log.info("Listening on {port}", { port: 8000 });
+ * ctx.log.info`Listening on ${8000}`;
+ * ```
+ */
+export interface LogMethod {
+  /**
+   * @param message Text with `{name}` placeholders.
+   * @param properties The placeholders' values and more structured data, or
+   * a function that computes them only when the level is enabled.
+   */
+  (
+    message: string,
+    properties?: Record<string, unknown> | (() => Record<string, unknown>),
+  ): void;
+  /**
+   * @param message The template's strings.
+   * @param values Its values.
+   */
+  (message: TemplateStringsArray, ...values: readonly unknown[]): void;
+}
+
+/** A logging method of the levels that can also take an `Error`. */
+export interface ErrorLogMethod extends LogMethod {
+  /**
+   * @param error The error, logged with its stack.
+   * @param properties More structured data.
+   */
+  (
+    error: Error,
+    properties?: Record<string, unknown> | (() => Record<string, unknown>),
+  ): void;
+  /**
+   * @param message Text with `{error}` where the error goes.
+   * @param error The error.
+   */
+  (message: string, error: Error): void;
+}
+
+/**
+ * A daemon's logger: a [LogTape](https://logtape.org) logger whose category
+ * is the daemon's name. These are the methods denod promises; the object is
+ * LogTape's own.
+ */
+export interface DaemonLogger {
+  /** Log at level `trace`. */
+  readonly trace: LogMethod;
+  /** Log at level `debug`. */
+  readonly debug: LogMethod;
+  /** Log at level `info`. */
+  readonly info: LogMethod;
+  /** Log at level `warning`. */
+  readonly warn: ErrorLogMethod;
+  /** Log at level `warning`. */
+  readonly warning: ErrorLogMethod;
+  /** Log at level `error`. */
+  readonly error: ErrorLogMethod;
+  /** Log at level `fatal`. */
+  readonly fatal: ErrorLogMethod;
+  /**
+   * A logger that adds `properties` to every record.
+   *
+   * @param properties Structured data for every record (a request id, say).
+   * @returns The logger.
+   */
+  with(properties: Record<string, unknown>): DaemonLogger;
+  /**
+   * A logger of a sub-category of the daemon's.
+   *
+   * @param subcategory The sub-category's name.
+   * @returns The logger.
+   */
+  getChild(subcategory: string): DaemonLogger;
+}
 
 /** What every hook of a daemon receives. */
 export interface DaemonContext<S extends OptionSpecs = OptionSpecs> {
@@ -17,13 +96,13 @@ export interface DaemonContext<S extends OptionSpecs = OptionSpecs> {
   /** The daemon's own options, validated and typed. */
   readonly options: OptionValues<S>;
   /** The library's options (pidfile, log file, timeouts, …), resolved. */
-  readonly core: CoreOptions;
+  readonly core: Readonly<CoreOptions>;
   /** `true` when started with `start`, `false` under `run`. */
   readonly detached: boolean;
   /** Aborted when the daemon is asked to stop (SIGTERM, SIGINT). */
   readonly signal: AbortSignal;
   /** The daemon's logger: the log file when detached, stderr under `run`. */
-  readonly log: Logger;
+  readonly log: DaemonLogger;
   /**
    * Say the service is ready. `start` returns only after this; call it once
    * the service answers (e.g. after the listener is bound).
@@ -33,6 +112,17 @@ export interface DaemonContext<S extends OptionSpecs = OptionSpecs> {
   status(text: string): void;
   /** Ask the service manager for more time to start, reload or stop (`EXTEND_TIMEOUT_USEC`). */
   extendTimeout(seconds: number): void;
+  /**
+   * Run `handler` on every reload (SIGHUP, the `reload` command), after the
+   * log file is reopened and after the definition's `reload` hook. Call it
+   * from `main` (or `prepare`), so the handler reaches their state through
+   * its closure. Handlers run one at a time, in the order they were
+   * registered; the first that throws ends the reload, and `reload` reports
+   * its message. The daemon keeps running either way.
+   *
+   * @param handler What a reload does; throw (or reject) to report failure.
+   */
+  onReload(handler: () => void | Promise<void>): void;
 }
 
 /** What a daemon declares. */
@@ -55,7 +145,13 @@ export interface DaemonDefinition<S extends OptionSpecs = OptionSpecs> {
    * thrown here before `ready()` makes `start` fail with its message.
    */
   main(ctx: DaemonContext<S>): void | Promise<void>;
-  /** Runs on SIGHUP (and `reload`) after the log file is reopened; throw to report failure. */
+  /**
+   * Runs on SIGHUP (and `reload`) after the log file is reopened, before the
+   * handlers registered with `ctx.onReload`; throw to report failure. It
+   * cannot reach the state of `main`: a reload that needs it (a
+   * configuration `main` serves with) is registered there with
+   * `ctx.onReload`.
+   */
   reload?(ctx: DaemonContext<S>): void | Promise<void>;
 }
 

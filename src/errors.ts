@@ -34,8 +34,12 @@ export const StatusExit = {
  */
 export class UsageError extends Error {
   /** Always 2. */
-  readonly exitCode = Exit.USAGE;
-  /** @param message What is wrong, naming the value. */
+  readonly exitCode: typeof Exit.USAGE = Exit.USAGE;
+  /**
+   * A usage error with its message.
+   *
+   * @param message What is wrong, naming the value.
+   */
   constructor(message: string) {
     super(message);
     this.name = "UsageError";
@@ -56,6 +60,8 @@ export class DaemonError extends Error {
   /** The process exit code for this failure. */
   readonly exitCode: number;
   /**
+   * A failure with its message and exit code.
+   *
    * @param message One line, sentence case, no trailing period.
    * @param exitCode The exit code, {@linkcode Exit.FAILURE} by default.
    * @param options `cause`, when another error led to this one.

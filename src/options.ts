@@ -4,9 +4,20 @@
  *
  * @module
  */
-import type { LogLevel } from "@logtape/logtape";
 import { UsageError } from "./errors.ts";
 import { hasControl, quote } from "./text.ts";
+
+/**
+ * A log level: LogTape's, named here so that the published types do not
+ * reach into LogTape's (a type test pins it to LogTape's own).
+ */
+export type LogLevel =
+  | "trace"
+  | "debug"
+  | "info"
+  | "warning"
+  | "error"
+  | "fatal";
 
 /** LogTape's levels, lowest first (a test checks them against LogTape's own list). */
 export const LOG_LEVELS: readonly LogLevel[] = [
@@ -48,17 +59,22 @@ export type OptionSpec =
 /** A daemon's own options, by long name (without the leading dashes). */
 export type OptionSpecs = Record<string, OptionSpec>;
 
-/** The parsed value type of one option. */
+/**
+ * The parsed value type of one option: a `string` option with `choices` is
+ * their union, and an option without a default may be `undefined`.
+ */
 export type OptionValue<S extends OptionSpec> = S extends { type: "boolean" }
   ? boolean
   : S extends { type: "integer"; default: number } ? number
   : S extends { type: "integer" } ? number | undefined
+  : S extends { type: "string"; choices: readonly (infer C extends string)[] }
+    ? S extends { default: string } ? C : C | undefined
   : S extends { default: string } ? string
   : string | undefined;
 
-/** Parsed values of a set of options. */
+/** Parsed values of a set of options, read-only: they describe how the daemon was started. */
 export type OptionValues<S extends OptionSpecs> = {
-  -readonly [K in keyof S]: OptionValue<S[K]>;
+  readonly [K in keyof S]: OptionValue<S[K]>;
 };
 
 /** The commands every daemon gets. */
@@ -298,6 +314,21 @@ export function checkSpecs(specs: OptionSpecs): void {
       throw new TypeError(
         `Option name ${JSON.stringify(name)} is reserved by denod`,
       );
+    }
+    // The option's type is the union of its choices: its default and bare
+    // value must be among them, or every run would fail to validate.
+    const spec = specs[name];
+    if (spec.type !== "string" || spec.choices === undefined) continue;
+    for (
+      const [what, value] of [["default", spec.default], ["bare", spec.bare]]
+    ) {
+      if (value !== undefined && !spec.choices.includes(value)) {
+        throw new TypeError(
+          `Option ${JSON.stringify(name)} has ${what} ${
+            JSON.stringify(value)
+          }, which is not one of its choices`,
+        );
+      }
     }
   }
 }

@@ -33,7 +33,11 @@ export type PidfileState =
 export class PidfileLockedError extends Error {
   /** The pidfile path. */
   readonly path: string;
-  /** @param path The pidfile path. */
+  /**
+   * The error for a pidfile whose lock another process holds.
+   *
+   * @param path The pidfile path.
+   */
   constructor(path: string) {
     super(`Pidfile ${JSON.stringify(path)} is locked by another process`);
     this.name = "PidfileLockedError";

@@ -127,6 +127,8 @@ class DaemonRun {
   #state: PublishedState<DaemonState> | undefined;
   readonly #published: DaemonState;
   #stop: StopRequests | undefined;
+  /** What `ctx.onReload` registered, run in order after the definition's hook. */
+  readonly #reloadHandlers: (() => void | Promise<void>)[] = [];
   #reloads!: Reloads;
 
   constructor(
@@ -317,6 +319,7 @@ class DaemonRun {
       }
       this.#log.info("Reloading");
       await this.#def.reload?.(this.#ctx);
+      for (const handler of [...this.#reloadHandlers]) await handler();
       this.#log.info("Reloaded");
     }, {
       log: this.#log,
@@ -422,6 +425,9 @@ class DaemonRun {
       ready: () => this.#onReady(),
       status: (text) => this.#manager.status(text),
       extendTimeout: (seconds) => this.#manager.extendTimeout(seconds),
+      onReload: (handler) => {
+        this.#reloadHandlers.push(handler);
+      },
     };
   }
 

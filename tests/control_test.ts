@@ -219,6 +219,36 @@ Deno.test("reload reopens the log file and runs the hook; a failing hook exits 1
   });
 });
 
+Deno.test("`ctx.onReload()` handlers run after the definition's hook, in order, with main's state; the first that throws ends the reload", async () => {
+  await withScratch(async (s) => {
+    const pid = await started(s, BEHAVE, ["--behavior", "reload-handlers"]);
+    const first = await cli(BEHAVE, ["reload", ...s.paths]);
+    assert.equal(first.code, 0, first.stderr);
+    const order = [
+      "The definition's reload hook",
+      "First handler: reload 1",
+      "Second handler: reload 1",
+      "Third handler: reload 1",
+    ];
+    await waitFor("the reload's records", () => s.log().includes(order[3]));
+    const at = order.map((line) => s.log().indexOf(line));
+    assert.deepEqual([...at].sort((a, b) => a - b), at, s.log());
+
+    const second = await cli(BEHAVE, ["reload", ...s.paths]);
+    assert.equal(second.code, 1);
+    assert.match(
+      second.stderr,
+      /Reload failed: Second handler fails on reload 2/,
+    );
+    await waitFor(
+      "the second reload's first handler",
+      () => s.log().includes("First handler: reload 2"),
+    );
+    assert.doesNotMatch(s.log(), /Third handler: reload 2/);
+    assert.ok(alive(pid), "a failed reload does not stop the daemon");
+  });
+});
+
 Deno.test("reload of a hook that throws reports its message; reload when not running exits 7", async () => {
   await withScratch(async (s) => {
     const none = await cli(BEHAVE, ["reload", ...s.paths]);

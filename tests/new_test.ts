@@ -21,7 +21,7 @@ Deno.test("a scaffolded daemon passes fmt, lint, check and its own tests", async
     for (
       const hook of [
         "prepare(ctx)",
-        "reload(ctx)",
+        "ctx.onReload(",
         "options:",
         "env:",
         "ctx.ready()",
@@ -30,6 +30,13 @@ Deno.test("a scaffolded daemon passes fmt, lint, check and its own tests", async
       assert.ok(daemon.includes(hook), hook);
     }
     assert.match(Deno.readTextFileSync(`${dir}/README.md`), /^# myd/);
+    assert.match(
+      Deno.readTextFileSync(`${dir}/denod/LICENSE`),
+      /the denod authors/,
+      "the library's copy carries its licence",
+    );
+    const config = JSON.parse(Deno.readTextFileSync(`${dir}/deno.json`));
+    assert.equal(config.publish, undefined, "the project publishes nothing");
     assert.ok(
       Deno.statSync(`${dir}/.ci/run`).mode! & 0o100,
       ".ci/run is executable",

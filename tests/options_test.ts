@@ -243,3 +243,23 @@ Deno.test("checkSpecs() refuses option names denod reserves or cannot parse", ()
   );
   checkSpecs(SPECS);
 });
+
+Deno.test("checkSpecs() refuses a default or bare value that is not one of the choices", () => {
+  const level = (extra: Record<string, string>) => ({
+    level: {
+      type: "string" as const,
+      description: "",
+      choices: ["low", "high"],
+      ...extra,
+    },
+  });
+  assert.throws(
+    () => checkSpecs(level({ default: "medium" })),
+    /Option "level" has default "medium", which is not one of its choices/,
+  );
+  assert.throws(
+    () => checkSpecs(level({ bare: "max" })),
+    /Option "level" has bare "max", which is not one of its choices/,
+  );
+  checkSpecs(level({ default: "low", bare: "high" }));
+});
