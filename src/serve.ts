@@ -692,7 +692,17 @@ function isJournalStream(libc: Libc, value: string | undefined): boolean {
 /** Whether `fd` is an open pipe, as supervisors pass for readiness. */
 function isPipe(libc: Libc, fd: number): boolean {
   try {
-    return libc.stat(fd).type === "fifo";
+    const st = libc.stat(fd);
+    if (st.type !== "fifo") return false;
+    // The runtime keeps duplicates of stdout and stderr: not a notify pipe.
+    return [1, 2].every((std) => {
+      try {
+        const other = libc.stat(std);
+        return other.dev !== st.dev || other.ino !== st.ino;
+      } catch {
+        return true;
+      }
+    });
   } catch {
     return false;
   }
