@@ -7,12 +7,8 @@
 import { libc as loadLibc } from "../ffi/mod.ts";
 import type { DaemonDefinition } from "./definition.ts";
 import { DaemonError, Exit, UsageError } from "./errors.ts";
-import {
-  COMMANDS,
-  CORE_OPTIONS,
-  type OptionSpec,
-  type OptionSpecs,
-} from "./options.ts";
+import { checkOptions, COMMANDS } from "./commands.ts";
+import { CORE_OPTIONS, type OptionSpec, type OptionSpecs } from "./options.ts";
 import { resolveOptions } from "./resolve.ts";
 import { checkChdir, checkStart, runLeader, start } from "./start.ts";
 import { reload, status, stop } from "./control.ts";
@@ -65,7 +61,9 @@ export function helpText(def: DaemonDefinition): string {
     `Usage: ${def.name} <command> [options]`,
     "",
     "Commands:",
-    ...Object.entries(COMMANDS).map(([c, d]) => `  ${c.padEnd(26)} ${d}`),
+    ...Object.entries(COMMANDS).map(([c, d]) =>
+      `  ${c.padEnd(26)} ${d.description}`
+    ),
     "",
     "Options:",
     ...Object.entries(CORE_OPTIONS as OptionSpecs).map(([n, s]) =>
@@ -148,6 +146,14 @@ async function dispatch(
   const { parseCommandLine, requireUtf8 } = await import("./parse.ts");
   requireUtf8(libc.selfArgvBytes());
   const { command, raw, owners } = parseCommandLine(args, def.options ?? {});
+  if (stage === null) {
+    checkOptions(
+      command,
+      Object.keys(raw).filter((k) =>
+        raw[k] !== undefined && k !== "help" && k !== "version"
+      ),
+    );
+  }
   const caller = {
     euid: libc.geteuid(),
     cwd: Deno.cwd(),
@@ -197,11 +203,6 @@ async function dispatch(
       console.log(versionText(def));
       return Exit.OK;
     case "run": {
-      if (core.restart !== "no") {
-        throw new UsageError(
-          "--restart works with start and restart; under run, the service manager restarts the daemon",
-        );
-      }
       requireRoot(libc, identity);
       checkChdir(core.chdir);
       const { serve } = await import("./serve.ts");
@@ -213,9 +214,6 @@ async function dispatch(
     case "start":
     case "restart": {
       requireRoot(libc, identity);
-      if (core.notifyFd !== undefined) {
-        throw new UsageError("--notify-fd works with run only");
-      }
       const startOptions = {
         name: def.name,
         privateDir: usesDefaultDir ? defaults.privateDir : undefined,

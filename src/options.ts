@@ -77,22 +77,6 @@ export type OptionValues<S extends OptionSpecs> = {
   readonly [K in keyof S]: OptionValue<S[K]>;
 };
 
-/** The commands every daemon gets. */
-export const COMMANDS = {
-  start: "Start the daemon in the background; return once it is ready",
-  stop: "Stop the daemon (SIGTERM, then SIGKILL after --stop-timeout)",
-  restart: "Stop the daemon if it runs, then start it",
-  status: "Say whether the daemon runs (exit 0 running, 1 dead, 3 stopped)",
-  reload: "Reopen the log file and run the reload hook; report its outcome",
-  run: "Run in the foreground, logging to stderr (systemd, containers)",
-  help: "Show this help",
-  version: "Show the version",
-  unit: "Print a systemd unit (or launchd plist) that runs this daemon",
-} as const;
-
-/** A command name. */
-export type Command = keyof typeof COMMANDS;
-
 /** The options the library itself understands. */
 export interface CoreOptions {
   /** Absolute pidfile path; `undefined` under `run` when none was asked for. */

@@ -6,12 +6,8 @@
  */
 import { parseArgs } from "node:util";
 import { UsageError } from "./errors.ts";
-import {
-  type Command,
-  COMMANDS,
-  CORE_OPTIONS,
-  type OptionSpecs,
-} from "./options.ts";
+import { type Command, COMMANDS } from "./commands.ts";
+import { CORE_OPTIONS, type OptionSpecs } from "./options.ts";
 import { quote } from "./text.ts";
 
 /** The result of {@linkcode parseCommandLine}. */
