@@ -9,8 +9,8 @@
  * reopens the log and is passed on as a reload, USR2 is passed on as is.
  *
  * It loads no option parser and no logging library: its settings come in
- * the stage descriptor, and its few records are formatted here like the
- * daemon's own.
+ * the stage descriptor, and its few records are formatted like the daemon's
+ * own by `_supervisor_log.ts`.
  *
  * @module
  */
@@ -18,7 +18,6 @@ import type { ExitStatus, Libc } from "../ffi/mod.ts";
 import { plural, signal } from "./control.ts";
 import { catchUncaught } from "./errors.ts";
 import { redirectToLogFile } from "./logfile.ts";
-import { LOG_LEVELS } from "./options.ts";
 import { Pidfile } from "./pidfile.ts";
 import { readMessages, sendLine } from "./readiness.ts";
 import {
@@ -27,7 +26,6 @@ import {
   spawnStage,
   type Stage,
   type SupervisorConfig,
-  type SupervisorLogConfig,
 } from "./stage.ts";
 import {
   removeSideFiles,
@@ -35,8 +33,8 @@ import {
   supervisorPath,
   type SupervisorState,
 } from "./state.ts";
-import { syslogSink } from "./syslog.ts";
-import { DroppedRecords, failureReason, records } from "./dropped.ts";
+import { DroppedRecords } from "./dropped.ts";
+import { SupervisorLog } from "./_supervisor_log.ts";
 
 /** The longest restart delay, unless `--restart-delay` itself is longer. */
 export const MAX_DELAY = 15;
@@ -54,108 +52,6 @@ export function describeExit(status: ExitStatus): string {
   return status.exited
     ? `status ${status.code}`
     : `signal ${status.signal}${status.coreDumped ? " (core dumped)" : ""}`;
-}
-
-type Level = "info" | "warning" | "error";
-/** The parts of a LogTape record the supervisor's records have. */
-type Entry = { level: Level; message: [string]; timestamp: number };
-const TEXT_LEVEL: Record<Level, string> = {
-  info: "INF",
-  warning: "WRN",
-  error: "ERR",
-};
-const JSON_LEVEL: Record<Level, string> = {
-  info: "INFO",
-  warning: "WARN",
-  error: "ERROR",
-};
-const encoder = new TextEncoder();
-
-/**
- * The supervisor's records, in the daemon's formats (category
- * `NAME·supervisor`), to the log file on descriptor 2 or to syslog.
- */
-class SupervisorLog {
-  #libc: Libc;
-  #config: SupervisorLogConfig;
-  #name: string;
-  #dropped: DroppedRecords;
-  #write: (record: Entry) => void;
-
-  constructor(
-    libc: Libc,
-    config: SupervisorLogConfig,
-    name: string,
-    dropped: DroppedRecords,
-  ) {
-    this.#libc = libc;
-    this.#config = config;
-    this.#name = name;
-    this.#dropped = dropped;
-    const toFile = (record: Entry) => this.#toFile(record);
-    // The daemon's own syslog sink: it never waits for syslog, counts what
-    // it drops, and hands back for the log file what syslog refused.
-    this.#write = config.to === "file" ? toFile : syslogSink<Entry>(libc, {
-      socket: config.syslogSocket,
-      ident: name,
-      facility: config.facility,
-      dropped,
-      fallback: toFile,
-      notice: (text) =>
-        toFile({ level: "warning", message: [text], timestamp: Date.now() }),
-    });
-  }
-
-  info(message: string): void {
-    this.#log("info", message);
-  }
-  warning(message: string): void {
-    this.#log("warning", message);
-  }
-  error(message: string): void {
-    this.#log("error", message);
-  }
-
-  #log(level: Level, message: string): void {
-    if (LOG_LEVELS.indexOf(level) < LOG_LEVELS.indexOf(this.#config.level)) {
-      return;
-    }
-    this.#write({ level, message: [message], timestamp: Date.now() });
-  }
-
-  #toFile({ level, message: [message], timestamp }: Entry): void {
-    const iso = new Date(timestamp).toISOString();
-    const line = this.#config.format === "json"
-      ? JSON.stringify({
-        "@timestamp": iso,
-        level: JSON_LEVEL[level],
-        message,
-        logger: `${this.#name}.supervisor`,
-        properties: {},
-      })
-      : `${iso.replace("T", " ").replace("Z", " +00:00")} [${
-        TEXT_LEVEL[level]
-      }] ${this.#name}·supervisor: ${message}`;
-    try {
-      this.#libc.write(2, encoder.encode(line + "\n"));
-    } catch (err) {
-      // Counted for `status`: the file is where this would be said.
-      this.#dropped.drop("log file", failureReason(err));
-      return;
-    }
-    const ended = this.#dropped.delivered("log file");
-    if (ended !== null) {
-      this.#toFile({
-        level: "warning",
-        message: [
-          `The log file takes records again: ${
-            records(ended.count)
-          } dropped (${ended.reason})`,
-        ],
-        timestamp: Date.now(),
-      });
-    }
-  }
 }
 
 /** One run of the daemon. */
