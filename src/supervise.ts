@@ -54,6 +54,102 @@ export function describeExit(status: ExitStatus): string {
     : `signal ${status.signal}${status.coreDumped ? " (core dumped)" : ""}`;
 }
 
+/** What the supervisor was doing when a run of the daemon ended. */
+export type RunPhase =
+  /** The daemon could not be spawned. */
+  | "spawning"
+  /** It had not said it was ready. */
+  | "starting"
+  /** It had said it was ready. */
+  | "up"
+  /** A stop was asked for (TERM, INT, a lost pidfile). */
+  | "stopping";
+
+/** How a run of the daemon ended. */
+export interface RunExit {
+  /** `"status 1"`, `"signal SIGSEGV"`, or why it could not be spawned. */
+  status: string;
+  /** Whether it exited with status 0. */
+  clean: boolean;
+  /** How long it ran, in milliseconds. */
+  upMs: number;
+}
+
+/** The settings {@linkcode nextStep} follows. */
+export type RestartPolicy = Pick<
+  SupervisorConfig,
+  "restart" | "delay" | "maxRestarts" | "reset"
+>;
+
+/** The supervisor's counts before a run's end is judged. */
+export interface Counters {
+  /** Restarts since `start`: 0 during the first run. */
+  restarts: number;
+  /** Restarts in a row. */
+  inARow: number;
+}
+
+/** What the supervisor does once a run of the daemon has ended. */
+export type Step =
+  /** Exit 0: a stop was asked for, or the daemon is done (`--restart on-failure`). */
+  | { do: "exit"; code: 0; because: "stopped" | "done" }
+  /** Exit 1: the first daemon never became ready, and `start` reports why. */
+  | { do: "exit"; code: 1; because: "never ready" }
+  /** Exit 1, keeping the pidfile and `why` for `status`. */
+  | { do: "give-up"; why: string }
+  /** Run it again after `delay` seconds, as restart `inARow` in a row. */
+  | { do: "restart"; delay: number; inARow: number };
+
+/**
+ * What follows the end of a run. A daemon that could not be spawned, or
+ * that ended before it was ready (for instance stopped for not being ready
+ * in time), failed whatever its exit status.
+ *
+ * @param phase What the supervisor was doing when the run ended.
+ * @param exit How it ended.
+ * @param policy `--restart`, `--restart-delay`, `--max-restarts`, `--restart-reset`.
+ * @param counters The counts so far.
+ * @returns The step to take.
+ *
+ * @example A crash after a minute up, with two quick restarts before it
+ * ```ts
+ * import { nextStep } from "./supervise.ts";
+ * const policy = { restart: "on-failure", delay: 1, maxRestarts: 5, reset: 30 } as const;
+ * const exit = { status: "status 1", clean: false, upMs: 60_000 };
+ * console.log(nextStep("up", exit, policy, { restarts: 2, inARow: 2 }));
+ * // { do: "restart", delay: 1, inARow: 1 }: the count starts afresh
+ * ```
+ */
+export function nextStep(
+  phase: RunPhase,
+  exit: RunExit,
+  policy: RestartPolicy,
+  counters: Counters,
+): Step {
+  if (phase === "stopping") return { do: "exit", code: 0, because: "stopped" };
+  const ready = phase === "up";
+  if (!ready && counters.restarts === 0) {
+    return { do: "exit", code: 1, because: "never ready" };
+  }
+  if (policy.restart === "on-failure" && exit.clean && ready) {
+    return { do: "exit", code: 0, because: "done" };
+  }
+  const inARow = exit.upMs >= policy.reset * 1000 ? 0 : counters.inARow;
+  if (inARow >= policy.maxRestarts) {
+    return {
+      do: "give-up",
+      why: `gave up after ${
+        plural(inARow, "restart")
+      } in a row (--max-restarts ${policy.maxRestarts}); the last ended with ${exit.status}`,
+    };
+  }
+  return {
+    do: "restart",
+    delay: restartDelay(policy.delay, inARow),
+    inARow: inARow + 1,
+  };
+}
+
 /** One run of the daemon. */
 interface Child {
   pid: number;
@@ -71,6 +167,16 @@ interface Child {
   killTimer?: ReturnType<typeof setTimeout>;
   /** Settles once its readiness pipe is read to the end. */
   messages: Promise<void>;
+}
+
+/** A run of the daemon, once it has ended. */
+interface Run {
+  phase: RunPhase;
+  exit: RunExit;
+  /** A sentence for the log. */
+  ended: string;
+  /** For `start`, when this was the first run. */
+  error: string;
 }
 
 /** A number of seconds for a record: `1.5 s`. */
@@ -390,66 +496,66 @@ class Supervisor {
     );
     for (;;) {
       const run = await this.#runOnce();
-      this.#lastExit = { status: run.status, at: Date.now() };
-      if (this.#stopping !== null) {
-        this.#log.info(run.ended);
-        this.#finish(0);
-      }
-      if (this.#toCaller !== null) {
-        // The first daemon never became ready: `start` reports why.
-        this.#log.error(
-          `${run.ended}: not restarting a daemon that never started`,
-        );
-        sendLine(this.#libc, this.#toCaller, "ERROR", run.error);
-        this.#finish(1);
-      }
-      if (c.restart === "on-failure" && !run.failed) {
-        this.#log.info(`${run.ended}: done (--restart on-failure)`);
-        this.#finish(0);
-      }
-      if (run.upMs >= c.reset * 1000) this.#inARow = 0;
-      if (this.#inARow >= c.maxRestarts) {
-        this.#gaveUp = `gave up after ${
-          plural(this.#inARow, "restart")
-        } in a row (--max-restarts ${c.maxRestarts}); the last ended with ${run.status}`;
-        this.#log.error(`${run.ended}: ${this.#gaveUp}`);
-        this.#finish(1);
-      }
-      const delay = restartDelay(c.delay, this.#inARow);
-      this.#inARow++;
-      this.#restarts++;
-      this.#log.warning(
-        `${run.ended}: restart ${this.#inARow} of ${c.maxRestarts} in a row in ${delay} s`,
-      );
-      this.#nextRestartAt = Date.now() + delay * 1000;
-      this.#publish();
-      await this.#pause(delay * 1000);
-      this.#nextRestartAt = null;
-      if (this.#stopping !== null) this.#finish(0);
+      this.#lastExit = { status: run.exit.status, at: Date.now() };
+      const step = nextStep(run.phase, run.exit, c, {
+        restarts: this.#restarts,
+        inARow: this.#inARow,
+      });
+      if (step.do === "restart") await this.#restartAfter(step, run.ended);
+      else this.#end(step, run);
     }
   }
 
-  /**
-   * Run the daemon once, until it exits. A daemon that could not be
-   * spawned, or was stopped because it was not ready in time, failed
-   * whatever its exit status.
-   */
-  async #runOnce(): Promise<{
-    /** `"status 1"`, `"signal SIGSEGV"`, or why it could not be spawned. */
-    status: string;
-    /** A sentence for the log. */
-    ended: string;
-    /** For `start`, when this was the first run. */
-    error: string;
-    failed: boolean;
-    upMs: number;
-  }> {
+  /** Exit as `step` says, with a last record on how the daemon ended. */
+  #end(step: Exclude<Step, { do: "restart" }>, run: Run): never {
+    if (step.do === "give-up") {
+      this.#gaveUp = step.why;
+      this.#log.error(`${run.ended}: ${step.why}`);
+    } else if (step.because === "stopped") {
+      this.#log.info(run.ended);
+    } else if (step.because === "done") {
+      this.#log.info(`${run.ended}: done (--restart on-failure)`);
+    } else {
+      this.#log.error(
+        `${run.ended}: not restarting a daemon that never started`,
+      );
+      if (this.#toCaller !== null) {
+        sendLine(this.#libc, this.#toCaller, "ERROR", run.error);
+      }
+    }
+    return this.#finish(step.do === "give-up" ? 1 : step.code);
+  }
+
+  /** Wait before the next run, unless a stop comes meanwhile. */
+  async #restartAfter(
+    step: Extract<Step, { do: "restart" }>,
+    ended: string,
+  ): Promise<void> {
+    this.#inARow = step.inARow;
+    this.#restarts++;
+    this.#log.warning(
+      `${ended}: restart ${step.inARow} of ${this.#config.maxRestarts} in a row in ${step.delay} s`,
+    );
+    this.#nextRestartAt = Date.now() + step.delay * 1000;
+    this.#publish();
+    await this.#pause(step.delay * 1000);
+    this.#nextRestartAt = null;
+    if (this.#stopping !== null) this.#finish(0);
+  }
+
+  /** Run the daemon once, until it exits. */
+  async #runOnce(): Promise<Run> {
     let child: Child;
     try {
       child = this.#spawn();
     } catch (err) {
       const why = `Cannot spawn the daemon: ${(err as Error).message}`;
-      return { status: why, ended: why, error: why, failed: true, upMs: 0 };
+      return {
+        phase: "spawning",
+        exit: { status: why, clean: false, upMs: 0 },
+        ended: why,
+        error: why,
+      };
     }
     this.#log.info(
       this.#restarts === 0
@@ -466,13 +572,16 @@ class Supervisor {
         child.error === null ? "" : ` (${child.error})`
       }`;
     return {
-      status,
+      phase: this.#stopping !== null
+        ? "stopping"
+        : child.ready
+        ? "up"
+        : "starting",
+      exit: { status, clean: exit.exited && exit.code === 0, upMs },
       ended: `The daemon (pid ${child.pid}) exited with ${status} after ${
         seconds(upMs)
       }${early}`,
       error: child.error ?? `The daemon exited before it was ready (${status})`,
-      failed: !(exit.exited && exit.code === 0 && child.ready),
-      upMs,
     };
   }
 }
