@@ -158,8 +158,7 @@ interface Child {
   lifeline: number;
   /** `performance.now()` at spawn. */
   startedAt: number;
-  ready: boolean;
-  /** The start-up error it reported, if any. */
+  /** The start-up error it reported, or ours (not ready in time), if any. */
   error: string | null;
   /** Stops a daemon that is not ready within `--ready-timeout`. */
   readyTimer?: ReturnType<typeof setTimeout>;
@@ -167,6 +166,56 @@ interface Child {
   killTimer?: ReturnType<typeof setTimeout>;
   /** Settles once its readiness pipe is read to the end. */
   messages: Promise<void>;
+}
+
+/**
+ * What the supervisor is doing. What each event (a signal, a readiness
+ * message, a timer, the daemon's exit) does is decided from the phase, never
+ * from a combination of fields; the rest of the supervisor's state is counts,
+ * the last exit, a reload owed and the pipe to `start`.
+ */
+type Phase =
+  /**
+   * About to spawn the daemon: before the first run and after a back-off.
+   * Spawning is synchronous, so no event is handled in this phase.
+   */
+  | { kind: "spawning" }
+  /**
+   * The daemon runs and has not said it is ready. One stopped for not being
+   * ready in time stays here: it may still say it is.
+   */
+  | { kind: "starting"; child: Child }
+  /** The daemon said it is ready. */
+  | { kind: "up"; child: Child }
+  /**
+   * Waiting before the next run, due `until` (ms since the epoch); `wake`
+   * ends the wait early.
+   */
+  | { kind: "backing-off"; until: number; wake: () => void }
+  /**
+   * Asked to stop (`by` a signal, or a lost pidfile): waiting for the daemon
+   * to exit, when one runs, then exiting. `ready`: whether that daemon has
+   * said it is ready.
+   */
+  | { kind: "stopping"; by: string; child: Child | null; ready: boolean }
+  /**
+   * Gave up on the daemon: exiting (synchronously), with the pidfile and
+   * `why` left for `status`.
+   */
+  | { kind: "gave-up"; why: string };
+
+/** The daemon that runs in a phase, and whether it has said it is ready. */
+function running(phase: Phase): { child: Child; ready: boolean } | null {
+  switch (phase.kind) {
+    case "starting":
+      return { child: phase.child, ready: false };
+    case "up":
+      return { child: phase.child, ready: true };
+    case "stopping":
+      return phase.child && { child: phase.child, ready: phase.ready };
+    default:
+      return null;
+  }
 }
 
 /** A run of the daemon, once it has ended. */
@@ -192,19 +241,14 @@ class Supervisor {
   #dropped = new DroppedRecords();
   #pidfile: Pidfile;
   #file: StateFile<SupervisorState>;
+  #phase: Phase = { kind: "spawning" };
   /** The readiness pipe to `start`, until the first daemon is ready. */
   #toCaller: number | null = READY_FD;
-  #child: Child | null = null;
-  /** The signal that asked us to stop, once one has. */
-  #stopping: string | null = null;
+  /** A reload asked for while a daemon started: passed on once one is ready. */
   #pendingReload = false;
   #restarts = 0;
   #inARow = 0;
   #lastExit: SupervisorState["lastExit"] = null;
-  #nextRestartAt: number | null = null;
-  #gaveUp: string | null = null;
-  /** Ends a wait between two runs early. */
-  #wake = () => {};
 
   constructor(libc: Libc, stage: Stage, config: SupervisorConfig) {
     this.#libc = libc;
@@ -228,14 +272,16 @@ class Supervisor {
   }
 
   #state(): SupervisorState {
+    const phase = this.#phase;
+    const daemon = running(phase);
     return {
       pid: Deno.pid,
-      child: this.#child?.pid ?? null,
-      childReady: this.#child?.ready ?? false,
+      child: daemon?.child.pid ?? null,
+      childReady: daemon?.ready ?? false,
       restarts: this.#restarts,
       lastExit: this.#lastExit,
-      nextRestartAt: this.#nextRestartAt,
-      gaveUp: this.#gaveUp,
+      nextRestartAt: phase.kind === "backing-off" ? phase.until : null,
+      gaveUp: phase.kind === "gave-up" ? phase.why : null,
       stopTimeout: this.#config.stopTimeout,
       logsTo: this.#config.log.describe,
       ...(this.#dropped.total > 0
@@ -271,24 +317,12 @@ class Supervisor {
   }
 
   #installHandlers(): void {
-    const onStop = (signal: Deno.Signal) => () => {
-      const child = this.#child;
-      if (this.#stopping !== null) {
-        // The daemon exits at once on a second signal.
-        this.#log.warning(`Second ${signal}: passing it on`);
-        if (child) this.#signal(child, signal);
-        return;
-      }
-      this.#stopping = signal;
-      this.#log.info(`Stopping on ${signal}`);
-      if (child) this.#stopChild(child);
-      else this.#wake();
-    };
-    Deno.addSignalListener("SIGTERM", onStop("SIGTERM"));
-    Deno.addSignalListener("SIGINT", onStop("SIGINT"));
+    Deno.addSignalListener("SIGTERM", () => this.#onStop("SIGTERM"));
+    Deno.addSignalListener("SIGINT", () => this.#onStop("SIGINT"));
     Deno.addSignalListener("SIGHUP", () => this.#onReload());
     Deno.addSignalListener("SIGUSR2", () => {
-      if (this.#child) this.#signal(this.#child, "SIGUSR2");
+      const daemon = running(this.#phase);
+      if (daemon) this.#signal(daemon.child, "SIGUSR2");
     });
     const fatal = (err: unknown) => {
       const text = err instanceof Error
@@ -304,9 +338,34 @@ class Supervisor {
     catchUncaught(fatal);
   }
 
+  /** TERM or INT: stop the daemon, if one runs, then exit. */
+  #onStop(signal: Deno.Signal): void {
+    const phase = this.#phase;
+    if (phase.kind === "stopping") {
+      // The daemon exits at once on a second signal.
+      this.#log.warning(`Second ${signal}: passing it on`);
+      if (phase.child) this.#signal(phase.child, signal);
+      return;
+    }
+    this.#log.info(`Stopping on ${signal}`);
+    if (phase.kind === "starting" || phase.kind === "up") {
+      this.#phase = {
+        kind: "stopping",
+        by: signal,
+        child: phase.child,
+        ready: phase.kind === "up",
+      };
+      this.#stopChild(phase.child);
+    } else if (phase.kind === "backing-off") {
+      this.#phase = { kind: "stopping", by: signal, child: null, ready: false };
+      phase.wake();
+    }
+  }
+
   /** HUP: reopen our log, then have the daemon reload. */
   #onReload(): void {
-    if (this.#stopping !== null) return;
+    const phase = this.#phase;
+    if (phase.kind === "stopping") return;
     try {
       redirectToLogFile(
         this.#libc,
@@ -316,13 +375,12 @@ class Supervisor {
     } catch (err) {
       this.#log.error(`Cannot reopen the log file: ${(err as Error).message}`);
     }
-    const child = this.#child;
-    if (child?.ready) {
-      this.#signal(child, "SIGHUP");
-    } else if (child) {
+    if (phase.kind === "up") {
+      this.#signal(phase.child, "SIGHUP");
+    } else if (phase.kind === "starting") {
       this.#pendingReload = true;
       this.#log.info(
-        `Reload requested while the daemon (pid ${child.pid}) starts: passed on once it is ready`,
+        `Reload requested while the daemon (pid ${phase.child.pid}) starts: passed on once it is ready`,
       );
     } else {
       this.#log.info(
@@ -331,35 +389,61 @@ class Supervisor {
     }
   }
 
+  /** READY from `child`: it is up, and said so even while being stopped. */
   #onReady(child: Child): void {
-    if (this.#child !== child || child.ready) return;
-    child.ready = true;
-    clearTimeout(child.readyTimer);
-    if (this.#toCaller !== null) {
-      if (!this.#pidfile.isCurrent()) {
-        const why = `Lost the pidfile: ${
-          JSON.stringify(this.#pidfile.path)
-        } was removed or replaced`;
-        this.#log.error(why);
-        sendLine(this.#libc, this.#toCaller, "ERROR", why);
-        this.#stopping = "lost pidfile";
-        this.#stopChild(child);
-        return;
-      }
-      sendLine(this.#libc, this.#toCaller, "READY", String(child.pid));
-      this.#libc.close(this.#toCaller);
-      this.#toCaller = null;
-      this.#log.info(`The daemon is ready (pid ${child.pid})`);
+    const phase = this.#phase;
+    if (phase.kind === "starting" && phase.child === child) {
+      this.#phase = { kind: "up", child };
+    } else if (
+      phase.kind === "stopping" && phase.child === child && !phase.ready
+    ) {
+      // A stop does not make it less ready: `start` and `status` hear of it.
+      this.#phase = { ...phase, ready: true };
     } else {
+      return;
+    }
+    clearTimeout(child.readyTimer);
+    if (this.#toCaller === null) {
       this.#log.info(
         `The daemon is ready again (pid ${child.pid}, restart ${this.#restarts})`,
       );
+    } else if (!this.#reportReady(this.#toCaller, child)) {
+      return;
     }
     this.#publish();
     if (this.#pendingReload) {
       this.#pendingReload = false;
       this.#signal(child, "SIGHUP");
     }
+  }
+
+  /**
+   * Tell `start` that the first daemon is ready, unless the pidfile was lost
+   * meanwhile: then tell it that, and stop the daemon.
+   *
+   * @returns Whether the daemon was reported ready.
+   */
+  #reportReady(toCaller: number, child: Child): boolean {
+    if (!this.#pidfile.isCurrent()) {
+      const why = `Lost the pidfile: ${
+        JSON.stringify(this.#pidfile.path)
+      } was removed or replaced`;
+      this.#log.error(why);
+      sendLine(this.#libc, toCaller, "ERROR", why);
+      this.#phase = {
+        kind: "stopping",
+        by: "lost pidfile",
+        child,
+        ready: true,
+      };
+      this.#stopChild(child);
+      return false;
+    }
+    sendLine(this.#libc, toCaller, "READY", String(child.pid));
+    this.#libc.close(toCaller);
+    this.#toCaller = null;
+    this.#log.info(`The daemon is ready (pid ${child.pid})`);
+    return true;
   }
 
   /** Spawn the daemon and follow its readiness messages. */
@@ -404,14 +488,14 @@ class Supervisor {
       lifeline: keep,
       pidfd,
       startedAt: performance.now(),
-      ready: false,
       error: null,
       messages: Promise.resolve(),
     };
-    this.#child = child;
+    this.#phase = { kind: "starting", child };
     const timeout = this.#config.readyTimeout;
     child.readyTimer = setTimeout(() => {
-      if (child.ready || this.#child !== child || child.killTimer) return;
+      const phase = this.#phase;
+      if (phase.kind !== "starting" || phase.child !== child) return;
       child.error = `The daemon was not ready within ${timeout} s`;
       this.#log.error(`${child.error}: stopping it (pid ${pid})`);
       this.#stopChild(child);
@@ -432,7 +516,10 @@ class Supervisor {
     return child;
   }
 
-  /** Wait for the daemon to exit, blocked in poll(2), then reap it. */
+  /**
+   * Wait for the daemon to exit, blocked in poll(2), then reap it. The phase
+   * still names it: the run loop moves on from it in the same turn.
+   */
   async #exited(child: Child): Promise<ExitStatus> {
     await this.#libc.pidfdWait(child.pidfd, Infinity);
     // Its last words (a start-up error) may still be in the pipe; a child
@@ -448,19 +535,7 @@ class Supervisor {
     this.#libc.close(child.lifeline);
     clearTimeout(child.readyTimer);
     clearTimeout(child.killTimer);
-    this.#child = null;
     return status;
-  }
-
-  /** Wait `ms`, or less when a stop request comes. */
-  #pause(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(resolve, ms);
-      this.#wake = () => {
-        clearTimeout(timer);
-        resolve();
-      };
-    });
   }
 
   /**
@@ -469,7 +544,7 @@ class Supervisor {
    * as this process ends, so `start` and `stop` take it over).
    */
   #finish(code: number): never {
-    if (this.#gaveUp !== null) {
+    if (this.#phase.kind === "gave-up") {
       this.#publish();
       this.#file.close();
       this.#pidfile.close();
@@ -509,7 +584,7 @@ class Supervisor {
   /** Exit as `step` says, with a last record on how the daemon ended. */
   #end(step: Exclude<Step, { do: "restart" }>, run: Run): never {
     if (step.do === "give-up") {
-      this.#gaveUp = step.why;
+      this.#phase = { kind: "gave-up", why: step.why };
       this.#log.error(`${run.ended}: ${step.why}`);
     } else if (step.because === "stopped") {
       this.#log.info(run.ended);
@@ -536,11 +611,19 @@ class Supervisor {
     this.#log.warning(
       `${ended}: restart ${step.inARow} of ${this.#config.maxRestarts} in a row in ${step.delay} s`,
     );
-    this.#nextRestartAt = Date.now() + step.delay * 1000;
+    const until = Date.now() + step.delay * 1000;
+    const waited = new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, step.delay * 1000);
+      const wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      this.#phase = { kind: "backing-off", until, wake };
+    });
     this.#publish();
-    await this.#pause(step.delay * 1000);
-    this.#nextRestartAt = null;
-    if (this.#stopping !== null) this.#finish(0);
+    await waited;
+    if (this.#phase.kind === "stopping") this.#finish(0);
+    this.#phase = { kind: "spawning" };
   }
 
   /** Run the daemon once, until it exits. */
@@ -564,19 +647,17 @@ class Supervisor {
     );
     this.#publish();
     const exit = await this.#exited(child);
+    const phase = this.#phase;
+    const ready = running(phase)?.ready ?? false;
     const status = describeExit(exit);
     const upMs = performance.now() - child.startedAt;
-    const early = child.ready
+    const early = ready
       ? ""
       : ` before it was ready${
         child.error === null ? "" : ` (${child.error})`
       }`;
     return {
-      phase: this.#stopping !== null
-        ? "stopping"
-        : child.ready
-        ? "up"
-        : "starting",
+      phase: phase.kind === "stopping" ? "stopping" : ready ? "up" : "starting",
       exit: { status, clean: exit.exited && exit.code === 0, upMs },
       ended: `The daemon (pid ${child.pid}) exited with ${status} after ${
         seconds(upMs)
