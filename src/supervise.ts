@@ -228,6 +228,53 @@ interface Run {
   error: string;
 }
 
+/**
+ * Spawn the daemon (stage `daemon`), with a pidfd on it.
+ *
+ * @returns Its pid and pidfd, our end of its lifeline, and the read end of
+ * its readiness pipe.
+ */
+function spawnDaemon(
+  libc: Libc,
+  stage: Stage,
+): { pid: number; pidfd: number; lifeline: number; messages: number } {
+  const [r, w] = libc.pipe();
+  // The daemon's end closes with us; ours stays open while it runs.
+  const [lifeline, keep] = libc.pipe();
+  let pid: number;
+  try {
+    pid = spawnStage(
+      libc,
+      {
+        stage: "daemon",
+        pidfile: stage.pidfile,
+        noNewPrivs: stage.noNewPrivs,
+        dropsPrivileges: stage.dropsPrivileges,
+        supervisor: Deno.pid,
+      },
+      { stdio: { out: 1 }, readyFd: w, lifelineFd: lifeline },
+    );
+  } catch (err) {
+    libc.close(r);
+    libc.close(keep);
+    throw err;
+  } finally {
+    libc.close(w);
+    libc.close(lifeline);
+  }
+  // Our own unreaped child: its pid cannot be reused before we reap it.
+  let pidfd: number;
+  try {
+    pidfd = libc.pidfdOpen(pid);
+  } catch (err) {
+    // Untracked, it must not run: closing its lifeline stops it.
+    libc.close(keep);
+    libc.close(r);
+    throw err;
+  }
+  return { pid, pidfd, lifeline: keep, messages: r };
+}
+
 /** A number of seconds for a record: `1.5 s`. */
 function seconds(ms: number): string {
   return `${Math.round(ms / 100) / 10} s`;
@@ -446,46 +493,15 @@ class Supervisor {
     return true;
   }
 
-  /** Spawn the daemon and follow its readiness messages. */
+  /** Spawn the daemon, time its start-up and follow its readiness messages. */
   #spawn(): Child {
-    const libc = this.#libc;
-    const [r, w] = libc.pipe();
-    // The daemon's end closes with us; ours stays open while it runs.
-    const [lifeline, keep] = libc.pipe();
-    let pid: number;
-    try {
-      pid = spawnStage(
-        libc,
-        {
-          stage: "daemon",
-          pidfile: this.#stage.pidfile,
-          noNewPrivs: this.#stage.noNewPrivs,
-          dropsPrivileges: this.#stage.dropsPrivileges,
-          supervisor: Deno.pid,
-        },
-        { stdio: { out: 1 }, readyFd: w, lifelineFd: lifeline },
-      );
-    } catch (err) {
-      libc.close(r);
-      libc.close(keep);
-      throw err;
-    } finally {
-      libc.close(w);
-      libc.close(lifeline);
-    }
-    // Our own unreaped child: its pid cannot be reused before we reap it.
-    let pidfd: number;
-    try {
-      pidfd = libc.pidfdOpen(pid);
-    } catch (err) {
-      // Untracked, it must not run: closing its lifeline stops it.
-      libc.close(keep);
-      libc.close(r);
-      throw err;
-    }
+    const { pid, pidfd, lifeline, messages } = spawnDaemon(
+      this.#libc,
+      this.#stage,
+    );
     const child: Child = {
       pid,
-      lifeline: keep,
+      lifeline,
       pidfd,
       startedAt: performance.now(),
       error: null,
@@ -500,20 +516,23 @@ class Supervisor {
       this.#log.error(`${child.error}: stopping it (pid ${pid})`);
       this.#stopChild(child);
     }, timeout * 1000);
-    child.messages = (async () => {
-      try {
-        for await (const msg of readMessages(libc, r)) {
-          if (msg.kind === "READY") this.#onReady(child);
-          // The first reason stands: ours (not ready in time) or its own.
-          else if (msg.kind === "ERROR") child.error ??= msg.text;
-        }
-      } catch {
-        // A failed read ends the messages; the exit status is what counts.
-      } finally {
-        libc.close(r);
-      }
-    })();
+    child.messages = this.#follow(child, messages);
     return child;
+  }
+
+  /** Read the daemon's readiness messages from `fd` to the end, then close it. */
+  async #follow(child: Child, fd: number): Promise<void> {
+    try {
+      for await (const msg of readMessages(this.#libc, fd)) {
+        if (msg.kind === "READY") this.#onReady(child);
+        // The first reason stands: ours (not ready in time) or its own.
+        else if (msg.kind === "ERROR") child.error ??= msg.text;
+      }
+    } catch {
+      // A failed read ends the messages; the exit status is what counts.
+    } finally {
+      this.#libc.close(fd);
+    }
   }
 
   /**
