@@ -9,8 +9,8 @@
  * reopens the log and is passed on as a reload, USR2 is passed on as is.
  *
  * It loads no option parser and no logging library: its settings come in
- * the stage descriptor, and its few records are formatted here like the
- * daemon's own.
+ * the stage descriptor, and its few records are formatted like the daemon's
+ * own by `_supervisor_log.ts`.
  *
  * @module
  */
@@ -19,7 +19,6 @@ import { signal } from "./process.ts";
 import { plural } from "./words.ts";
 import { catchUncaught } from "./errors.ts";
 import { redirectToLogFile } from "./logfile.ts";
-import { LOG_LEVELS } from "./options.ts";
 import { Pidfile } from "./pidfile.ts";
 import { readMessages, sendLine } from "./readiness.ts";
 import {
@@ -28,7 +27,6 @@ import {
   spawnStage,
   type Stage,
   type SupervisorConfig,
-  type SupervisorLogConfig,
 } from "./stage.ts";
 import {
   removeSideFiles,
@@ -36,8 +34,8 @@ import {
   supervisorPath,
   type SupervisorState,
 } from "./state.ts";
-import { syslogSink } from "./syslog.ts";
-import { DroppedRecords, failureReason, records } from "./dropped.ts";
+import { DroppedRecords } from "./dropped.ts";
+import { SupervisorLog } from "./_supervisor_log.ts";
 
 /** The longest restart delay, unless `--restart-delay` itself is longer. */
 export const MAX_DELAY = 15;
@@ -57,106 +55,100 @@ export function describeExit(status: ExitStatus): string {
     : `signal ${status.signal}${status.coreDumped ? " (core dumped)" : ""}`;
 }
 
-type Level = "info" | "warning" | "error";
-/** The parts of a LogTape record the supervisor's records have. */
-type Entry = { level: Level; message: [string]; timestamp: number };
-const TEXT_LEVEL: Record<Level, string> = {
-  info: "INF",
-  warning: "WRN",
-  error: "ERR",
-};
-const JSON_LEVEL: Record<Level, string> = {
-  info: "INFO",
-  warning: "WARN",
-  error: "ERROR",
-};
-const encoder = new TextEncoder();
+/** What the supervisor was doing when a run of the daemon ended. */
+export type RunPhase =
+  /** The daemon could not be spawned. */
+  | "spawning"
+  /** It had not said it was ready. */
+  | "starting"
+  /** It had said it was ready. */
+  | "up"
+  /** A stop was asked for (TERM, INT, a lost pidfile). */
+  | "stopping";
+
+/** How a run of the daemon ended. */
+export interface RunExit {
+  /** `"status 1"`, `"signal SIGSEGV"`, or why it could not be spawned. */
+  status: string;
+  /** Whether it exited with status 0. */
+  clean: boolean;
+  /** How long it ran, in milliseconds. */
+  upMs: number;
+}
+
+/** The settings {@linkcode nextStep} follows. */
+export type RestartPolicy = Pick<
+  SupervisorConfig,
+  "restart" | "delay" | "maxRestarts" | "reset"
+>;
+
+/** The supervisor's counts before a run's end is judged. */
+export interface Counters {
+  /** Restarts since `start`: 0 during the first run. */
+  restarts: number;
+  /** Restarts in a row. */
+  inARow: number;
+}
+
+/** What the supervisor does once a run of the daemon has ended. */
+export type Step =
+  /** Exit 0: a stop was asked for, or the daemon is done (`--restart on-failure`). */
+  | { do: "exit"; code: 0; because: "stopped" | "done" }
+  /** Exit 1: the first daemon never became ready, and `start` reports why. */
+  | { do: "exit"; code: 1; because: "never ready" }
+  /** Exit 1, keeping the pidfile and `why` for `status`. */
+  | { do: "give-up"; why: string }
+  /** Run it again after `delay` seconds, as restart `inARow` in a row. */
+  | { do: "restart"; delay: number; inARow: number };
 
 /**
- * The supervisor's records, in the daemon's formats (category
- * `NAME·supervisor`), to the log file on descriptor 2 or to syslog.
+ * What follows the end of a run. A daemon that could not be spawned, or
+ * that ended before it was ready (for instance stopped for not being ready
+ * in time), failed whatever its exit status.
+ *
+ * @param phase What the supervisor was doing when the run ended.
+ * @param exit How it ended.
+ * @param policy `--restart`, `--restart-delay`, `--max-restarts`, `--restart-reset`.
+ * @param counters The counts so far.
+ * @returns The step to take.
+ *
+ * @example A crash after a minute up, with two quick restarts before it
+ * ```ts
+ * import { nextStep } from "./supervise.ts";
+ * const policy = { restart: "on-failure", delay: 1, maxRestarts: 5, reset: 30 } as const;
+ * const exit = { status: "status 1", clean: false, upMs: 60_000 };
+ * console.log(nextStep("up", exit, policy, { restarts: 2, inARow: 2 }));
+ * // { do: "restart", delay: 1, inARow: 1 }: the count starts afresh
+ * ```
  */
-class SupervisorLog {
-  #libc: Libc;
-  #config: SupervisorLogConfig;
-  #name: string;
-  #dropped: DroppedRecords;
-  #write: (record: Entry) => void;
-
-  constructor(
-    libc: Libc,
-    config: SupervisorLogConfig,
-    name: string,
-    dropped: DroppedRecords,
-  ) {
-    this.#libc = libc;
-    this.#config = config;
-    this.#name = name;
-    this.#dropped = dropped;
-    const toFile = (record: Entry) => this.#toFile(record);
-    // The daemon's own syslog sink: it never waits for syslog, counts what
-    // it drops, and hands back for the log file what syslog refused.
-    this.#write = config.to === "file" ? toFile : syslogSink<Entry>(libc, {
-      socket: config.syslogSocket,
-      ident: name,
-      facility: config.facility,
-      dropped,
-      fallback: toFile,
-      notice: (text) =>
-        toFile({ level: "warning", message: [text], timestamp: Date.now() }),
-    });
+export function nextStep(
+  phase: RunPhase,
+  exit: RunExit,
+  policy: RestartPolicy,
+  counters: Counters,
+): Step {
+  if (phase === "stopping") return { do: "exit", code: 0, because: "stopped" };
+  const ready = phase === "up";
+  if (!ready && counters.restarts === 0) {
+    return { do: "exit", code: 1, because: "never ready" };
   }
-
-  info(message: string): void {
-    this.#log("info", message);
+  if (policy.restart === "on-failure" && exit.clean && ready) {
+    return { do: "exit", code: 0, because: "done" };
   }
-  warning(message: string): void {
-    this.#log("warning", message);
+  const inARow = exit.upMs >= policy.reset * 1000 ? 0 : counters.inARow;
+  if (inARow >= policy.maxRestarts) {
+    return {
+      do: "give-up",
+      why: `gave up after ${
+        plural(inARow, "restart")
+      } in a row (--max-restarts ${policy.maxRestarts}); the last ended with ${exit.status}`,
+    };
   }
-  error(message: string): void {
-    this.#log("error", message);
-  }
-
-  #log(level: Level, message: string): void {
-    if (LOG_LEVELS.indexOf(level) < LOG_LEVELS.indexOf(this.#config.level)) {
-      return;
-    }
-    this.#write({ level, message: [message], timestamp: Date.now() });
-  }
-
-  #toFile({ level, message: [message], timestamp }: Entry): void {
-    const iso = new Date(timestamp).toISOString();
-    const line = this.#config.format === "json"
-      ? JSON.stringify({
-        "@timestamp": iso,
-        level: JSON_LEVEL[level],
-        message,
-        logger: `${this.#name}.supervisor`,
-        properties: {},
-      })
-      : `${iso.replace("T", " ").replace("Z", " +00:00")} [${
-        TEXT_LEVEL[level]
-      }] ${this.#name}·supervisor: ${message}`;
-    try {
-      this.#libc.write(2, encoder.encode(line + "\n"));
-    } catch (err) {
-      // Counted for `status`: the file is where this would be said.
-      this.#dropped.drop("log file", failureReason(err));
-      return;
-    }
-    const ended = this.#dropped.delivered("log file");
-    if (ended !== null) {
-      this.#toFile({
-        level: "warning",
-        message: [
-          `The log file takes records again: ${
-            records(ended.count)
-          } dropped (${ended.reason})`,
-        ],
-        timestamp: Date.now(),
-      });
-    }
-  }
+  return {
+    do: "restart",
+    delay: restartDelay(policy.delay, inARow),
+    inARow: inARow + 1,
+  };
 }
 
 /** One run of the daemon. */
@@ -167,8 +159,7 @@ interface Child {
   lifeline: number;
   /** `performance.now()` at spawn. */
   startedAt: number;
-  ready: boolean;
-  /** The start-up error it reported, if any. */
+  /** The start-up error it reported, or ours (not ready in time), if any. */
   error: string | null;
   /** Stops a daemon that is not ready within `--ready-timeout`. */
   readyTimer?: ReturnType<typeof setTimeout>;
@@ -176,6 +167,113 @@ interface Child {
   killTimer?: ReturnType<typeof setTimeout>;
   /** Settles once its readiness pipe is read to the end. */
   messages: Promise<void>;
+}
+
+/**
+ * What the supervisor is doing. What each event (a signal, a readiness
+ * message, a timer, the daemon's exit) does is decided from the phase, never
+ * from a combination of fields; the rest of the supervisor's state is counts,
+ * the last exit, a reload owed and the pipe to `start`.
+ */
+type Phase =
+  /**
+   * About to spawn the daemon: before the first run and after a back-off.
+   * Spawning is synchronous, so no event is handled in this phase.
+   */
+  | { kind: "spawning" }
+  /**
+   * The daemon runs and has not said it is ready. One stopped for not being
+   * ready in time stays here: it may still say it is.
+   */
+  | { kind: "starting"; child: Child }
+  /** The daemon said it is ready. */
+  | { kind: "up"; child: Child }
+  /**
+   * Waiting before the next run, due `until` (ms since the epoch); `wake`
+   * ends the wait early.
+   */
+  | { kind: "backing-off"; until: number; wake: () => void }
+  /**
+   * Asked to stop (`by` a signal, or a lost pidfile): waiting for the daemon
+   * to exit, when one runs, then exiting. `ready`: whether that daemon has
+   * said it is ready.
+   */
+  | { kind: "stopping"; by: string; child: Child | null; ready: boolean }
+  /**
+   * Gave up on the daemon: exiting (synchronously), with the pidfile and
+   * `why` left for `status`.
+   */
+  | { kind: "gave-up"; why: string };
+
+/** The daemon that runs in a phase, and whether it has said it is ready. */
+function running(phase: Phase): { child: Child; ready: boolean } | null {
+  switch (phase.kind) {
+    case "starting":
+      return { child: phase.child, ready: false };
+    case "up":
+      return { child: phase.child, ready: true };
+    case "stopping":
+      return phase.child && { child: phase.child, ready: phase.ready };
+    default:
+      return null;
+  }
+}
+
+/** A run of the daemon, once it has ended. */
+interface Run {
+  phase: RunPhase;
+  exit: RunExit;
+  /** A sentence for the log. */
+  ended: string;
+  /** For `start`, when this was the first run. */
+  error: string;
+}
+
+/**
+ * Spawn the daemon (stage `daemon`), with a pidfd on it.
+ *
+ * @returns Its pid and pidfd, our end of its lifeline, and the read end of
+ * its readiness pipe.
+ */
+function spawnDaemon(
+  libc: Libc,
+  stage: Stage,
+): { pid: number; pidfd: number; lifeline: number; messages: number } {
+  const [r, w] = libc.pipe();
+  // The daemon's end closes with us; ours stays open while it runs.
+  const [lifeline, keep] = libc.pipe();
+  let pid: number;
+  try {
+    pid = spawnStage(
+      libc,
+      {
+        stage: "daemon",
+        pidfile: stage.pidfile,
+        noNewPrivs: stage.noNewPrivs,
+        dropsPrivileges: stage.dropsPrivileges,
+        supervisor: Deno.pid,
+      },
+      { stdio: { out: 1 }, readyFd: w, lifelineFd: lifeline },
+    );
+  } catch (err) {
+    libc.close(r);
+    libc.close(keep);
+    throw err;
+  } finally {
+    libc.close(w);
+    libc.close(lifeline);
+  }
+  // Our own unreaped child: its pid cannot be reused before we reap it.
+  let pidfd: number;
+  try {
+    pidfd = libc.pidfdOpen(pid);
+  } catch (err) {
+    // Untracked, it must not run: closing its lifeline stops it.
+    libc.close(keep);
+    libc.close(r);
+    throw err;
+  }
+  return { pid, pidfd, lifeline: keep, messages: r };
 }
 
 /** A number of seconds for a record: `1.5 s`. */
@@ -191,19 +289,14 @@ class Supervisor {
   #dropped = new DroppedRecords();
   #pidfile: Pidfile;
   #file: StateFile<SupervisorState>;
+  #phase: Phase = { kind: "spawning" };
   /** The readiness pipe to `start`, until the first daemon is ready. */
   #toCaller: number | null = READY_FD;
-  #child: Child | null = null;
-  /** The signal that asked us to stop, once one has. */
-  #stopping: string | null = null;
+  /** A reload asked for while a daemon started: passed on once one is ready. */
   #pendingReload = false;
   #restarts = 0;
   #inARow = 0;
   #lastExit: SupervisorState["lastExit"] = null;
-  #nextRestartAt: number | null = null;
-  #gaveUp: string | null = null;
-  /** Ends a wait between two runs early. */
-  #wake = () => {};
 
   constructor(libc: Libc, stage: Stage, config: SupervisorConfig) {
     this.#libc = libc;
@@ -227,14 +320,16 @@ class Supervisor {
   }
 
   #state(): SupervisorState {
+    const phase = this.#phase;
+    const daemon = running(phase);
     return {
       pid: Deno.pid,
-      child: this.#child?.pid ?? null,
-      childReady: this.#child?.ready ?? false,
+      child: daemon?.child.pid ?? null,
+      childReady: daemon?.ready ?? false,
       restarts: this.#restarts,
       lastExit: this.#lastExit,
-      nextRestartAt: this.#nextRestartAt,
-      gaveUp: this.#gaveUp,
+      nextRestartAt: phase.kind === "backing-off" ? phase.until : null,
+      gaveUp: phase.kind === "gave-up" ? phase.why : null,
       stopTimeout: this.#config.stopTimeout,
       logsTo: this.#config.log.describe,
       ...(this.#dropped.total > 0
@@ -270,24 +365,12 @@ class Supervisor {
   }
 
   #installHandlers(): void {
-    const onStop = (signal: Deno.Signal) => () => {
-      const child = this.#child;
-      if (this.#stopping !== null) {
-        // The daemon exits at once on a second signal.
-        this.#log.warning(`Second ${signal}: passing it on`);
-        if (child) this.#signal(child, signal);
-        return;
-      }
-      this.#stopping = signal;
-      this.#log.info(`Stopping on ${signal}`);
-      if (child) this.#stopChild(child);
-      else this.#wake();
-    };
-    Deno.addSignalListener("SIGTERM", onStop("SIGTERM"));
-    Deno.addSignalListener("SIGINT", onStop("SIGINT"));
+    Deno.addSignalListener("SIGTERM", () => this.#onStop("SIGTERM"));
+    Deno.addSignalListener("SIGINT", () => this.#onStop("SIGINT"));
     Deno.addSignalListener("SIGHUP", () => this.#onReload());
     Deno.addSignalListener("SIGUSR2", () => {
-      if (this.#child) this.#signal(this.#child, "SIGUSR2");
+      const daemon = running(this.#phase);
+      if (daemon) this.#signal(daemon.child, "SIGUSR2");
     });
     const fatal = (err: unknown) => {
       const text = err instanceof Error
@@ -303,9 +386,34 @@ class Supervisor {
     catchUncaught(fatal);
   }
 
+  /** TERM or INT: stop the daemon, if one runs, then exit. */
+  #onStop(signal: Deno.Signal): void {
+    const phase = this.#phase;
+    if (phase.kind === "stopping") {
+      // The daemon exits at once on a second signal.
+      this.#log.warning(`Second ${signal}: passing it on`);
+      if (phase.child) this.#signal(phase.child, signal);
+      return;
+    }
+    this.#log.info(`Stopping on ${signal}`);
+    if (phase.kind === "starting" || phase.kind === "up") {
+      this.#phase = {
+        kind: "stopping",
+        by: signal,
+        child: phase.child,
+        ready: phase.kind === "up",
+      };
+      this.#stopChild(phase.child);
+    } else if (phase.kind === "backing-off") {
+      this.#phase = { kind: "stopping", by: signal, child: null, ready: false };
+      phase.wake();
+    }
+  }
+
   /** HUP: reopen our log, then have the daemon reload. */
   #onReload(): void {
-    if (this.#stopping !== null) return;
+    const phase = this.#phase;
+    if (phase.kind === "stopping") return;
     try {
       redirectToLogFile(
         this.#libc,
@@ -315,13 +423,12 @@ class Supervisor {
     } catch (err) {
       this.#log.error(`Cannot reopen the log file: ${(err as Error).message}`);
     }
-    const child = this.#child;
-    if (child?.ready) {
-      this.#signal(child, "SIGHUP");
-    } else if (child) {
+    if (phase.kind === "up") {
+      this.#signal(phase.child, "SIGHUP");
+    } else if (phase.kind === "starting") {
       this.#pendingReload = true;
       this.#log.info(
-        `Reload requested while the daemon (pid ${child.pid}) starts: passed on once it is ready`,
+        `Reload requested while the daemon (pid ${phase.child.pid}) starts: passed on once it is ready`,
       );
     } else {
       this.#log.info(
@@ -330,29 +437,26 @@ class Supervisor {
     }
   }
 
+  /** READY from `child`: it is up, and said so even while being stopped. */
   #onReady(child: Child): void {
-    if (this.#child !== child || child.ready) return;
-    child.ready = true;
-    clearTimeout(child.readyTimer);
-    if (this.#toCaller !== null) {
-      if (!this.#pidfile.isCurrent()) {
-        const why = `Lost the pidfile: ${
-          JSON.stringify(this.#pidfile.path)
-        } was removed or replaced`;
-        this.#log.error(why);
-        sendLine(this.#libc, this.#toCaller, "ERROR", why);
-        this.#stopping = "lost pidfile";
-        this.#stopChild(child);
-        return;
-      }
-      sendLine(this.#libc, this.#toCaller, "READY", String(child.pid));
-      this.#libc.close(this.#toCaller);
-      this.#toCaller = null;
-      this.#log.info(`The daemon is ready (pid ${child.pid})`);
+    const phase = this.#phase;
+    if (phase.kind === "starting" && phase.child === child) {
+      this.#phase = { kind: "up", child };
+    } else if (
+      phase.kind === "stopping" && phase.child === child && !phase.ready
+    ) {
+      // A stop does not make it less ready: `start` and `status` hear of it.
+      this.#phase = { ...phase, ready: true };
     } else {
+      return;
+    }
+    clearTimeout(child.readyTimer);
+    if (this.#toCaller === null) {
       this.#log.info(
         `The daemon is ready again (pid ${child.pid}, restart ${this.#restarts})`,
       );
+    } else if (!this.#reportReady(this.#toCaller, child)) {
+      return;
     }
     this.#publish();
     if (this.#pendingReload) {
@@ -361,77 +465,81 @@ class Supervisor {
     }
   }
 
-  /** Spawn the daemon and follow its readiness messages. */
+  /**
+   * Tell `start` that the first daemon is ready, unless the pidfile was lost
+   * meanwhile: then tell it that, and stop the daemon.
+   *
+   * @returns Whether the daemon was reported ready.
+   */
+  #reportReady(toCaller: number, child: Child): boolean {
+    if (!this.#pidfile.isCurrent()) {
+      const why = `Lost the pidfile: ${
+        JSON.stringify(this.#pidfile.path)
+      } was removed or replaced`;
+      this.#log.error(why);
+      sendLine(this.#libc, toCaller, "ERROR", why);
+      this.#phase = {
+        kind: "stopping",
+        by: "lost pidfile",
+        child,
+        ready: true,
+      };
+      this.#stopChild(child);
+      return false;
+    }
+    sendLine(this.#libc, toCaller, "READY", String(child.pid));
+    this.#libc.close(toCaller);
+    this.#toCaller = null;
+    this.#log.info(`The daemon is ready (pid ${child.pid})`);
+    return true;
+  }
+
+  /** Spawn the daemon, time its start-up and follow its readiness messages. */
   #spawn(): Child {
-    const libc = this.#libc;
-    const [r, w] = libc.pipe();
-    // The daemon's end closes with us; ours stays open while it runs.
-    const [lifeline, keep] = libc.pipe();
-    let pid: number;
-    try {
-      pid = spawnStage(
-        libc,
-        {
-          stage: "daemon",
-          pidfile: this.#stage.pidfile,
-          noNewPrivs: this.#stage.noNewPrivs,
-          dropsPrivileges: this.#stage.dropsPrivileges,
-          supervisor: Deno.pid,
-        },
-        { stdio: { out: 1 }, readyFd: w, lifelineFd: lifeline },
-      );
-    } catch (err) {
-      libc.close(r);
-      libc.close(keep);
-      throw err;
-    } finally {
-      libc.close(w);
-      libc.close(lifeline);
-    }
-    // Our own unreaped child: its pid cannot be reused before we reap it.
-    let pidfd: number;
-    try {
-      pidfd = libc.pidfdOpen(pid);
-    } catch (err) {
-      // Untracked, it must not run: closing its lifeline stops it.
-      libc.close(keep);
-      libc.close(r);
-      throw err;
-    }
+    const { pid, pidfd, lifeline, messages } = spawnDaemon(
+      this.#libc,
+      this.#stage,
+    );
     const child: Child = {
       pid,
-      lifeline: keep,
+      lifeline,
       pidfd,
       startedAt: performance.now(),
-      ready: false,
       error: null,
       messages: Promise.resolve(),
     };
-    this.#child = child;
+    this.#phase = { kind: "starting", child };
     const timeout = this.#config.readyTimeout;
     child.readyTimer = setTimeout(() => {
-      if (child.ready || this.#child !== child || child.killTimer) return;
+      const phase = this.#phase;
+      if (phase.kind !== "starting" || phase.child !== child) return;
       child.error = `The daemon was not ready within ${timeout} s`;
       this.#log.error(`${child.error}: stopping it (pid ${pid})`);
       this.#stopChild(child);
     }, timeout * 1000);
-    child.messages = (async () => {
-      try {
-        for await (const msg of readMessages(libc, r)) {
-          if (msg.kind === "READY") this.#onReady(child);
-          // The first reason stands: ours (not ready in time) or its own.
-          else if (msg.kind === "ERROR") child.error ??= msg.text;
-        }
-      } catch {
-        // A failed read ends the messages; the exit status is what counts.
-      } finally {
-        libc.close(r);
-      }
-    })();
+    child.messages = this.#follow(child, messages);
     return child;
   }
 
-  /** Wait for the daemon to exit, blocked in poll(2), then reap it. */
+  /** Read the daemon's readiness messages from `fd` to the end, then close it. */
+  async #follow(child: Child, fd: number): Promise<void> {
+    try {
+      for await (const msg of readMessages(this.#libc, fd)) {
+        if (msg.kind === "READY") this.#onReady(child);
+        // The first reason stands: ours (not ready in time) or its own.
+        else if (msg.kind === "ERROR") child.error ??= msg.text;
+      }
+    } catch {
+      // A failed read ends the messages; the exit status is what counts.
+    } finally {
+      this.#libc.close(fd);
+    }
+  }
+
+  /**
+   * Wait for the daemon to exit, blocked in poll(2), then reap it. The phase
+   * still names it: the run loop moves on from it in the same turn.
+   */
   async #exited(child: Child): Promise<ExitStatus> {
     await this.#libc.pidfdWait(child.pidfd, Infinity);
     // Its last words (a start-up error) may still be in the pipe; a child
@@ -447,19 +555,7 @@ class Supervisor {
     this.#libc.close(child.lifeline);
     clearTimeout(child.readyTimer);
     clearTimeout(child.killTimer);
-    this.#child = null;
     return status;
-  }
-
-  /** Wait `ms`, or less when a stop request comes. */
-  #pause(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(resolve, ms);
-      this.#wake = () => {
-        clearTimeout(timer);
-        resolve();
-      };
-    });
   }
 
   /**
@@ -468,7 +564,7 @@ class Supervisor {
    * as this process ends, so `start` and `stop` take it over).
    */
   #finish(code: number): never {
-    if (this.#gaveUp !== null) {
+    if (this.#phase.kind === "gave-up") {
       this.#publish();
       this.#file.close();
       this.#pidfile.close();
@@ -495,66 +591,74 @@ class Supervisor {
     );
     for (;;) {
       const run = await this.#runOnce();
-      this.#lastExit = { status: run.status, at: Date.now() };
-      if (this.#stopping !== null) {
-        this.#log.info(run.ended);
-        this.#finish(0);
-      }
-      if (this.#toCaller !== null) {
-        // The first daemon never became ready: `start` reports why.
-        this.#log.error(
-          `${run.ended}: not restarting a daemon that never started`,
-        );
-        sendLine(this.#libc, this.#toCaller, "ERROR", run.error);
-        this.#finish(1);
-      }
-      if (c.restart === "on-failure" && !run.failed) {
-        this.#log.info(`${run.ended}: done (--restart on-failure)`);
-        this.#finish(0);
-      }
-      if (run.upMs >= c.reset * 1000) this.#inARow = 0;
-      if (this.#inARow >= c.maxRestarts) {
-        this.#gaveUp = `gave up after ${
-          plural(this.#inARow, "restart")
-        } in a row (--max-restarts ${c.maxRestarts}); the last ended with ${run.status}`;
-        this.#log.error(`${run.ended}: ${this.#gaveUp}`);
-        this.#finish(1);
-      }
-      const delay = restartDelay(c.delay, this.#inARow);
-      this.#inARow++;
-      this.#restarts++;
-      this.#log.warning(
-        `${run.ended}: restart ${this.#inARow} of ${c.maxRestarts} in a row in ${delay} s`,
-      );
-      this.#nextRestartAt = Date.now() + delay * 1000;
-      this.#publish();
-      await this.#pause(delay * 1000);
-      this.#nextRestartAt = null;
-      if (this.#stopping !== null) this.#finish(0);
+      this.#lastExit = { status: run.exit.status, at: Date.now() };
+      const step = nextStep(run.phase, run.exit, c, {
+        restarts: this.#restarts,
+        inARow: this.#inARow,
+      });
+      if (step.do === "restart") await this.#restartAfter(step, run.ended);
+      else this.#end(step, run);
     }
   }
 
-  /**
-   * Run the daemon once, until it exits. A daemon that could not be
-   * spawned, or was stopped because it was not ready in time, failed
-   * whatever its exit status.
-   */
-  async #runOnce(): Promise<{
-    /** `"status 1"`, `"signal SIGSEGV"`, or why it could not be spawned. */
-    status: string;
-    /** A sentence for the log. */
-    ended: string;
-    /** For `start`, when this was the first run. */
-    error: string;
-    failed: boolean;
-    upMs: number;
-  }> {
+  /** Exit as `step` says, with a last record on how the daemon ended. */
+  #end(step: Exclude<Step, { do: "restart" }>, run: Run): never {
+    if (step.do === "give-up") {
+      this.#phase = { kind: "gave-up", why: step.why };
+      this.#log.error(`${run.ended}: ${step.why}`);
+    } else if (step.because === "stopped") {
+      this.#log.info(run.ended);
+    } else if (step.because === "done") {
+      this.#log.info(`${run.ended}: done (--restart on-failure)`);
+    } else {
+      this.#log.error(
+        `${run.ended}: not restarting a daemon that never started`,
+      );
+      if (this.#toCaller !== null) {
+        sendLine(this.#libc, this.#toCaller, "ERROR", run.error);
+      }
+    }
+    return this.#finish(step.do === "give-up" ? 1 : step.code);
+  }
+
+  /** Wait before the next run, unless a stop comes meanwhile. */
+  async #restartAfter(
+    step: Extract<Step, { do: "restart" }>,
+    ended: string,
+  ): Promise<void> {
+    this.#inARow = step.inARow;
+    this.#restarts++;
+    this.#log.warning(
+      `${ended}: restart ${step.inARow} of ${this.#config.maxRestarts} in a row in ${step.delay} s`,
+    );
+    const until = Date.now() + step.delay * 1000;
+    const waited = new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, step.delay * 1000);
+      const wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      this.#phase = { kind: "backing-off", until, wake };
+    });
+    this.#publish();
+    await waited;
+    if (this.#phase.kind === "stopping") this.#finish(0);
+    this.#phase = { kind: "spawning" };
+  }
+
+  /** Run the daemon once, until it exits. */
+  async #runOnce(): Promise<Run> {
     let child: Child;
     try {
       child = this.#spawn();
     } catch (err) {
       const why = `Cannot spawn the daemon: ${(err as Error).message}`;
-      return { status: why, ended: why, error: why, failed: true, upMs: 0 };
+      return {
+        phase: "spawning",
+        exit: { status: why, clean: false, upMs: 0 },
+        ended: why,
+        error: why,
+      };
     }
     this.#log.info(
       this.#restarts === 0
@@ -563,21 +667,22 @@ class Supervisor {
     );
     this.#publish();
     const exit = await this.#exited(child);
+    const phase = this.#phase;
+    const ready = running(phase)?.ready ?? false;
     const status = describeExit(exit);
     const upMs = performance.now() - child.startedAt;
-    const early = child.ready
+    const early = ready
       ? ""
       : ` before it was ready${
         child.error === null ? "" : ` (${child.error})`
       }`;
     return {
-      status,
+      phase: phase.kind === "stopping" ? "stopping" : ready ? "up" : "starting",
+      exit: { status, clean: exit.exited && exit.code === 0, upMs },
       ended: `The daemon (pid ${child.pid}) exited with ${status} after ${
         seconds(upMs)
       }${early}`,
       error: child.error ?? `The daemon exited before it was ready (${status})`,
-      failed: !(exit.exited && exit.code === 0 && child.ready),
-      upMs,
     };
   }
 }

@@ -488,3 +488,80 @@ Deno.test("the supervised payload's children inherit no descriptor from the supe
     await stopAll(s);
   });
 });
+
+Deno.test("HUP to the supervisor while no daemon runs only reopens the log; while a restarted daemon starts it is owed to it; TERM then stops that daemon", async () => {
+  await withScratch(async (s) => {
+    const { supervisor } = await supervised(s, [
+      "--restart",
+      "always",
+      "--restart-delay",
+      "3",
+      "--behavior",
+      "ready-once",
+      "--counter",
+      `${s.dir}/counter`,
+    ]);
+    await waitFor(
+      "the wait before restart 1",
+      () => /restart 1 of 10 in a row/.test(s.log()),
+    );
+    Deno.kill(supervisor, "SIGHUP");
+    await waitFor(
+      "the reload noted",
+      () =>
+        /Reload requested while no daemon runs: the next one starts with the current configuration/
+          .test(s.log()),
+    );
+    await waitFor("restart 1", () => daemonPids(s).length === 2, 5_000);
+    const second = daemonPids(s)[1];
+    Deno.kill(supervisor, "SIGHUP");
+    await waitFor(
+      "the reload owed",
+      () =>
+        s.log().includes(
+          `Reload requested while the daemon (pid ${second}) starts: passed on once it is ready`,
+        ),
+    );
+    Deno.kill(supervisor, "SIGTERM");
+    await waitFor("both gone", () => !alive(second) && !alive(supervisor));
+    const log = s.log();
+    assert.match(log, /supervisor: Stopping on SIGTERM/);
+    assert.match(
+      log,
+      new RegExp(
+        `The daemon \\(pid ${second}\\) exited with (status 0|signal SIGTERM) after [\\d.]+ s before it was ready( \\(.*\\))?\n`,
+      ),
+    );
+    assert.match(log, /Supervisor exits \(0\)/);
+    assert.equal(daemonPids(s).length, 2, "not restarted after a stop");
+    assert.deepEqual(sideFiles(s), []);
+  });
+});
+
+Deno.test("under --restart, a first daemon whose pidfile is removed before it is ready is reported by start, stopped and not restarted", async () => {
+  await withScratch(async (s) => {
+    const r = await cli(BEHAVE, [
+      "start",
+      ...s.paths,
+      "--restart",
+      "always",
+      "--behavior",
+      "lose-pidfile",
+    ]);
+    assert.equal(r.code, 1, r.stdout);
+    assert.match(
+      r.stderr,
+      /Lost the pidfile: ".*d\.pid" was removed or replaced/,
+    );
+    const [pid] = daemonPids(s);
+    await waitFor("the daemon stops", () => !alive(pid));
+    await waitFor(
+      "the supervisor exits",
+      () => /Supervisor exits \(0\)/.test(s.log()),
+    );
+    // It stops on its own: a TERM from start's clean-up is a second one.
+    assert.doesNotMatch(s.log(), /supervisor: Stopping on/);
+    assert.equal(daemonPids(s).length, 1, "not restarted");
+    assert.deepEqual(sideFiles(s), []);
+  });
+});
