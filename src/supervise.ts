@@ -281,6 +281,9 @@ function seconds(ms: number): string {
   return `${Math.round(ms / 100) / 10} s`;
 }
 
+/** Thrown by `#finish` to end whatever was running: the exit code is resolved. */
+class Finished extends Error {}
+
 class Supervisor {
   #libc: Libc;
   #stage: Stage;
@@ -290,6 +293,8 @@ class Supervisor {
   #pidfile: Pidfile;
   #file: StateFile<SupervisorState>;
   #phase: Phase = { kind: "spawning" };
+  readonly #exit = Promise.withResolvers<number>();
+  #finished = false;
   /** The readiness pipe to `start`, until the first daemon is ready. */
   #toCaller: number | null = READY_FD;
   /** A reload asked for while a daemon started: passed on once one is ready. */
@@ -381,7 +386,11 @@ class Supervisor {
         sendLine(this.#libc, this.#toCaller, "ERROR", `Supervisor: ${text}`);
       }
       // The daemon stops by itself when its lifeline closes with this process.
-      this.#finish(1);
+      try {
+        this.#finish(1);
+      } catch {
+        // Finished: the exit code is resolved.
+      }
     };
     catchUncaught(fatal);
   }
@@ -564,6 +573,8 @@ class Supervisor {
    * as this process ends, so `start` and `stop` take it over).
    */
   #finish(code: number): never {
+    if (this.#finished) throw new Finished();
+    this.#finished = true;
     if (this.#phase.kind === "gave-up") {
       this.#publish();
       this.#file.close();
@@ -576,10 +587,19 @@ class Supervisor {
       this.#pidfile.remove();
     }
     this.#log.info(`Supervisor exits (${code})`);
-    Deno.exit(code);
+    this.#exit.resolve(code);
+    throw new Finished();
   }
 
-  async run(): Promise<never> {
+  /** Supervise until stopped or given up; resolves with the exit code. */
+  run(): Promise<number> {
+    void this.#supervise().catch((err) => {
+      if (!(err instanceof Finished)) throw err;
+    });
+    return this.#exit.promise;
+  }
+
+  async #supervise(): Promise<never> {
     const c = this.#config;
     this.#installHandlers();
     this.#log.info(
@@ -692,7 +712,8 @@ class Supervisor {
  *
  * @param libc The OS interface.
  * @param stage The stage descriptor, with the supervisor's settings.
+ * @returns The exit code (the CLI exits with it).
  */
-export function runSupervisor(libc: Libc, stage: Stage): Promise<never> {
+export function runSupervisor(libc: Libc, stage: Stage): Promise<number> {
   return new Supervisor(libc, stage, stage.supervise!).run();
 }
