@@ -202,25 +202,38 @@ const FILE_TYPES: Record<number, FileType> = {
 /** Clock ticks per second in `/proc/PID/stat` (USER_HZ: 100 on every Linux architecture). */
 const USER_HZ = 100;
 
-const ERRNO_NAMES: Record<number, ErrnoName> = {
-  1: "EPERM",
-  2: "ENOENT",
-  3: "ESRCH",
-  4: "EINTR",
-  9: "EBADF",
-  11: "EAGAIN",
-  13: "EACCES",
-  6: "ENXIO",
-  17: "EEXIST",
-  20: "ENOTDIR",
-  21: "EISDIR",
-  22: "EINVAL",
-  28: "ENOSPC",
-  30: "EROFS",
-  36: "ENAMETOOLONG",
-  38: "ENOSYS",
-  40: "ELOOP",
-};
+/**
+ * Linux errno values by name: the only place their numbers appear. Every
+ * name in {@linkcode ErrnoName} is here, so the two cannot drift apart;
+ * `EWOULDBLOCK` is `EAGAIN` on Linux and is reported as `EAGAIN`.
+ */
+const ERRNO = {
+  EPERM: 1,
+  ENOENT: 2,
+  ESRCH: 3,
+  EINTR: 4,
+  ENXIO: 6,
+  EBADF: 9,
+  EAGAIN: 11,
+  EACCES: 13,
+  EEXIST: 17,
+  ENOTDIR: 20,
+  EISDIR: 21,
+  EINVAL: 22,
+  ENOSPC: 28,
+  EROFS: 30,
+  ENAMETOOLONG: 36,
+  ENOSYS: 38,
+  ELOOP: 40,
+} as const satisfies Record<
+  Exclude<ErrnoName, "EWOULDBLOCK" | "UNKNOWN">,
+  number
+>;
+
+/** Errno names by number, for {@linkcode SysError.code}. */
+const ERRNO_NAMES = new Map<number, ErrnoName>(
+  Object.entries(ERRNO).map(([name, n]) => [n, name as ErrnoName]),
+);
 
 const SIGNALS: Partial<Record<Deno.Signal, number>> = {
   SIGHUP: 1,
@@ -353,7 +366,7 @@ export function linuxLibc(): Libc {
       syscall,
       object,
       code,
-      ERRNO_NAMES[code] ?? "UNKNOWN",
+      ERRNO_NAMES.get(code) ?? "UNKNOWN",
       reason,
     );
   }
@@ -368,7 +381,7 @@ export function linuxLibc(): Libc {
       const r = call();
       if (Number(r) !== -1) return r;
       const e = errno();
-      if (e !== 4) throw sysError(syscall, object, e);
+      if (e !== ERRNO.EINTR) throw sysError(syscall, object, e);
     }
   }
 
@@ -485,7 +498,7 @@ export function linuxLibc(): Libc {
     const n = lib.readlink(p, buf, BigInt(buf.length));
     if (Number(n) === -1) {
       const e = errno();
-      if (e === 22 || e === 2) return null;
+      if (e === ERRNO.EINVAL || e === ERRNO.ENOENT) return null;
       throw sysError("readlink", path, e);
     }
     return decoder.decode(buf.subarray(0, Number(n)));
@@ -532,7 +545,7 @@ export function linuxLibc(): Libc {
     const p = cstr(path);
     for (;;) {
       const fd = lib.open(p, flags, 0);
-      if (fd !== -1 || errno() !== 4) return fd;
+      if (fd !== -1 || errno() !== ERRNO.EINTR) return fd;
     }
   }
 
@@ -742,7 +755,7 @@ export function linuxLibc(): Libc {
       // close(2) must not be retried on EINTR: the descriptor is gone either way.
       if (lib.close(fd) === -1) {
         const e = errno();
-        if (e !== 4) throw sysError("close", `fd ${fd}`, e);
+        if (e !== ERRNO.EINTR) throw sysError("close", `fd ${fd}`, e);
       }
     },
     async readAsync(fd, max) {
@@ -783,8 +796,8 @@ export function linuxLibc(): Libc {
       for (;;) {
         if (lib.flock(fd, op) === 0) return true;
         const e = errno();
-        if (e === 11) return false;
-        if (e !== 4) throw sysError("flock", `fd ${fd}`, e);
+        if (e === ERRNO.EAGAIN) return false;
+        if (e !== ERRNO.EINTR) throw sysError("flock", `fd ${fd}`, e);
       }
     },
     pipe() {
