@@ -302,26 +302,31 @@ function cvector(strings: string[]): {
 }
 
 /**
- * Bind each symbol on first use: binding all of them up front costs several
- * milliseconds of every start-up, and most commands use a handful.
+ * Binds each declared symbol on first use and keeps it: binding all of them
+ * up front costs several milliseconds of every start-up, and most commands
+ * use a handful. What {@linkcode SymbolCache.get} returns has the types of
+ * the symbol's declaration in `S`.
  */
-function lazySymbols<S extends Deno.ForeignLibraryInterface>(
-  path: string,
-  symbols: S,
-): Deno.StaticForeignLibraryInterface<S> {
-  const bound = new Map<string, unknown>();
-  return new Proxy({} as Deno.StaticForeignLibraryInterface<S>, {
-    get(_target, key) {
-      if (typeof key !== "string" || !Object.hasOwn(symbols, key)) {
-        throw new TypeError(`No libc symbol ${String(key)} is declared`);
-      }
-      if (!bound.has(key)) {
-        const one = { [key]: symbols[key] } as Deno.ForeignLibraryInterface;
-        bound.set(key, Deno.dlopen(path, one).symbols[key]);
-      }
-      return bound.get(key);
-    },
-  });
+class SymbolCache<S extends Deno.ForeignLibraryInterface> {
+  readonly #path: string;
+  readonly #symbols: S;
+  readonly #bound = new Map<keyof S, unknown>();
+
+  constructor(path: string, symbols: S) {
+    this.#path = path;
+    this.#symbols = symbols;
+  }
+
+  /** The bound symbol `name` (`null` for a missing optional one). */
+  get<N extends keyof S & string>(
+    name: N,
+  ): Deno.StaticForeignLibraryInterface<S>[N] {
+    if (!this.#bound.has(name)) {
+      const one = { [name]: this.#symbols[name] } as Pick<S, N>;
+      this.#bound.set(name, Deno.dlopen(this.#path, one).symbols[name]);
+    }
+    return this.#bound.get(name) as Deno.StaticForeignLibraryInterface<S>[N];
+  }
 }
 
 /** glibc's `makedev()`: a major and minor number as one `dev_t`. */
@@ -340,7 +345,8 @@ export function linuxLibc(): Libc {
       `Linux on ${JSON.stringify(Deno.build.arch)} is not supported`,
     );
   }
-  const lib = lazySymbols("libc.so.6", SYMBOLS);
+  const symbols = new SymbolCache("libc.so.6", SYMBOLS);
+  const symbol = <N extends keyof typeof SYMBOLS>(name: N) => symbols.get(name);
   /** Datagram sockets kept for sendDatagram, by address. */
   const senders = new Map<string, number>();
   const O_NOFOLLOW = arch.O_NOFOLLOW;
@@ -348,7 +354,7 @@ export function linuxLibc(): Libc {
   // errno is read through a view made once: binding a symbol later, or any
   // other call between the failing one and the read, may overwrite errno.
   // Synchronous calls all run on this thread, so its errno address holds.
-  const errnoAt = lib.__errno_location();
+  const errnoAt = symbol("__errno_location")();
   const errnoView = errnoAt === null
     ? null
     : new Deno.UnsafePointerView(errnoAt);
@@ -358,7 +364,7 @@ export function linuxLibc(): Libc {
   }
 
   function sysError(syscall: string, object: string, code: number): SysError {
-    const p = lib.strerror(code);
+    const p = symbol("strerror")(code);
     const reason = p === null
       ? `errno ${code}`
       : Deno.UnsafePointerView.getCString(p);
@@ -424,7 +430,7 @@ export function linuxLibc(): Libc {
     return check(
       "socket",
       address,
-      () => lib.socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0),
+      () => symbol("socket")(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0),
     );
   }
 
@@ -442,7 +448,7 @@ export function linuxLibc(): Libc {
       const ms = timeoutMs === Infinity
         ? -1
         : Math.max(0, Math.round(timeoutMs));
-      const n = await lib.poll(pfd, 1n, ms);
+      const n = await symbol("poll")(pfd, 1n, ms);
       if (n > 0) return true;
       if (n === 0) return false;
       // poll ran on another thread, so its errno is out of reach: the only
@@ -466,7 +472,7 @@ export function linuxLibc(): Libc {
       const n = Number(check(
         "pread",
         `fd ${fd}`,
-        () => lib.pread(fd, buf, BigInt(buf.length), BigInt(off)),
+        () => symbol("pread")(fd, buf, BigInt(buf.length), BigInt(off)),
       ));
       if (n === 0) break;
       parts.push(buf.subarray(0, n));
@@ -495,7 +501,7 @@ export function linuxLibc(): Libc {
   function readlink(path: string): string | null {
     const p = cstr(path);
     const buf = new Uint8Array(4096);
-    const n = lib.readlink(p, buf, BigInt(buf.length));
+    const n = symbol("readlink")(p, buf, BigInt(buf.length));
     if (Number(n) === -1) {
       const e = errno();
       if (e === ERRNO.EINVAL || e === ERRNO.ENOENT) return null;
@@ -510,23 +516,27 @@ export function linuxLibc(): Libc {
     try {
       return readAll(fd);
     } finally {
-      lib.close(fd);
+      symbol("close")(fd);
     }
   }
 
   /** The descriptor numbers in `/proc/<who>/fd`. */
   function listFds(who: string): number[] {
     const path = `/proc/${who}/fd`;
-    const dir = lib.opendir(cstr(path));
+    const dir = symbol("opendir")(cstr(path));
     if (dir === null) throw sysError("opendir", path, errno());
     const fds: number[] = [];
     try {
-      for (let e = lib.readdir(dir); e !== null; e = lib.readdir(dir)) {
+      for (
+        let e = symbol("readdir")(dir);
+        e !== null;
+        e = symbol("readdir")(dir)
+      ) {
         const name = Deno.UnsafePointerView.getCString(e, DIRENT_NAME_OFFSET);
         if (/^[0-9]+$/.test(name)) fds.push(Number(name));
       }
     } finally {
-      lib.closedir(dir);
+      symbol("closedir")(dir);
     }
     return fds;
   }
@@ -544,7 +554,7 @@ export function linuxLibc(): Libc {
   function openRaw(path: string, flags: number): number {
     const p = cstr(path);
     for (;;) {
-      const fd = lib.open(p, flags, 0);
+      const fd = symbol("open")(p, flags, 0);
       if (fd !== -1 || errno() !== ERRNO.EINTR) return fd;
     }
   }
@@ -585,13 +595,17 @@ export function linuxLibc(): Libc {
   }
 
   function setCloexec(fd: number, on: boolean): void {
-    const flags = check("fcntl", `fd ${fd}`, () => lib.fcntl(fd, F_GETFD, 0));
+    const flags = check(
+      "fcntl",
+      `fd ${fd}`,
+      () => symbol("fcntl")(fd, F_GETFD, 0),
+    );
     const next = on ? flags | FD_CLOEXEC : flags & ~FD_CLOEXEC;
-    check("fcntl", `fd ${fd}`, () => lib.fcntl(fd, F_SETFD, next));
+    check("fcntl", `fd ${fd}`, () => symbol("fcntl")(fd, F_SETFD, next));
   }
 
   function spawn(req: SpawnRequest): number {
-    const closefrom = lib.posix_spawn_file_actions_addclosefrom_np;
+    const closefrom = symbol("posix_spawn_file_actions_addclosefrom_np");
     if (closefrom === null) {
       throw new Error(
         "Spawning needs posix_spawn_file_actions_addclosefrom_np (glibc 2.34 or later)",
@@ -608,9 +622,9 @@ export function linuxLibc(): Libc {
     checkRc(
       "posix_spawn_file_actions_init",
       "",
-      lib.posix_spawn_file_actions_init(actions),
+      symbol("posix_spawn_file_actions_init")(actions),
     );
-    checkRc("posix_spawnattr_init", "", lib.posix_spawnattr_init(attr));
+    checkRc("posix_spawnattr_init", "", symbol("posix_spawnattr_init")(attr));
     try {
       // Park every source descriptor above the targets so that no dup2
       // action can overwrite a source that a later action still needs.
@@ -620,13 +634,13 @@ export function linuxLibc(): Libc {
           const tmp = check(
             "fcntl",
             `fd ${src}`,
-            () => lib.fcntl(src, F_DUPFD_CLOEXEC, PARK_FD),
+            () => symbol("fcntl")(src, F_DUPFD_CLOEXEC, PARK_FD),
           );
           parked.push(tmp);
           checkRc(
             "posix_spawn_file_actions_adddup2",
             `fd ${spec.fd}`,
-            lib.posix_spawn_file_actions_adddup2(actions, tmp, spec.fd),
+            symbol("posix_spawn_file_actions_adddup2")(actions, tmp, spec.fd),
           );
         } else {
           const p = cstr(spec.open);
@@ -638,7 +652,7 @@ export function linuxLibc(): Libc {
           checkRc(
             "posix_spawn_file_actions_addopen",
             spec.open,
-            lib.posix_spawn_file_actions_addopen(
+            symbol("posix_spawn_file_actions_addopen")(
               actions,
               spec.fd,
               p,
@@ -659,34 +673,34 @@ export function linuxLibc(): Libc {
       checkRc(
         "posix_spawnattr_setflags",
         "",
-        lib.posix_spawnattr_setflags(attr, flags),
+        symbol("posix_spawnattr_setflags")(attr, flags),
       );
-      lib.sigemptyset(sigset);
+      symbol("sigemptyset")(sigset);
       checkRc(
         "posix_spawnattr_setsigmask",
         "",
-        lib.posix_spawnattr_setsigmask(attr, sigset),
+        symbol("posix_spawnattr_setsigmask")(attr, sigset),
       );
-      lib.sigfillset(sigset);
+      symbol("sigfillset")(sigset);
       checkRc(
         "posix_spawnattr_setsigdefault",
         "",
-        lib.posix_spawnattr_setsigdefault(attr, sigset),
+        symbol("posix_spawnattr_setsigdefault")(attr, sigset),
       );
       const pid = new Int32Array(1);
       const envp = env === null
-        ? new Deno.UnsafePointerView(lib.environ!).getPointer(0)
+        ? new Deno.UnsafePointerView(symbol("environ")!).getPointer(0)
         : Deno.UnsafePointer.of(env.vector);
       checkRc(
         "posix_spawn",
         req.path,
-        lib.posix_spawn(pid, path, actions, attr, argv.vector, envp),
+        symbol("posix_spawn")(pid, path, actions, attr, argv.vector, envp),
       );
       return pid[0];
     } finally {
-      for (const fd of parked) lib.close(fd);
-      lib.posix_spawn_file_actions_destroy(actions);
-      lib.posix_spawnattr_destroy(attr);
+      for (const fd of parked) symbol("close")(fd);
+      symbol("posix_spawn_file_actions_destroy")(actions);
+      symbol("posix_spawnattr_destroy")(attr);
       // The vectors must stay reachable until posix_spawn has returned.
       void argv.keep.length;
       void env?.keep.length;
@@ -703,7 +717,7 @@ export function linuxLibc(): Libc {
     const f = O_CLOEXEC | O_NOFOLLOW | O_NOCTTY |
       (flags.write ? (flags.append ? O_WRONLY | O_APPEND : O_RDWR) : 0) |
       (flags.create ? O_CREAT : 0);
-    return check("open", path, () => lib.open(p, f, mode));
+    return check("open", path, () => symbol("open")(p, f, mode));
   }
 
   function stat(target: string | number, follow = false): FileStat {
@@ -713,7 +727,8 @@ export function linuxLibc(): Libc {
       check(
         "statx",
         `fd ${target}`,
-        () => lib.statx(target, empty, AT_EMPTY_PATH, STATX_BASIC_STATS, buf),
+        () =>
+          symbol("statx")(target, empty, AT_EMPTY_PATH, STATX_BASIC_STATS, buf),
       );
     } else {
       const p = cstr(target);
@@ -721,7 +736,7 @@ export function linuxLibc(): Libc {
         "statx",
         target,
         () =>
-          lib.statx(
+          symbol("statx")(
             AT_FDCWD,
             p,
             follow ? 0 : AT_SYMLINK_NOFOLLOW,
@@ -753,7 +768,7 @@ export function linuxLibc(): Libc {
     setCloexec,
     close(fd) {
       // close(2) must not be retried on EINTR: the descriptor is gone either way.
-      if (lib.close(fd) === -1) {
+      if (symbol("close")(fd) === -1) {
         const e = errno();
         if (e !== ERRNO.EINTR) throw sysError("close", `fd ${fd}`, e);
       }
@@ -761,19 +776,19 @@ export function linuxLibc(): Libc {
     async readAsync(fd, max) {
       const buf = new Uint8Array(max);
       // errno is lost on the worker thread; -1 here is reported as a plain failure.
-      const n = Number(await lib.read_async(fd, buf, BigInt(max)));
+      const n = Number(await symbol("read_async")(fd, buf, BigInt(max)));
       if (n < 0) throw new Error(`read of fd ${fd} failed`);
       return buf.subarray(0, n);
     },
     fchmod(fd, mode) {
-      check("fchmod", `fd ${fd}`, () => lib.fchmod(fd, mode));
+      check("fchmod", `fd ${fd}`, () => symbol("fchmod")(fd, mode));
     },
     write(fd, data) {
       writeAll(
         "write",
         fd,
         data,
-        (chunk) => lib.write(fd, chunk, BigInt(chunk.length)),
+        (chunk) => symbol("write")(fd, chunk, BigInt(chunk.length)),
       );
     },
     replace(fd, data) {
@@ -782,19 +797,19 @@ export function linuxLibc(): Libc {
         fd,
         data,
         (chunk, off) =>
-          lib.pwrite(fd, chunk, BigInt(chunk.length), BigInt(off)),
+          symbol("pwrite")(fd, chunk, BigInt(chunk.length), BigInt(off)),
       );
       check(
         "ftruncate",
         `fd ${fd}`,
-        () => lib.ftruncate(fd, BigInt(data.length)),
+        () => symbol("ftruncate")(fd, BigInt(data.length)),
       );
     },
     readAll,
     tryLock(fd, exclusive) {
       const op = (exclusive ? LOCK_EX : LOCK_SH) | LOCK_NB;
       for (;;) {
-        if (lib.flock(fd, op) === 0) return true;
+        if (symbol("flock")(fd, op) === 0) return true;
         const e = errno();
         if (e === ERRNO.EAGAIN) return false;
         if (e !== ERRNO.EINTR) throw sysError("flock", `fd ${fd}`, e);
@@ -802,23 +817,23 @@ export function linuxLibc(): Libc {
     },
     pipe() {
       const fds = new Int32Array(2);
-      check("pipe2", "", () => lib.pipe2(fds, O_CLOEXEC));
+      check("pipe2", "", () => symbol("pipe2")(fds, O_CLOEXEC));
       return [fds[0], fds[1]];
     },
     dup2(fd, target) {
-      check("dup2", `fd ${fd}`, () => lib.dup2(fd, target));
+      check("dup2", `fd ${fd}`, () => symbol("dup2")(fd, target));
     },
     memfd(name, data) {
       const n = cstr(name);
       const fd = check(
         "memfd_create",
         name,
-        () => lib.memfd_create(n, MFD_CLOEXEC),
+        () => symbol("memfd_create")(n, MFD_CLOEXEC),
       );
       try {
         this.replace(fd, data);
       } catch (err) {
-        lib.close(fd);
+        symbol("close")(fd);
         throw err;
       }
       return fd;
@@ -846,7 +861,7 @@ export function linuxLibc(): Libc {
       return check(
         "openat",
         name,
-        () => lib.openat(dir ?? AT_FDCWD, p, f, mode),
+        () => symbol("openat")(dir ?? AT_FDCWD, p, f, mode),
       );
     },
     processView(pid, lockOn) {
@@ -902,15 +917,15 @@ export function linuxLibc(): Libc {
           if (fd < 0) continue;
           try {
             // Only memory files (memfd, shmem) have seals.
-            if (lib.fcntl(fd, F_GET_SEALS, 0) === -1) continue;
+            if (symbol("fcntl")(fd, F_GET_SEALS, 0) === -1) continue;
             return readUpTo(fd, max);
           } finally {
-            lib.close(fd);
+            symbol("close")(fd);
           }
         } catch {
           continue;
         } finally {
-          lib.close(handle);
+          symbol("close")(handle);
         }
       }
       return null;
@@ -949,19 +964,20 @@ export function linuxLibc(): Libc {
       }
     },
     umask(mask) {
-      return lib.umask(mask);
+      return symbol("umask")(mask);
     },
     chdir(path) {
       const p = cstr(path);
-      check("chdir", path, () => lib.chdir(p));
+      check("chdir", path, () => symbol("chdir")(p));
     },
-    getpid: () => lib.getpid(),
-    geteuid: () => lib.geteuid(),
+    getpid: () => symbol("getpid")(),
+    geteuid: () => symbol("geteuid")(),
     pidfdOpen(pid) {
       return Number(check(
         "pidfd_open",
         `pid ${pid}`,
-        () => lib.syscall(BigInt(SYS_PIDFD_OPEN), BigInt(pid), 0n, 0n, 0n),
+        () =>
+          symbol("syscall")(BigInt(SYS_PIDFD_OPEN), BigInt(pid), 0n, 0n, 0n),
       ));
     },
     pidfdSignal(pidfd, signal) {
@@ -970,7 +986,7 @@ export function linuxLibc(): Libc {
         "pidfd_send_signal",
         `fd ${pidfd}`,
         () =>
-          lib.syscall(
+          symbol("syscall")(
             BigInt(SYS_PIDFD_SEND_SIGNAL),
             BigInt(pidfd),
             BigInt(n),
@@ -987,7 +1003,7 @@ export function linuxLibc(): Libc {
       check(
         "waitid",
         `fd ${pidfd}`,
-        () => lib.waitid(P_PIDFD, pidfd, info, WEXITED),
+        () => symbol("waitid")(P_PIDFD, pidfd, info, WEXITED),
       );
       const v = new DataView(info.buffer);
       const code = v.getInt32(8, true);
@@ -1000,10 +1016,10 @@ export function linuxLibc(): Libc {
       };
     },
     fchown(fd, uid, gid) {
-      check("fchown", `fd ${fd}`, () => lib.fchown(fd, uid, gid));
+      check("fchown", `fd ${fd}`, () => symbol("fchown")(fd, uid, gid));
     },
     lookupUser(nameOrUid) {
-      const p = byNameOrId(nameOrUid, lib.getpwuid, lib.getpwnam);
+      const p = byNameOrId(nameOrUid, symbol("getpwuid"), symbol("getpwnam"));
       if (p === null) return null;
       // struct passwd: pw_name, pw_passwd, pw_uid, pw_gid, pw_gecos, pw_dir, pw_shell
       const v = new Deno.UnsafePointerView(p);
@@ -1015,7 +1031,7 @@ export function linuxLibc(): Libc {
       } satisfies UserEntry;
     },
     lookupGroup(nameOrGid) {
-      const p = byNameOrId(nameOrGid, lib.getgrgid, lib.getgrnam);
+      const p = byNameOrId(nameOrGid, symbol("getgrgid"), symbol("getgrnam"));
       if (p === null) return null;
       // struct group: gr_name, gr_passwd, gr_gid, gr_mem
       const v = new Deno.UnsafePointerView(p);
@@ -1026,23 +1042,27 @@ export function linuxLibc(): Libc {
     },
     setgroups(gids) {
       const list = new Uint32Array(gids);
-      check("setgroups", "", () => lib.setgroups(BigInt(list.length), list));
+      check(
+        "setgroups",
+        "",
+        () => symbol("setgroups")(BigInt(list.length), list),
+      );
     },
     initgroups(user, gid) {
       const u = cstr(user);
-      check("initgroups", user, () => lib.initgroups(u, gid));
+      check("initgroups", user, () => symbol("initgroups")(u, gid));
     },
     setgid(gid) {
-      check("setgid", String(gid), () => lib.setgid(gid));
+      check("setgid", String(gid), () => symbol("setgid")(gid));
     },
     setuid(uid) {
-      check("setuid", String(uid), () => lib.setuid(uid));
+      check("setuid", String(uid), () => symbol("setuid")(uid));
     },
     setNoNewPrivs() {
       check(
         "prctl",
         "PR_SET_NO_NEW_PRIVS",
-        () => lib.prctl(PR_SET_NO_NEW_PRIVS, 1n, 0n, 0n, 0n),
+        () => symbol("prctl")(PR_SET_NO_NEW_PRIVS, 1n, 0n, 0n, 0n),
       );
     },
     disableCoreDumps() {
@@ -1050,7 +1070,7 @@ export function linuxLibc(): Libc {
       check(
         "setrlimit",
         "RLIMIT_CORE",
-        () => lib.setrlimit(RLIMIT_CORE, rlimit),
+        () => symbol("setrlimit")(RLIMIT_CORE, rlimit),
       );
     },
     sendDatagram(address, data, opts) {
@@ -1067,16 +1087,17 @@ export function linuxLibc(): Libc {
       check(
         "sendto",
         address,
-        () => lib.sendto(sock, data, BigInt(data.length), flags, addr, len),
+        () =>
+          symbol("sendto")(sock, data, BigInt(data.length), flags, addr, len),
       );
     },
     bindDatagram(address) {
       const [addr, len] = unixAddress(address);
       const fd = datagramSocket(address);
       try {
-        check("bind", address, () => lib.bind(fd, addr, len));
+        check("bind", address, () => symbol("bind")(fd, addr, len));
       } catch (err) {
-        lib.close(fd);
+        symbol("close")(fd);
         throw err;
       }
       return fd;
@@ -1085,7 +1106,7 @@ export function linuxLibc(): Libc {
       if (!(await waitReadable(fd, timeoutMs))) return null;
       const buf = new Uint8Array(65536);
       const n = Number(
-        await lib.recv_async(fd, buf, BigInt(buf.length), MSG_DONTWAIT),
+        await symbol("recv_async")(fd, buf, BigInt(buf.length), MSG_DONTWAIT),
       );
       return n < 0 ? null : buf.slice(0, n);
     },
@@ -1094,13 +1115,13 @@ export function linuxLibc(): Libc {
       check(
         "clock_gettime",
         "CLOCK_MONOTONIC",
-        () => lib.clock_gettime(CLOCK_MONOTONIC, ts),
+        () => symbol("clock_gettime")(CLOCK_MONOTONIC, ts),
       );
       return ts[0] * 1_000_000n + ts[1] / 1000n;
     },
     unlink(path) {
       const p = cstr(path);
-      check("unlink", path, () => lib.unlink(p));
+      check("unlink", path, () => symbol("unlink")(p));
     },
   };
 }
