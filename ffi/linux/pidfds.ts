@@ -1,0 +1,71 @@
+/**
+ * Processes by pidfd, which pid reuse cannot redirect: opening one,
+ * signalling through it, waiting for the exit and collecting the status.
+ *
+ * @module
+ */
+import type { Libc } from "../types.ts";
+import type { Core } from "./_core.ts";
+import { waitReadable } from "./_poll.ts";
+import { signalName, signalNumber } from "./_signals.ts";
+
+const SYS_PIDFD_SEND_SIGNAL = 424;
+const SYS_PIDFD_OPEN = 434;
+const P_PIDFD = 3;
+const WEXITED = 4;
+/** `siginfo_t` is 128 bytes; `si_code` at 8, `si_status` at 24 for SIGCHLD. */
+const SIGINFO_SIZE = 128;
+const CLD_EXITED = 1;
+const CLD_DUMPED = 3;
+
+/** The functions of {@linkcode Libc} that work through pidfds. */
+export type Pidfds = Pick<
+  Libc,
+  "pidfdOpen" | "pidfdSignal" | "pidfdWait" | "reap"
+>;
+
+/**
+ * The Linux pidfd functions.
+ *
+ * @param c The shared core.
+ * @returns Them, for {@linkcode Libc}.
+ */
+export function pidfds(c: Core): Pidfds {
+  return {
+    pidfdOpen(pid) {
+      return Number(c.check(
+        "pidfd_open",
+        `pid ${pid}`,
+        () =>
+          c.symbol("syscall")(BigInt(SYS_PIDFD_OPEN), BigInt(pid), 0n, 0n, 0n),
+      ));
+    },
+    pidfdSignal(pidfd, signal) {
+      const n = BigInt(signalNumber(signal));
+      const nr = BigInt(SYS_PIDFD_SEND_SIGNAL);
+      c.check(
+        "pidfd_send_signal",
+        `fd ${pidfd}`,
+        () => c.symbol("syscall")(nr, BigInt(pidfd), n, 0n, 0n),
+      );
+    },
+    pidfdWait: (pidfd, timeoutMs) => waitReadable(c, pidfd, timeoutMs),
+    reap(pidfd) {
+      const info = new Uint8Array(SIGINFO_SIZE);
+      c.check(
+        "waitid",
+        `fd ${pidfd}`,
+        () => c.symbol("waitid")(P_PIDFD, pidfd, info, WEXITED),
+      );
+      const v = new DataView(info.buffer);
+      const code = v.getInt32(8, true);
+      const status = v.getInt32(24, true);
+      if (code === CLD_EXITED) return { exited: true, code: status };
+      return {
+        exited: false,
+        signal: signalName(status),
+        coreDumped: code === CLD_DUMPED,
+      };
+    },
+  };
+}
