@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { type ErrnoName, type Libc, libc, SysError } from "../ffi/mod.ts";
 import type { ProcessView } from "../ffi/types.ts";
-import { ERRNO, errnoName } from "../ffi/linux/_errno.ts";
+import { ERRNO, errnoName } from "../ffi/linux/_core.ts";
 import {
   type Bound,
   LIBRARY,

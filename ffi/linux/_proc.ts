@@ -4,9 +4,7 @@
  *
  * @module
  */
-import type { Core } from "./_core.ts";
-import { cstr } from "./_cstr.ts";
-import { ERRNO } from "./_errno.ts";
+import { type Core, cstr, ERRNO } from "./_core.ts";
 import { openPath } from "./files.ts";
 import { readUpTo } from "./descriptors.ts";
 

@@ -5,10 +5,7 @@
  * @module
  */
 import type { Libc } from "../types.ts";
-import type { Core } from "./_core.ts";
-import { cstr } from "./_cstr.ts";
-import { ERRNO } from "./_errno.ts";
-import { O_CLOEXEC } from "./_flags.ts";
+import { type Core, cstr, ERRNO, O_CLOEXEC } from "./_core.ts";
 
 const F_GETFD = 1;
 const F_SETFD = 2;

@@ -5,10 +5,10 @@
  * @module
  */
 import type { FileStat, FileType, Libc, OpenAtFlags } from "../types.ts";
-import type { Core } from "./_core.ts";
-import { cstr } from "./_cstr.ts";
-import { ERRNO } from "./_errno.ts";
 import {
+  type Core,
+  cstr,
+  ERRNO,
   O_APPEND,
   O_CLOEXEC,
   O_CREAT,
@@ -18,7 +18,7 @@ import {
   O_PATH,
   O_RDWR,
   O_WRONLY,
-} from "./_flags.ts";
+} from "./_core.ts";
 
 const LOCK_SH = 1;
 const LOCK_EX = 2;

@@ -5,8 +5,7 @@
  * @module
  */
 import type { GroupEntry, Libc, UserEntry } from "../types.ts";
-import type { Core } from "./_core.ts";
-import { cstr } from "./_cstr.ts";
+import { type Core, cstr } from "./_core.ts";
 
 const PR_SET_NO_NEW_PRIVS = 38;
 const RLIMIT_CORE = 4;

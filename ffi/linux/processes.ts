@@ -6,8 +6,14 @@
  * @module
  */
 import type { FileStat, Libc, ProcessView } from "../types.ts";
-import type { Core } from "./_core.ts";
-import { O_CLOEXEC, O_NOCTTY, O_NONBLOCK, O_PATH, O_RDONLY } from "./_flags.ts";
+import {
+  type Core,
+  O_CLOEXEC,
+  O_NOCTTY,
+  O_NONBLOCK,
+  O_PATH,
+  O_RDONLY,
+} from "./_core.ts";
 import { fdsOf, listFds, openRaw, readlink, readProc } from "./_proc.ts";
 import { readUpTo } from "./descriptors.ts";
 import { statx } from "./files.ts";

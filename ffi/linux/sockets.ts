@@ -5,8 +5,7 @@
  * @module
  */
 import type { Libc } from "../types.ts";
-import type { Core } from "./_core.ts";
-import { O_CLOEXEC } from "./_flags.ts";
+import { type Core, O_CLOEXEC } from "./_core.ts";
 import { waitReadable } from "./_poll.ts";
 
 const AF_UNIX = 1;

@@ -6,9 +6,15 @@
  * @module
  */
 import type { Libc, SpawnFd, SpawnRequest } from "../types.ts";
-import type { Core } from "./_core.ts";
-import { cstr, cvector } from "./_cstr.ts";
-import { O_APPEND, O_CREAT, O_NOCTTY, O_WRONLY } from "./_flags.ts";
+import {
+  type Core,
+  cstr,
+  cvector,
+  O_APPEND,
+  O_CREAT,
+  O_NOCTTY,
+  O_WRONLY,
+} from "./_core.ts";
 
 const F_DUPFD_CLOEXEC = 1030;
 const POSIX_SPAWN_SETSIGDEF = 0x04;
