@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { linuxLibc } from "./linux.ts";
+import { linuxLibc } from "./linux/mod.ts";
 import type { Libc } from "./types.ts";
 
 export type {

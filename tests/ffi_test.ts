@@ -135,14 +135,17 @@ Deno.test("libc().reap() collects an exit status or the killing signal of a spaw
 
 Deno.test("the source never uses SIGUSR1 (it opens a debugger under deno run)", () => {
   const root = new URL("../", import.meta.url).pathname;
-  for (const dir of ["src", "ffi"]) {
-    for (const e of Deno.readDirSync(`${root}${dir}`)) {
-      const text = Deno.readTextFileSync(`${root}${dir}/${e.name}`);
-      const uses = text.split("\n").filter((l) =>
-        l.includes("SIGUSR1") && !/^\s*SIGUSR1: \d+,$/.test(l)
-      );
-      assert.deepEqual(uses, [], `${dir}/${e.name}`);
-    }
+  /** Source files under `dir`, relative to the root, subdirectories included. */
+  const sources = (dir: string): string[] =>
+    [...Deno.readDirSync(`${root}${dir}`)].flatMap((e) =>
+      e.isDirectory ? sources(`${dir}/${e.name}`) : [`${dir}/${e.name}`]
+    );
+  for (const file of [...sources("src"), ...sources("ffi")]) {
+    const text = Deno.readTextFileSync(`${root}${file}`);
+    const uses = text.split("\n").filter((l) =>
+      l.includes("SIGUSR1") && !/^\s*SIGUSR1: \d+,$/.test(l)
+    );
+    assert.deepEqual(uses, [], file);
   }
 });
 

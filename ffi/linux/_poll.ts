@@ -1,0 +1,41 @@
+/**
+ * Waiting for a descriptor to become readable without blocking the event
+ * loop.
+ *
+ * @module
+ */
+import type { Core } from "./_core.ts";
+
+const POLLIN = 1;
+
+/**
+ * poll(2) for POLLIN on another thread. An infinite timeout blocks that
+ * thread in the kernel: no wake-ups until it happens.
+ *
+ * @param c The shared core.
+ * @param fd The descriptor.
+ * @param timeoutMs How long to wait; `Infinity` for ever.
+ * @returns `true` once readable, `false` on timeout.
+ */
+export async function waitReadable(
+  c: Core,
+  fd: number,
+  timeoutMs: number,
+): Promise<boolean> {
+  const pfd = new Uint8Array(8);
+  const v = new DataView(pfd.buffer);
+  v.setInt32(0, fd, true);
+  v.setInt16(4, POLLIN, true);
+  const poll = c.symbol("poll");
+  for (;;) {
+    const started = performance.now();
+    const ms = timeoutMs === Infinity ? -1 : Math.max(0, Math.round(timeoutMs));
+    const n = await poll(pfd, 1n, ms);
+    if (n > 0) return true;
+    if (n === 0) return false;
+    // poll ran on another thread, so its errno is out of reach: the only
+    // retryable failure is EINTR, so retry with the time that is left.
+    timeoutMs -= performance.now() - started;
+    if (timeoutMs <= 0) return false;
+  }
+}
