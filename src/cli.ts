@@ -143,17 +143,42 @@ async function dispatch(
     const { runSupervisor } = await import("./supervise.ts");
     return await runSupervisor(libc, stage);
   }
+  // The daemon runs with what `start` resolved: nothing is parsed or probed
+  // again.
+  if (stage?.stage === "daemon") {
+    const { serve } = await import("./serve.ts");
+    const { core, options, identity } = stage.daemon;
+    const how = {
+      identity: identity ?? undefined,
+      denoDir: stage.denoDir ?? undefined,
+    };
+    return await serve(
+      libc,
+      def,
+      core,
+      options,
+      stage.supervisor === null
+        ? {
+          ...how,
+          detached: true,
+          pidfile: Pidfile.adopt(libc, stage.pidfile, PIDFILE_FD),
+        }
+        : {
+          ...how,
+          detached: true,
+          supervisor: { pid: stage.supervisor, pidfile: stage.pidfile },
+        },
+    );
+  }
   const { parseCommandLine, requireUtf8 } = await import("./parse.ts");
   requireUtf8(libc.selfArgvBytes());
   const { command, raw, owners } = parseCommandLine(args, def.options ?? {});
-  if (stage === null) {
-    checkOptions(
-      command,
-      Object.keys(raw).filter((k) =>
-        raw[k] !== undefined && k !== "help" && k !== "version"
-      ),
-    );
-  }
+  checkOptions(
+    command,
+    Object.keys(raw).filter((k) =>
+      raw[k] !== undefined && k !== "help" && k !== "version"
+    ),
+  );
   const caller = {
     euid: libc.geteuid(),
     cwd: Deno.cwd(),
@@ -175,24 +200,6 @@ async function dispatch(
     command === "run" || command === "unit",
   );
   const identity = resolveIdentity(libc, core.user, core.group);
-  if (stage !== null) {
-    const { serve } = await import("./serve.ts");
-    if (stage.supervisor !== undefined) {
-      return await serve(libc, def, core, payload, {
-        detached: true,
-        supervisor: { pid: stage.supervisor, pidfile: stage.pidfile },
-        identity,
-        denoDir: stage.denoDir,
-      });
-    }
-    const pidfile = Pidfile.adopt(libc, stage.pidfile, PIDFILE_FD);
-    return await serve(libc, def, core, payload, {
-      detached: true,
-      pidfile,
-      identity,
-      denoDir: stage.denoDir,
-    });
-  }
   const pidfilePath = core.pidfile as string;
   const usesDefaultDir = !core.pidfileGiven || raw["log-file"] === undefined;
   switch (command) {
@@ -216,6 +223,7 @@ async function dispatch(
       requireRoot(libc, identity);
       const startOptions = {
         name: def.name,
+        options: payload,
         privateDir: usesDefaultDir ? defaults.privateDir : undefined,
         declaredEnv: def.env,
         identity,

@@ -8,6 +8,8 @@
  */
 import type { LogLevel } from "@logtape/logtape";
 import type { Libc } from "../ffi/mod.ts";
+import type { CoreOptions } from "./options.ts";
+import type { Identity } from "./privileges.ts";
 import {
   enterPrivateDenoDir,
   makePrivateDenoDir,
@@ -82,26 +84,47 @@ export interface SupervisorLogConfig {
   owner?: { uid: number; gid: number };
 }
 
-/** What a spawned process is told. */
-export interface Stage {
-  /**
-   * `leader`: the session leader that only spawns the next stage;
-   * `supervisor`: the supervisor of `start --restart`; `daemon`: the daemon.
-   */
-  stage: "leader" | "supervisor" | "daemon";
+/**
+ * What the daemon runs with, resolved once by the command that started it:
+ * no later stage parses the command line or probes the environment again.
+ */
+export interface DaemonSettings {
+  /** The library's options, resolved (absolute paths, where it logs). */
+  core: CoreOptions;
+  /** The daemon's own options, validated. */
+  options: Record<string, unknown>;
+  /** Who it becomes after `prepare`, or `null` to stay. */
+  identity: Identity | null;
+}
+
+/** What every spawned process is told. */
+interface StageBase {
   /** Absolute pidfile path (its locked descriptor is on {@linkcode PIDFILE_FD}, except for a supervised daemon). */
   pidfile: string;
   /** Set `PR_SET_NO_NEW_PRIVS` before spawning the daemon, so that all its threads have it. */
   noNewPrivs: boolean;
-  /** Whether the daemon drops privileges after `prepare` (`--user`, `--group`). */
-  dropsPrivileges: boolean;
-  /** For the leader and the supervisor of `start --restart`: how to supervise. */
-  supervise?: SupervisorConfig;
-  /** For a supervised daemon: the supervisor's pid. */
-  supervisor?: number;
-  /** For a daemon under `deno run`: the private `DENO_DIR` it booted with. */
-  denoDir?: PrivateDenoDir;
+  /** The daemon's settings. */
+  daemon: DaemonSettings;
 }
+
+/** What a spawned process is told, by stage. */
+export type Stage =
+  /** The session leader: it only spawns the next stage. */
+  | StageBase & {
+    stage: "leader";
+    /** How to supervise under `start --restart`, else `null`. */
+    supervise: SupervisorConfig | null;
+  }
+  /** The supervisor of `start --restart`. */
+  | StageBase & { stage: "supervisor"; supervise: SupervisorConfig }
+  /** The daemon. */
+  | StageBase & {
+    stage: "daemon";
+    /** The supervisor's pid, under `start --restart`. */
+    supervisor: number | null;
+    /** Under `deno run`: the private `DENO_DIR` it booted with. */
+    denoDir: PrivateDenoDir | null;
+  };
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -134,11 +157,16 @@ export function spawnStage(
   },
 ): number {
   // Under deno run --user, the daemon gets Deno caches of its own (denodir.ts).
-  const own = stage.stage === "daemon" && stage.dropsPrivileges
+  const own = stage.stage === "daemon" && stage.daemon.identity !== null
     ? makePrivateDenoDir(libc, io.env)
     : undefined;
   const env = own?.env ?? io.env;
-  const memfd = stageMemfd(libc, { ...stage, denoDir: own?.denoDir });
+  const memfd = stageMemfd(
+    libc,
+    stage.stage === "daemon" && own !== undefined
+      ? { ...stage, denoDir: own.denoDir }
+      : stage,
+  );
   try {
     const { path, argv } = libc.selfCommand();
     const { stdio } = io;
@@ -181,20 +209,44 @@ export function takeStage(libc: Libc): Stage | null {
   if (libc.memfdName(STAGE_FD) !== STAGE_MEMFD) return null;
   try {
     const data = JSON.parse(decoder.decode(libc.readAll(STAGE_FD)));
-    if (
-      !["leader", "supervisor", "daemon"].includes(data.stage) ||
-      typeof data.pidfile !== "string" ||
-      typeof data.noNewPrivs !== "boolean" ||
-      typeof data.dropsPrivileges !== "boolean" ||
-      (data.stage === "supervisor" && typeof data.supervise !== "object") ||
-      (data.supervisor !== undefined && typeof data.supervisor !== "number") ||
-      (data.denoDir !== undefined && typeof data.denoDir?.dir !== "string")
-    ) {
+    if (!isStage(data)) {
       throw new Error(`Malformed stage descriptor: ${JSON.stringify(data)}`);
     }
-    if (data.denoDir !== undefined) enterPrivateDenoDir(data.denoDir);
-    return data as Stage;
+    if (data.stage === "daemon" && data.denoDir !== null) {
+      enterPrivateDenoDir(data.denoDir);
+    }
+    return data;
   } finally {
     libc.close(STAGE_FD);
+  }
+}
+
+/** The supervisor's own stage descriptor. */
+export type SupervisorStage = Extract<Stage, { stage: "supervisor" }>;
+
+/** Whether parsed JSON has the shape of a {@linkcode Stage}. */
+function isStage(data: unknown): data is Stage {
+  const d = data as Partial<Record<string, unknown>> | null;
+  if (
+    typeof d !== "object" || d === null || typeof d.pidfile !== "string" ||
+    typeof d.noNewPrivs !== "boolean" || typeof d.daemon !== "object" ||
+    d.daemon === null
+  ) return false;
+  const daemon = d.daemon as Partial<DaemonSettings>;
+  if (
+    typeof daemon.core !== "object" || typeof daemon.options !== "object" ||
+    daemon.identity === undefined
+  ) return false;
+  switch (d.stage) {
+    case "leader":
+      return typeof d.supervise === "object";
+    case "supervisor":
+      return typeof d.supervise === "object" && d.supervise !== null;
+    case "daemon":
+      return (d.supervisor === null || typeof d.supervisor === "number") &&
+        (d.denoDir === null ||
+          typeof (d.denoDir as PrivateDenoDir | undefined)?.dir === "string");
+    default:
+      return false;
   }
 }

@@ -108,7 +108,10 @@ function supervisorConfig(
  * controlling terminal), record its pid, and end. Only the leader gets a
  * descriptor it can write the pidfile through; the next stage gets the lock.
  */
-export function runLeader(libc: Libc, stage: Stage): number {
+export function runLeader(
+  libc: Libc,
+  stage: Extract<Stage, { stage: "leader" }>,
+): number {
   try {
     // Set here, in the one thread that spawns the next stage, every thread
     // of it (and of every daemon a supervisor spawns) inherits it.
@@ -119,9 +122,13 @@ export function runLeader(libc: Libc, stage: Stage): number {
       PIDFILE_FD,
       PIDFILE_WRITE_FD,
     );
+    const { supervise, ...common } = stage;
+    const next: Stage = supervise === null
+      ? { ...common, stage: "daemon", supervisor: null, denoDir: null }
+      : { ...common, stage: "supervisor", supervise };
     const pid = spawnStage(
       libc,
-      { ...stage, stage: stage.supervise ? "supervisor" : "daemon" },
+      next,
       { stdio: { out: 1 }, readyFd: READY_FD, pidfileFd: pidfile.fd },
     );
     // The pidfile names that process from now on, while the lock is held.
@@ -186,6 +193,8 @@ export function checkChdir(dir: string): void {
 export interface StartOptions {
   /** The daemon's name, for the supervisor's records. */
   name: string;
+  /** The daemon's own options, validated: the daemon takes them as they are. */
+  options: Record<string, unknown>;
   /** A default directory to create first (mode 0700), if any. */
   privateDir?: string;
   /** Variables the daemon declares, kept by `--clear-env`. */
@@ -285,8 +294,12 @@ export async function start(
             stage: "leader",
             pidfile: core.pidfile,
             noNewPrivs: core.noNewPrivs,
-            dropsPrivileges: identity !== undefined,
-            supervise,
+            daemon: {
+              core,
+              options: options.options,
+              identity: identity ?? null,
+            },
+            supervise: supervise ?? null,
           },
           {
             stdio: { out: logFd },

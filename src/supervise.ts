@@ -27,6 +27,7 @@ import {
   spawnStage,
   type Stage,
   type SupervisorConfig,
+  type SupervisorStage,
 } from "./stage.ts";
 import {
   removeSideFiles,
@@ -250,8 +251,9 @@ function spawnDaemon(
         stage: "daemon",
         pidfile: stage.pidfile,
         noNewPrivs: stage.noNewPrivs,
-        dropsPrivileges: stage.dropsPrivileges,
+        daemon: stage.daemon,
         supervisor: Deno.pid,
+        denoDir: null,
       },
       { stdio: { out: 1 }, readyFd: w, lifelineFd: lifeline },
     );
@@ -714,6 +716,9 @@ class Supervisor {
  * @param stage The stage descriptor, with the supervisor's settings.
  * @returns The exit code (the CLI exits with it).
  */
-export function runSupervisor(libc: Libc, stage: Stage): Promise<number> {
-  return new Supervisor(libc, stage, stage.supervise!).run();
+export function runSupervisor(
+  libc: Libc,
+  stage: SupervisorStage,
+): Promise<number> {
+  return new Supervisor(libc, stage, stage.supervise).run();
 }
