@@ -33,7 +33,7 @@ Deno.test("help lists every command and option; version names the runtime", asyn
   );
 });
 
-Deno.test("the modules every process loads (down to the session leader), and the supervisor's, leave out the logger and Node's parser", async () => {
+Deno.test("the modules every process loads (down to the session leader), and the supervisor's, leave out the logger and Node's parser; the daemon's leave out the parser", async () => {
   // LogTape and node:util start Node compatibility, tens of milliseconds of
   // each boot and megabytes that a long-lived supervisor would keep; only
   // the stages that use them import them, dynamically.
@@ -84,6 +84,15 @@ Deno.test("the modules every process loads (down to the session leader), and the
   );
   assert.ok(supervise, "the supervisor is in the graph");
   assert.deepEqual(heavy(loaded([...graph.roots, supervise.specifier])), []);
+  // The daemon takes its settings from `start`: it loads the logger, not the
+  // command-line parser (nor node:util with it).
+  const serve = graph.modules.find((m) =>
+    m.specifier.endsWith("/src/serve.ts")
+  );
+  assert.ok(serve, "serve is in the graph");
+  const daemon = loaded([...graph.roots, serve.specifier]);
+  assert.ok(!daemon.some((s) => s.endsWith("/src/parse.ts")), "no parser");
+  assert.ok(!daemon.includes("node:util"), "no node:util");
 });
 
 Deno.test("the README's CLI reference is the program's own help", async () => {
