@@ -14,6 +14,8 @@ export type {
   FileType,
   GroupEntry,
   Libc,
+  OpenAtFlags,
+  ProcessView,
   SpawnFd,
   SpawnRequest,
   UserEntry,
