@@ -4,17 +4,23 @@
  *
  * @module
  */
-import { libc as loadLibc } from "../ffi/mod.ts";
+import { type Libc, libc as loadLibc } from "../ffi/mod.ts";
 import type { DaemonDefinition } from "./definition.ts";
 import { DaemonError, Exit, UsageError } from "./errors.ts";
-import { checkOptions, COMMANDS } from "./commands.ts";
-import { CORE_OPTIONS, type OptionSpec, type OptionSpecs } from "./options.ts";
-import { resolveOptions } from "./resolve.ts";
+import { checkOptions, type Command, COMMANDS } from "./commands.ts";
+import {
+  CORE_OPTIONS,
+  type CoreOptions,
+  type OptionSpec,
+  type OptionSpecs,
+} from "./options.ts";
+import type { ParsedCommandLine } from "./parse.ts";
+import { type Caller, type DefaultPaths, resolveOptions } from "./resolve.ts";
 import { checkChdir, checkStart, runLeader, start } from "./start.ts";
 import { reload, status, stop } from "./control.ts";
 import { Pidfile } from "./pidfile.ts";
-import { PIDFILE_FD, takeStage } from "./stage.ts";
-import { requireRoot, resolveIdentity } from "./privileges.ts";
+import { PIDFILE_FD, type Stage, takeStage } from "./stage.ts";
+import { type Identity, requireRoot, resolveIdentity } from "./privileges.ts";
 
 /** One option's help line. */
 function optionLine(name: string, spec: OptionSpec): string {
@@ -128,6 +134,77 @@ export async function runCli(
   }
 }
 
+/** What a command's handler gets: the command line, resolved. */
+interface Invocation {
+  libc: Libc;
+  def: DaemonDefinition;
+  args: readonly string[];
+  parsed: ParsedCommandLine;
+  core: CoreOptions;
+  payload: Record<string, unknown>;
+  defaults: DefaultPaths;
+  identity: Identity | undefined;
+}
+
+/** Each command's handler: it reports to the terminal and returns the exit code. */
+const HANDLERS: Record<Command, (run: Invocation) => Promise<number>> = {
+  help: ({ def }) => {
+    console.log(helpText(def));
+    return Promise.resolve(Exit.OK);
+  },
+  version: ({ def }) => {
+    console.log(versionText(def));
+    return Promise.resolve(Exit.OK);
+  },
+  run: async ({ libc, def, core, payload, identity }) => {
+    requireRoot(libc, identity);
+    checkChdir(core.chdir);
+    const { serve } = await import("./serve.ts");
+    return await serve(libc, def, core, payload, {
+      detached: false,
+      identity,
+    });
+  },
+  start: (run) => startCommand(run, false),
+  restart: (run) => startCommand(run, true),
+  unit: unitCommand,
+  stop: async ({ libc, def, core }) => {
+    const result = await stop(
+      libc,
+      core.pidfile!,
+      core.stopTimeout,
+      core.readyTimeout,
+    );
+    console.log(
+      result.outcome === "not-running"
+        ? `${def.name} is not running${
+          result.removedStale ? " (removed its stale pidfile)" : ""
+        }`
+        : `${def.name} stopped (${
+          result.supervised ? "supervisor pid" : "pid"
+        } ${result.pid}${
+          result.outcome === "killed" ? ", killed after --stop-timeout" : ""
+        })`,
+    );
+    return Exit.OK;
+  },
+  status: async ({ libc, def, core }) => {
+    const result = await status(libc, def.name, core.pidfile!);
+    console.log(result.message);
+    return result.code;
+  },
+  reload: async ({ libc, def, core }) => {
+    const pid = await reload(libc, core.pidfile!, core.readyTimeout);
+    console.log(`${def.name} reloaded (pid ${pid})`);
+    return Exit.OK;
+  },
+};
+
+/**
+ * Run the command line, or, in a process `start` spawned, its stage.
+ *
+ * @returns The exit code.
+ */
 async function dispatch(
   def: DaemonDefinition,
   args: readonly string[],
@@ -136,50 +213,41 @@ async function dispatch(
   // A process spawned by `start` learns its stage first, before anything
   // can leak the stage descriptor to the payload.
   const stage = takeStage(libc);
-  // The session leader needs nothing more: it loads no parser and no logger;
-  // nor does the supervisor, which takes its settings from the stage.
-  if (stage?.stage === "leader") return runLeader(libc, stage);
-  if (stage?.stage === "supervisor") {
-    const { runSupervisor } = await import("./supervise.ts");
-    return await runSupervisor(libc, stage);
-  }
-  // The daemon runs with what `start` resolved: nothing is parsed or probed
-  // again.
-  if (stage?.stage === "daemon") {
-    const { serve } = await import("./serve.ts");
-    const { core, options, identity } = stage.daemon;
-    const how = {
-      identity: identity ?? undefined,
-      denoDir: stage.denoDir ?? undefined,
-    };
-    return await serve(
-      libc,
-      def,
-      core,
-      options,
-      stage.supervisor === null
-        ? {
-          ...how,
-          detached: true,
-          pidfile: Pidfile.adopt(libc, stage.pidfile, PIDFILE_FD),
-        }
-        : {
-          ...how,
-          detached: true,
-          supervisor: { pid: stage.supervisor, pidfile: stage.pidfile },
-        },
-    );
-  }
+  if (stage !== null) return await runStage(libc, def, stage);
   const { parseCommandLine, requireUtf8 } = await import("./parse.ts");
   requireUtf8(libc.selfArgvBytes());
-  const { command, raw, owners } = parseCommandLine(args, def.options ?? {});
+  const parsed = parseCommandLine(args, def.options ?? {});
+  const { command, raw } = parsed;
   checkOptions(
     command,
     Object.keys(raw).filter((k) =>
       raw[k] !== undefined && k !== "help" && k !== "version"
     ),
   );
-  const caller = {
+  const { core, payload, defaults } = resolveOptions(
+    def.name,
+    def.options ?? {},
+    raw,
+    callerOf(libc),
+    // A unit describes a `run`: the same defaults apply.
+    command === "run" || command === "unit",
+  );
+  const identity = resolveIdentity(libc, core.user, core.group);
+  return await HANDLERS[command]({
+    libc,
+    def,
+    args,
+    parsed,
+    core,
+    payload,
+    defaults,
+    identity,
+  });
+}
+
+/** Who runs the command and where, for the defaults. */
+function callerOf(libc: Libc): Caller {
+  return {
     euid: libc.geteuid(),
     cwd: Deno.cwd(),
     env: (n: string) => Deno.env.get(n),
@@ -191,143 +259,117 @@ async function dispatch(
       }
     },
   };
-  const { core, payload, defaults } = resolveOptions(
-    def.name,
-    def.options ?? {},
-    raw,
-    caller,
-    // A unit describes a `run`: the same defaults apply.
-    command === "run" || command === "unit",
+}
+
+/**
+ * A process `start` spawned: the session leader needs nothing more (it
+ * loads no parser and no logger), nor does the supervisor, which takes its
+ * settings from the stage; the daemon runs with what `start` resolved.
+ */
+async function runStage(
+  libc: Libc,
+  def: DaemonDefinition,
+  stage: Stage,
+): Promise<number> {
+  if (stage.stage === "leader") return runLeader(libc, stage);
+  if (stage.stage === "supervisor") {
+    const { runSupervisor } = await import("./supervise.ts");
+    return await runSupervisor(libc, stage);
+  }
+  const { serve } = await import("./serve.ts");
+  const { core, options, identity } = stage.daemon;
+  const how = {
+    identity: identity ?? undefined,
+    denoDir: stage.denoDir ?? undefined,
+  };
+  return await serve(
+    libc,
+    def,
+    core,
+    options,
+    stage.supervisor === null
+      ? {
+        ...how,
+        detached: true,
+        pidfile: Pidfile.adopt(libc, stage.pidfile, PIDFILE_FD),
+      }
+      : {
+        ...how,
+        detached: true,
+        supervisor: { pid: stage.supervisor, pidfile: stage.pidfile },
+      },
   );
-  const identity = resolveIdentity(libc, core.user, core.group);
-  const pidfilePath = core.pidfile as string;
-  const usesDefaultDir = !core.pidfileGiven || raw["log-file"] === undefined;
-  switch (command) {
-    case "help":
-      console.log(helpText(def));
-      return Exit.OK;
-    case "version":
-      console.log(versionText(def));
-      return Exit.OK;
-    case "run": {
-      requireRoot(libc, identity);
-      checkChdir(core.chdir);
-      const { serve } = await import("./serve.ts");
-      return await serve(libc, def, core, payload, {
-        detached: false,
-        identity,
-      });
-    }
-    case "start":
-    case "restart": {
-      requireRoot(libc, identity);
-      const startOptions = {
-        name: def.name,
-        options: payload,
-        privateDir: usesDefaultDir ? defaults.privateDir : undefined,
-        declaredEnv: def.env,
-        identity,
-      };
-      if (command === "restart") {
-        // Whatever would make the new daemon fail to start is found before
-        // the running one is stopped.
-        checkStart(libc, { ...core, pidfile: pidfilePath }, startOptions);
-        const stopped = await stop(
-          libc,
-          pidfilePath,
-          core.stopTimeout,
-          core.readyTimeout,
-        );
-        if (stopped.outcome !== "not-running") {
-          console.log(`${def.name} stopped (pid ${stopped.pid})`);
-        }
-      }
-      const result = await start(
-        libc,
-        { ...core, pidfile: pidfilePath },
-        startOptions,
-      );
-      if (result.outcome === "started") {
-        console.log(
-          `${def.name} started (pid ${result.pid}${
-            result.supervisor === undefined
-              ? ""
-              : `, supervised by pid ${result.supervisor}`
-          })`,
-        );
-      } else {
-        console.log(
-          `${def.name} is already running (pid ${result.pid}${
-            result.supervisor === undefined
-              ? ""
-              : `, supervised by pid ${result.supervisor}`
-          })`,
-        );
-      }
-      return Exit.OK;
-    }
-    case "unit": {
-      const { serviceCommand, systemdUnit, launchdPlist } = await import(
-        "./unit.ts"
-      );
-      const specs: OptionSpecs = { ...CORE_OPTIONS, ...def.options };
-      const command = serviceCommand(
-        libc.selfCommand().argv,
-        args,
-        owners,
-        Deno.cwd(),
-        (name) => specs[name]?.type === "path",
-      );
-      const input = {
-        name: def.name,
-        description: def.description ?? def.name,
-        command,
-        core,
-        user: identity?.user?.name || core.user,
-        group: core.group,
-        restart: raw.restart === undefined ? undefined : core.restart,
-      };
-      const format = raw.format ??
-        (Deno.build.os === "darwin" ? "launchd" : "systemd");
-      const text = format === "launchd"
-        ? launchdPlist(input)
-        : systemdUnit(input);
-      await Deno.stdout.write(new TextEncoder().encode(text));
-      return Exit.OK;
-    }
-    case "stop": {
-      const result = await stop(
-        libc,
-        pidfilePath,
-        core.stopTimeout,
-        core.readyTimeout,
-      );
-      if (result.outcome === "not-running") {
-        console.log(
-          `${def.name} is not running${
-            result.removedStale ? " (removed its stale pidfile)" : ""
-          }`,
-        );
-      } else {
-        console.log(
-          `${def.name} stopped (${
-            result.supervised ? "supervisor pid" : "pid"
-          } ${result.pid}${
-            result.outcome === "killed" ? ", killed after --stop-timeout" : ""
-          })`,
-        );
-      }
-      return Exit.OK;
-    }
-    case "status": {
-      const result = await status(libc, def.name, pidfilePath);
-      console.log(result.message);
-      return result.code;
-    }
-    case "reload": {
-      const pid = await reload(libc, pidfilePath, core.readyTimeout);
-      console.log(`${def.name} reloaded (pid ${pid})`);
-      return Exit.OK;
+}
+
+/** `start`, and `restart` (which checks the new start, then stops the old). */
+async function startCommand(
+  { libc, def, parsed, core, payload, defaults, identity }: Invocation,
+  restart: boolean,
+): Promise<number> {
+  requireRoot(libc, identity);
+  const located = { ...core, pidfile: core.pidfile! };
+  const usesDefaultDir = !core.pidfileGiven ||
+    parsed.raw["log-file"] === undefined;
+  const startOptions = {
+    name: def.name,
+    options: payload,
+    privateDir: usesDefaultDir ? defaults.privateDir : undefined,
+    declaredEnv: def.env,
+    identity,
+  };
+  if (restart) {
+    // Whatever would make the new daemon fail to start is found before the
+    // running one is stopped.
+    checkStart(libc, located, startOptions);
+    const stopped = await stop(
+      libc,
+      located.pidfile,
+      core.stopTimeout,
+      core.readyTimeout,
+    );
+    if (stopped.outcome !== "not-running") {
+      console.log(`${def.name} stopped (pid ${stopped.pid})`);
     }
   }
+  const result = await start(libc, located, startOptions);
+  const supervised = result.supervisor === undefined
+    ? ""
+    : `, supervised by pid ${result.supervisor}`;
+  console.log(
+    result.outcome === "started"
+      ? `${def.name} started (pid ${result.pid}${supervised})`
+      : `${def.name} is already running (pid ${result.pid}${supervised})`,
+  );
+  return Exit.OK;
+}
+
+/** `unit`: a service definition that runs this program with `run`. */
+async function unitCommand(
+  { libc, def, args, parsed, core, identity }: Invocation,
+): Promise<number> {
+  const { serviceCommand, systemdUnit, launchdPlist } = await import(
+    "./unit.ts"
+  );
+  const specs: OptionSpecs = { ...CORE_OPTIONS, ...def.options };
+  const { raw, owners } = parsed;
+  const input = {
+    name: def.name,
+    description: def.description ?? def.name,
+    command: serviceCommand(
+      libc.selfCommand().argv,
+      args,
+      owners,
+      Deno.cwd(),
+      (name) => specs[name]?.type === "path",
+    ),
+    core,
+    user: identity?.user?.name || core.user,
+    group: core.group,
+    restart: raw.restart === undefined ? undefined : core.restart,
+  };
+  const format = raw.format ??
+    (Deno.build.os === "darwin" ? "launchd" : "systemd");
+  const text = format === "launchd" ? launchdPlist(input) : systemdUnit(input);
+  await Deno.stdout.write(new TextEncoder().encode(text));
+  return Exit.OK;
 }
