@@ -11,7 +11,7 @@ import { DaemonError, Exit, UsageError } from "./errors.ts";
 import { type LogOwner, openLogFile, UNCHANGED_ID } from "./logfile.ts";
 import type { CoreOptions } from "./options.ts";
 import { inspectPidfile, Pidfile, PidfileLockedError } from "./pidfile.ts";
-import { readMessages, sendLine } from "./readiness.ts";
+import { type ReadinessMessage, readMessages, sendLine } from "./readiness.ts";
 import {
   PIDFILE_FD,
   PIDFILE_WRITE_FD,
@@ -22,6 +22,7 @@ import {
   type SupervisorConfig,
 } from "./stage.ts";
 import {
+  type LaunchRecord,
   readLaunchRecord,
   readSupervisorState,
   removeSideFiles,
@@ -241,20 +242,17 @@ export async function start(
   core: CoreOptions & { pidfile: string },
   options: StartOptions,
 ): Promise<StartResult> {
-  const { declaredEnv = [], identity } = options;
   const supervise = checkStart(libc, core, options);
   const pidfile = await lockForStart(libc, core.pidfile, core.readyTimeout);
   if ("outcome" in pidfile) return pidfile;
   // Whoever held the pidfile before is gone: so are its side files.
   removeSideFiles(libc, core.pidfile);
-
   /**
    * What was spawned, each pinned while it was known to be ours: the
    * leader (our own child), then the process the pidfile names (the daemon,
    * or its supervisor), once the kernel shows it holding our lock.
    */
   const spawned: Pinned[] = [];
-  let readEnd = -1;
   /** Stop whatever was spawned (leader and daemon) and remove the pidfile. */
   const cleanup = async (): Promise<void> => {
     const wait = core.stopTimeout + (supervise ? SUPERVISOR_GRACE : 0);
@@ -264,75 +262,136 @@ export async function start(
     removeSideFiles(libc, core.pidfile);
     pidfile.remove();
   };
+  let readEnd: number;
   try {
-    const euid = libc.geteuid();
-    writeLaunchRecord(libc, core.pidfile, {
-      exe: Deno.execPath(),
-      // The supervisor keeps the caller's ids; a daemon drops to its user.
-      uids: [
-        ...new Set([
-          euid,
-          supervise ? euid : (identity?.user?.uid ?? euid),
-        ]),
-      ],
-      supervised: supervise !== undefined,
-    });
-    // The log file is checked and created here, so a bad path is reported
-    // in the terminal; the daemon gets it as stdout and stderr.
-    const logFd = openLogFile(libc, core.logFile, logOwner(identity));
-    handOverServiceEnv();
-    const env = core.clearEnv
-      ? clearedEnv(Deno.env.toObject(), declaredEnv)
-      : undefined;
-    try {
-      const [r, w] = libc.pipe();
-      readEnd = r;
-      try {
-        const leader = spawnStage(
-          libc,
-          {
-            stage: "leader",
-            pidfile: core.pidfile,
-            noNewPrivs: core.noNewPrivs,
-            daemon: {
-              core,
-              options: options.options,
-              identity: identity ?? null,
-            },
-            supervise: supervise ?? null,
-          },
-          {
-            stdio: { out: logFd },
-            readyFd: w,
-            pidfileFd: pidfile.fd,
-            pidfileWriteFd: pidfile.writer!,
-            setsid: true,
-            env,
-          },
-        );
-        // Our own child, not reaped before we exit: its pid cannot be reused.
-        spawned.push({ pid: leader, pidfd: libc.pidfdOpen(leader) });
-      } finally {
-        libc.close(w);
-      }
-    } finally {
-      libc.close(logFd);
-    }
+    writeLaunchRecord(
+      libc,
+      core.pidfile,
+      launchRecord(libc, options, supervise),
+    );
+    readEnd = spawnLeader(libc, core, options, supervise, pidfile, spawned);
   } catch (err) {
     await cleanup();
-    if (readEnd >= 0) libc.close(readEnd);
     throw err;
   }
   // Only the leader writes the pid from now on.
   pidfile.closeWriter();
-  /**
-   * The pid of what the leader spawned, pinned, once the leader is done:
-   * read from the pidfile, which only the leader could write, never from
-   * the readiness pipe, which the daemon's payload holds too.
-   */
   const spawnedPid = pinLeadersChild(libc, pidfile, spawned);
+  const wait = await awaitReadiness(libc, readEnd, core.readyTimeout);
+  // The leader is long done by now; a wedged one is stopped by the clean-up.
+  const pid = await within(spawnedPid, 5000);
+  const { outcome } = wait;
+  if (
+    outcome !== null && typeof outcome === "object" &&
+    outcome.kind === "READY" && pid !== undefined
+  ) {
+    // The daemon holds the lock on its own descriptor; ours is released.
+    pidfile.close();
+    for (const p of spawned) libc.close(p.pidfd);
+    wait.close();
+    // A supervisor (root, like us) reports its daemon's pid; the pidfile
+    // names the supervisor.
+    return supervise
+      ? { outcome: "started", pid: Number(outcome.text), supervisor: pid }
+      : { outcome: "started", pid };
+  }
+  await cleanup();
+  // With the daemon side gone the reader sees end of file and finishes.
+  await within(wait.finished, 1000);
+  wait.close();
+  throw new DaemonError(failure(outcome, core));
+}
 
-  // Ctrl-C (or SIGTERM) while waiting stops the half-started daemon too.
+/** What may hold the pidfile: this program, as the caller or the user it drops to. */
+function launchRecord(
+  libc: Libc,
+  options: StartOptions,
+  supervise: SupervisorConfig | undefined,
+): LaunchRecord {
+  const euid = libc.geteuid();
+  // The supervisor keeps the caller's ids; a daemon drops to its user.
+  const dropsTo = supervise ? euid : (options.identity?.user?.uid ?? euid);
+  return {
+    exe: Deno.execPath(),
+    uids: [...new Set([euid, dropsTo])],
+    supervised: supervise !== undefined,
+  };
+}
+
+/**
+ * Spawn the session leader with the pidfile (locked, and writable for it
+ * alone), the log file as its output and the write end of a new readiness
+ * pipe, and pin it into `spawned`.
+ *
+ * @returns The read end of the readiness pipe.
+ */
+function spawnLeader(
+  libc: Libc,
+  core: CoreOptions & { pidfile: string },
+  options: StartOptions,
+  supervise: SupervisorConfig | undefined,
+  pidfile: Pidfile,
+  spawned: Pinned[],
+): number {
+  const { declaredEnv = [], identity } = options;
+  // The log file is checked and created here, so a bad path is reported
+  // in the terminal; the daemon gets it as stdout and stderr.
+  const logFd = openLogFile(libc, core.logFile, logOwner(identity));
+  handOverServiceEnv();
+  const env = core.clearEnv
+    ? clearedEnv(Deno.env.toObject(), declaredEnv)
+    : undefined;
+  const [r, w] = libc.pipe();
+  try {
+    const leader = spawnStage(
+      libc,
+      {
+        stage: "leader",
+        pidfile: core.pidfile,
+        noNewPrivs: core.noNewPrivs,
+        daemon: { core, options: options.options, identity: identity ?? null },
+        supervise: supervise ?? null,
+      },
+      {
+        stdio: { out: logFd },
+        readyFd: w,
+        pidfileFd: pidfile.fd,
+        pidfileWriteFd: pidfile.writer!,
+        setsid: true,
+        env,
+      },
+    );
+    // Our own child, not reaped before we exit: its pid cannot be reused.
+    spawned.push({ pid: leader, pidfd: libc.pidfdOpen(leader) });
+    return r;
+  } catch (err) {
+    libc.close(r);
+    throw err;
+  } finally {
+    libc.close(w);
+    libc.close(logFd);
+  }
+}
+
+/** How waiting for readiness ended, and the reader to close afterwards. */
+interface Readiness {
+  /** A message, `null` at end of file, or why the wait was cut short. */
+  outcome: ReadinessMessage | null | "timeout" | "interrupted";
+  /** Settles once the reader has seen the end of the pipe. */
+  finished: Promise<unknown>;
+  /** Close the read end, unless a read still blocked on it holds it. */
+  close(): void;
+}
+
+/**
+ * Wait for the first readiness message, the end of the pipe, the ready
+ * timeout, or Ctrl-C (or SIGTERM), which stops the half-started daemon too.
+ */
+async function awaitReadiness(
+  libc: Libc,
+  readEnd: number,
+  readyTimeout: number,
+): Promise<Readiness> {
   let interrupt = () => {};
   const interrupted = new Promise<"interrupted">((resolve) => {
     interrupt = () => resolve("interrupted");
@@ -341,7 +400,7 @@ export async function start(
   Deno.addSignalListener("SIGTERM", interrupt);
   let timer: ReturnType<typeof setTimeout> | undefined;
   const timeout = new Promise<"timeout">((resolve) => {
-    timer = setTimeout(() => resolve("timeout"), core.readyTimeout * 1000);
+    timer = setTimeout(() => resolve("timeout"), readyTimeout * 1000);
   });
   let reading = true;
   const messages = (async () => {
@@ -356,55 +415,50 @@ export async function start(
   clearTimeout(timer);
   Deno.removeSignalListener("SIGINT", interrupt);
   Deno.removeSignalListener("SIGTERM", interrupt);
-  // A read still blocked on another thread keeps the descriptor until the
-  // daemon side closes; closing it under that read could hit a reused number.
-  const closeReadEnd = () => {
-    if (!reading) libc.close(readEnd);
+  return {
+    outcome,
+    finished: messages,
+    // A read still blocked on another thread keeps the descriptor until the
+    // daemon side closes; closing it under that read could hit a reused
+    // number.
+    close: () => {
+      if (!reading) libc.close(readEnd);
+    },
   };
+}
 
-  // The leader is long done by now; a wedged one is stopped by the clean-up.
-  let late: ReturnType<typeof setTimeout> | undefined;
-  const pid = await Promise.race([
-    spawnedPid,
-    new Promise<undefined>((r) => late = setTimeout(() => r(undefined), 5000)),
-  ]);
-  clearTimeout(late);
-  if (
-    outcome !== null && typeof outcome === "object" &&
-    outcome.kind === "READY" && pid !== undefined
-  ) {
-    // The daemon holds the lock on its own descriptor; ours is released.
-    pidfile.close();
-    for (const p of spawned) libc.close(p.pidfd);
-    closeReadEnd();
-    // A supervisor (root, like us) reports its daemon's pid; the pidfile
-    // names the supervisor.
-    return supervise
-      ? { outcome: "started", pid: Number(outcome.text), supervisor: pid }
-      : { outcome: "started", pid };
+/** `promise`'s value, or `undefined` after `ms`. */
+async function within<T>(
+  promise: Promise<T>,
+  ms: number,
+): Promise<T | undefined> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    return await Promise.race([
+      promise,
+      new Promise<undefined>((r) => timer = setTimeout(() => r(undefined), ms)),
+    ]);
+  } finally {
+    clearTimeout(timer);
   }
-  await cleanup();
-  // With the daemon side gone the reader sees end of file and finishes.
-  let grace: ReturnType<typeof setTimeout> | undefined;
-  await Promise.race([
-    messages,
-    new Promise((r) => grace = setTimeout(r, 1000)),
-  ]);
-  clearTimeout(grace);
-  closeReadEnd();
+}
+
+/** Why a start failed, in words. */
+function failure(
+  outcome: Readiness["outcome"],
+  core: CoreOptions,
+): string {
   if (outcome === "interrupted") {
-    throw new DaemonError("Interrupted: the starting daemon was stopped");
+    return "Interrupted: the starting daemon was stopped";
   }
   if (outcome === "timeout") {
-    throw new DaemonError(
-      `The daemon was not ready within ${core.readyTimeout} s and was stopped (log: ${core.logFile})`,
-    );
+    return `The daemon was not ready within ${core.readyTimeout} s and was stopped (log: ${core.logFile})`;
   }
   // The daemon side may be the payload: its text reaches a terminal.
-  if (outcome !== null) throw new DaemonError(oneLine(outcome.text));
-  throw new DaemonError(
-    `The daemon exited before it was ready (log: ${core.logFile})`,
-  );
+  if (outcome !== null && outcome.kind === "ERROR") {
+    return oneLine(outcome.text);
+  }
+  return `The daemon exited before it was ready (log: ${core.logFile})`;
 }
 
 /**
