@@ -86,6 +86,8 @@ Deno.test(
   ),
   async () => {
     await withScratch(async (s) => {
+      // nobody must reach its pidfile to say it is ready.
+      Deno.chmodSync(s.dir, 0o755);
       const r = await cli(ATTACK, [
         "start",
         ...s.paths,
@@ -97,7 +99,8 @@ Deno.test(
       const pid = s.track()!;
       assert.equal(r.code, 0, r.stdout + r.stderr);
       assert.match(r.stdout, new RegExp(`started \\(pid ${pid}\\)`));
-      assert.equal((await cli(ATTACK, ["stop", ...s.paths])).code, 0);
+      const stop = await cli(ATTACK, ["stop", ...s.paths]);
+      assert.equal(stop.code, 0, stop.stdout + stop.stderr + s.log());
     });
   },
 );
