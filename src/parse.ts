@@ -46,6 +46,18 @@ export function parseCommandLine(
   specs: OptionSpecs,
 ): ParsedCommandLine {
   const all: OptionSpecs = { ...CORE_OPTIONS, ...specs };
+  const { values, positionals, tokens } = splitArgs(args, all);
+  return {
+    command: commandOf(positionals, values),
+    owners: ownersOf(tokens),
+    raw: values as Record<string, string | boolean | undefined>,
+  };
+}
+
+/** What `parseArgs` is told of each option: `--help`, `--version`, then ours. */
+function parseArgsOptions(
+  all: OptionSpecs,
+): Record<string, { type: "string" | "boolean"; short?: string }> {
   const options: Record<
     string,
     { type: "string" | "boolean"; short?: string }
@@ -56,19 +68,26 @@ export function parseCommandLine(
   for (const [name, spec] of Object.entries(all)) {
     options[name] = { type: spec.type === "boolean" ? "boolean" : "string" };
   }
-  /** The spec of an option whose value is optional, for `--name` alone. */
-  const bareSpec = (arg: string) => {
-    const name = arg.slice(2);
-    const spec = arg.startsWith("--") && Object.hasOwn(all, name)
-      ? all[name]
-      : undefined;
-    return spec?.type === "string" && spec.bare !== undefined
-      ? spec
-      : undefined;
-  };
+  return options;
+}
+
+/** The spec of an option whose value is optional, for `--name` alone. */
+function bareSpec(all: OptionSpecs, arg: string) {
+  const name = arg.slice(2);
+  const spec = arg.startsWith("--") && Object.hasOwn(all, name)
+    ? all[name]
+    : undefined;
+  return spec?.type === "string" && spec.bare !== undefined ? spec : undefined;
+}
+
+/**
+ * `parseArgs` over the arguments, a bare optional-value option given its
+ * default value first; its errors worded as usage errors.
+ */
+function splitArgs(args: readonly string[], all: OptionSpecs) {
   args.forEach((arg, i) => {
     // `--syslog local0` would log to facility daemon and call local0 a command.
-    if (bareSpec(arg)?.choices?.includes(args[i + 1])) {
+    if (bareSpec(all, arg)?.choices?.includes(args[i + 1])) {
       throw new UsageError(
         `Option ${
           JSON.stringify(arg)
@@ -76,14 +95,13 @@ export function parseCommandLine(
       );
     }
   });
-  let parsed;
   try {
-    parsed = parseArgs({
+    return parseArgs({
       args: args.map((a) => {
-        const bare = bareSpec(a)?.bare;
+        const bare = bareSpec(all, a)?.bare;
         return bare === undefined ? a : `${a}=${bare}`;
       }),
-      options,
+      options: parseArgsOptions(all),
       strict: true,
       allowPositionals: true,
       tokens: true,
@@ -91,7 +109,21 @@ export function parseCommandLine(
   } catch (err) {
     throw new UsageError(parseArgsMessage(err));
   }
-  const { values, positionals, tokens } = parsed;
+}
+
+/** The `parseArgs` tokens that {@linkcode ownersOf} reads. */
+type ArgToken =
+  | {
+    kind: "option";
+    index: number;
+    name: string;
+    value?: string;
+    inlineValue?: boolean;
+  }
+  | { kind: "positional" | "option-terminator"; index: number };
+
+/** For each argument index, the option it belongs to, `"<command>"` or `"--"`. */
+function ownersOf(tokens: readonly ArgToken[]): string[] {
   const owners: string[] = [];
   for (const t of tokens) {
     if (t.kind === "option") {
@@ -101,6 +133,14 @@ export function parseCommandLine(
       owners[t.index] = t.kind === "positional" ? "<command>" : "--";
     }
   }
+  return owners;
+}
+
+/** The command word, `help` without one; `--help` and `--version` win over it. */
+function commandOf(
+  positionals: readonly string[],
+  values: { help?: unknown; version?: unknown },
+): Command {
   if (positionals.length > 1) {
     throw new UsageError(
       `Unexpected argument ${JSON.stringify(positionals[1])}`,
@@ -114,13 +154,9 @@ export function parseCommandLine(
     }
     command = word as Command;
   }
-  if (values.help) command = "help";
-  else if (values.version) command = "version";
-  return {
-    command,
-    owners,
-    raw: values as Record<string, string | boolean | undefined>,
-  };
+  if (values.help) return "help";
+  if (values.version) return "version";
+  return command;
 }
 
 /** One readable line from a `parseArgs` error, without its advice paragraph. */

@@ -109,6 +109,22 @@ const RETRY_MAX_MS = 1000;
 /** How long an exiting process gives its backlog to go out. */
 const EXIT_WAIT_MS = 500;
 
+/** What {@linkcode syslogSink} sends where, and whom it tells. */
+export interface SyslogSinkOptions<R extends SyslogRecord> {
+  /** The syslog socket, usually `/dev/log`. */
+  socket: string;
+  /** The tag of each line: the daemon's name. */
+  ident: string;
+  /** The syslog(3) facility number. */
+  facility: number;
+  /** Where what overflows the backlog is counted. */
+  dropped: DroppedRecords;
+  /** Write a record to the log file instead. */
+  fallback: (record: R) => void;
+  /** Write one warning of the sink's own to the log file. */
+  notice: (text: string) => void;
+}
+
 /**
  * The sink. Sends never wait: a syslog that stops reading must not stall
  * the daemon. Records its full queue refuses wait in a bounded backlog, sent
@@ -124,130 +140,158 @@ const EXIT_WAIT_MS = 500;
  * @param libc The OS interface.
  * @param opts Socket path, tag, facility, the drop counter, and where the
  * records syslog refused and the sink's own notices go.
+ * @returns The sink: give it each record.
  */
 export function syslogSink<R extends SyslogRecord>(
   libc: Libc,
-  opts: {
-    socket: string;
-    ident: string;
-    facility: number;
-    dropped: DroppedRecords;
-    /** Write a record to the log file instead. */
-    fallback: (record: R) => void;
-    /** Write one warning of the sink's own to the log file. */
-    notice: (text: string) => void;
-  },
+  opts: SyslogSinkOptions<R>,
 ): (record: R) => void {
-  let fellBack = false;
-  const backlog: { record: R; data: Uint8Array }[] = [];
-  let backlogBytes = 0;
-  let retryMs = RETRY_FIRST_MS;
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  // Processes here are never forked, so the pid is fixed for the sink's life.
-  const header = {
-    ident: opts.ident,
-    pid: libc.getpid(),
-    facility: opts.facility,
-  };
-  const encode = (record: SyslogRecord) =>
-    encoder.encode(syslogLine(record, header));
+  const sender = new SyslogSender(libc, opts);
+  return (record) => sender.send(record);
+}
+
+/** One sink's state: the backlog, its retry timer, and whether records go to the file. */
+class SyslogSender<R extends SyslogRecord> {
+  readonly #libc: Libc;
+  readonly #opts: SyslogSinkOptions<R>;
+  readonly #header: { ident: string; pid: number; facility: number };
+  readonly #backlog: { record: R; data: Uint8Array }[] = [];
+  #backlogBytes = 0;
+  #retryMs = RETRY_FIRST_MS;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #fellBack = false;
+
+  constructor(libc: Libc, opts: SyslogSinkOptions<R>) {
+    this.#libc = libc;
+    this.#opts = opts;
+    // Processes here are never forked, so the pid is fixed for the sink's life.
+    this.#header = {
+      ident: opts.ident,
+      pid: libc.getpid(),
+      facility: opts.facility,
+    };
+    globalThis.addEventListener("unload", () => this.#drainAtExit());
+  }
+
+  /** Send a record, behind those already waiting; hold it if syslog's queue is full. */
+  send(record: R): void {
+    const data = this.#encode(record);
+    if (this.#backlog.length === 0 || this.#flush()) {
+      const sent = this.#sendDatagram(data);
+      if (sent === "sent") return;
+      if (sent !== "full") return this.#fallBack(record, sent);
+    }
+    if (this.#backlogBytes + data.length > BACKLOG_BYTES) {
+      return this.#overflow();
+    }
+    this.#backlog.push({ record, data });
+    this.#backlogBytes += data.length;
+    this.#schedule();
+  }
+
+  #encode(record: SyslogRecord): Uint8Array {
+    return encoder.encode(syslogLine(record, this.#header));
+  }
 
   /** Send one datagram: `"sent"`, `"full"` (EAGAIN), or why syslog refused it. */
-  const send = (data: Uint8Array): "sent" | "full" | Error => {
+  #sendDatagram(data: Uint8Array): "sent" | "full" | Error {
     try {
-      libc.sendDatagram(opts.socket, data, { nonBlocking: true });
+      this.#libc.sendDatagram(this.#opts.socket, data, { nonBlocking: true });
     } catch (err) {
       if (err instanceof SysError && err.code === "EAGAIN") return "full";
       return err as Error;
     }
-    if (fellBack) {
-      fellBack = false;
-      opts.notice(`syslog at ${opts.socket} takes records again`);
+    if (this.#fellBack) {
+      this.#fellBack = false;
+      this.#opts.notice(`syslog at ${this.#opts.socket} takes records again`);
     }
     return "sent";
-  };
+  }
 
   /** Nobody there: keep running and lose nothing, the log file takes it. */
-  const fallBack = (record: R, err: Error) => {
-    if (!fellBack) {
-      opts.notice(
-        `syslog is unavailable at ${opts.socket} (${err.message}): logging to stderr`,
+  #fallBack(record: R, err: Error): void {
+    if (!this.#fellBack) {
+      this.#opts.notice(
+        `syslog is unavailable at ${this.#opts.socket} (${err.message}): logging to stderr`,
       );
     }
-    fellBack = true;
-    opts.fallback(record);
-  };
+    this.#fellBack = true;
+    this.#opts.fallback(record);
+  }
+
+  /** The backlog is full: drop the record, and say so once per episode. */
+  #overflow(): void {
+    if (this.#opts.dropped.drop("syslog", "its queue stays full")) {
+      this.#opts.notice(
+        `syslog at ${this.#opts.socket} is not taking records (its queue stays full): dropping them; status shows the count`,
+      );
+    }
+  }
 
   /** Send what waits, in order, until the queue is full again; `true` once all went. */
-  const flush = (): boolean => {
+  #flush(): boolean {
     let reached = false;
-    while (backlog.length > 0) {
-      const head = backlog[0];
-      const sent = send(head.data);
+    while (this.#backlog.length > 0) {
+      const head = this.#backlog[0];
+      const sent = this.#sendDatagram(head.data);
       if (sent === "full") return false;
       if (sent === "sent") reached = true;
-      else fallBack(head.record, sent);
-      backlog.shift();
-      backlogBytes -= head.data.length;
+      else this.#fallBack(head.record, sent);
+      this.#backlog.shift();
+      this.#backlogBytes -= head.data.length;
     }
-    const ended = reached ? opts.dropped.delivered("syslog") : null;
-    if (ended !== null) {
-      const text = `syslog at ${opts.socket} takes records again: ${
-        records(ended.count)
-      } dropped (${ended.reason})`;
-      send(
-        encode({ level: "warning", message: [text], timestamp: Date.now() }),
-      );
-      opts.notice(text);
-    }
+    if (reached) this.#drained();
     return true;
-  };
+  }
 
-  const retryLater = () => {
-    if (timer !== undefined) return;
-    timer = setTimeout(() => {
-      timer = undefined;
-      const waiting = backlog.length;
-      if (flush()) {
-        retryMs = RETRY_FIRST_MS;
+  /** Syslog took records again: if some were dropped, say how many, there and with `notice`. */
+  #drained(): void {
+    const ended = this.#opts.dropped.delivered("syslog");
+    if (ended === null) return;
+    const text = `syslog at ${this.#opts.socket} takes records again: ${
+      records(ended.count)
+    } dropped (${ended.reason})`;
+    this.#sendDatagram(
+      this.#encode({
+        level: "warning",
+        message: [text],
+        timestamp: Date.now(),
+      }),
+    );
+    this.#opts.notice(text);
+  }
+
+  /** Retry the backlog later, sooner while it moves, backing off while it does not. */
+  #schedule(): void {
+    if (this.#timer !== undefined) return;
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      const waiting = this.#backlog.length;
+      if (this.#flush()) {
+        this.#retryMs = RETRY_FIRST_MS;
         return;
       }
-      retryMs = backlog.length < waiting
+      this.#retryMs = this.#backlog.length < waiting
         ? RETRY_FIRST_MS
-        : Math.min(retryMs * 2, RETRY_MAX_MS);
-      retryLater();
-    }, retryMs);
+        : Math.min(this.#retryMs * 2, RETRY_MAX_MS);
+      this.#schedule();
+    }, this.#retryMs);
     // What still waits at exit is lost: it never keeps the process alive.
-    Deno.unrefTimer(timer);
-  };
+    Deno.unrefTimer(this.#timer);
+  }
 
-  // The last records (why it stopped) matter most: give them a bounded
-  // moment at exit, as the event loop that would retry is gone.
-  globalThis.addEventListener("unload", () => {
+  /**
+   * The last records (why it stopped) matter most: give them a bounded
+   * moment at exit, as the event loop that would retry is gone.
+   */
+  #drainAtExit(): void {
     const deadline = performance.now() + EXIT_WAIT_MS;
     const nap = new Int32Array(new SharedArrayBuffer(4));
-    while (backlog.length > 0 && !flush() && performance.now() < deadline) {
+    while (
+      this.#backlog.length > 0 && !this.#flush() &&
+      performance.now() < deadline
+    ) {
       Atomics.wait(nap, 0, 0, 2);
     }
-  });
-
-  return (record) => {
-    const data = encode(record);
-    if (backlog.length === 0 || flush()) {
-      const sent = send(data);
-      if (sent === "sent") return;
-      if (sent !== "full") return fallBack(record, sent);
-    }
-    if (backlogBytes + data.length > BACKLOG_BYTES) {
-      if (opts.dropped.drop("syslog", "its queue stays full")) {
-        opts.notice(
-          `syslog at ${opts.socket} is not taking records (its queue stays full): dropping them; status shows the count`,
-        );
-      }
-      return;
-    }
-    backlog.push({ record, data });
-    backlogBytes += data.length;
-    retryLater();
-  };
+  }
 }
