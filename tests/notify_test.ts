@@ -289,6 +289,14 @@ Deno.test({
         .spawn();
       s.track(supervise.pid);
       try {
+        // s6-svwait reads the status file s6-supervise creates as it starts.
+        await waitFor("s6-supervise's status file", () => {
+          try {
+            return Deno.statSync(`${service}/supervise/status`).isFile;
+          } catch {
+            return false;
+          }
+        });
         const up = await sh(`s6-svwait -U -t 20000 ${shq(service)}`);
         assert.equal(up.code, 0, up.stderr);
         // Ready means answering: the port is in the log already.
