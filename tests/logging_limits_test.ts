@@ -19,7 +19,7 @@ import {
   withScratch,
 } from "./helpers.ts";
 
-const STOP_TIMEOUT = 6;
+const STOP_TIMEOUT = 10;
 
 /** The drop count `status` shows, asserting the daemon is running. */
 async function droppedShown(s: Scratch, pidfile = s.pidfile): Promise<number> {
@@ -58,8 +58,9 @@ async function assertCleanStop(s: Scratch, pidfile = s.pidfile) {
   assert.equal(r.code, 0, r.stdout + r.stderr);
   assert.match(r.stdout, /stopped \((supervisor )?pid \d+\)$/m);
   assert.doesNotMatch(r.stdout, /killed/);
-  // A supervisor kills its daemon only after the stop timeout.
+  // A supervisor kills its daemon only after the stop timeout, and says so.
   assert.ok(seconds < STOP_TIMEOUT, `stop took ${seconds} s`);
+  assert.doesNotMatch(s.log(), /did not stop within/i);
   for (const pid of s.pids) assert.ok(!alive(pid), `pid ${pid} still runs`);
 }
 
