@@ -146,16 +146,14 @@ interface Invocation {
   identity: Identity | undefined;
 }
 
-/** Each command's handler: it reports to the terminal and returns the exit code. */
-const HANDLERS: Record<Command, (run: Invocation) => Promise<number>> = {
-  help: ({ def }) => {
-    console.log(helpText(def));
-    return Promise.resolve(Exit.OK);
-  },
-  version: ({ def }) => {
-    console.log(versionText(def));
-    return Promise.resolve(Exit.OK);
-  },
+/**
+ * Each command's handler: it reports to the terminal and returns the exit
+ * code (`help` and `version`, which need nothing, are answered first).
+ */
+const HANDLERS: Record<
+  Exclude<Command, "help" | "version">,
+  (run: Invocation) => Promise<number>
+> = {
   run: async ({ libc, def, core, payload, identity }) => {
     requireRoot(libc, identity);
     checkChdir(core.chdir);
@@ -209,13 +207,13 @@ async function dispatch(
   def: DaemonDefinition,
   args: readonly string[],
 ): Promise<number> {
-  const libc = loadLibc();
+  const libc = loadLibcIfAllowed();
   // A process spawned by `start` learns its stage first, before anything
-  // can leak the stage descriptor to the payload.
-  const stage = takeStage(libc);
-  if (stage !== null) return await runStage(libc, def, stage);
+  // can leak the stage descriptor to the payload (it always has FFI).
+  const stage = libc instanceof Error ? null : takeStage(libc);
+  if (stage !== null) return await runStage(libc as Libc, def, stage);
   const { parseCommandLine, requireUtf8 } = await import("./parse.ts");
-  requireUtf8(libc.selfArgvBytes());
+  if (!(libc instanceof Error)) requireUtf8(libc.selfArgvBytes());
   const parsed = parseCommandLine(args, def.options ?? {});
   const { command, raw } = parsed;
   checkOptions(
@@ -224,6 +222,13 @@ async function dispatch(
       raw[k] !== undefined && k !== "help" && k !== "version"
     ),
   );
+  // What needs no libc runs without it (`--deny-ffi`, an OS without a
+  // driver); everything else says in one line what it needs.
+  if (command === "help" || command === "version") {
+    console.log(command === "help" ? helpText(def) : versionText(def));
+    return Exit.OK;
+  }
+  if (libc instanceof Error) throw libcMissing(command, libc);
   const { core, payload, defaults } = resolveOptions(
     def.name,
     def.options ?? {},
@@ -243,6 +248,34 @@ async function dispatch(
     defaults,
     identity,
   });
+}
+
+/** libc through FFI, or why it cannot be had (FFI denied, no driver for this OS). */
+function loadLibcIfAllowed(): Libc | Error {
+  try {
+    return loadLibc();
+  } catch (err) {
+    return err as Error;
+  }
+}
+
+/**
+ * The one line a command that needs libc reports without it: FFI not
+ * allowed (exit 4, like any missing permission), or no driver for this OS.
+ */
+function libcMissing(command: Command, why: Error): DaemonError {
+  if (why instanceof Deno.errors.NotCapable) {
+    return new DaemonError(
+      `${command} needs FFI to call libc: run it with --allow-ffi (deno run -A, or a binary compiled with it)`,
+      Exit.PRIVILEGE,
+      { cause: why },
+    );
+  }
+  return new DaemonError(
+    `${command} needs libc, and ${why.message} yet (Linux on x86_64 and aarch64 is)`,
+    Exit.FAILURE,
+    { cause: why },
+  );
 }
 
 /** Who runs the command and where, for the defaults. */

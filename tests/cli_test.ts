@@ -3,7 +3,7 @@
  * that must end in exit 2 with one line and no stack trace, starting nothing.
  */
 import assert from "node:assert/strict";
-import { cli, EXAMPLE } from "./helpers.ts";
+import { cli, EXAMPLE, sh, shq } from "./helpers.ts";
 
 Deno.test("help lists every command and option; version names the runtime", async () => {
   const help = await cli(EXAMPLE, ["help"]);
@@ -101,4 +101,28 @@ Deno.test("the README's CLI reference is the program's own help", async () => {
     new URL("../README.md", import.meta.url),
   );
   assert.equal(readme, renderReadme(readme), "run: deno task docs");
+});
+
+Deno.test("without FFI (--deny-ffi), help and version work, and every other command says in one line that it needs FFI", async () => {
+  const run = (command: string) =>
+    sh(
+      [Deno.execPath(), "run", "-A", "--deny-ffi", EXAMPLE, command].map(shq)
+        .join(" "),
+    );
+  const help = await run("help");
+  assert.equal(help.code, 0, help.stderr);
+  assert.match(help.stdout, /^Usage: denod-example <command> \[options\]$/m);
+  const version = await run("version");
+  assert.equal(version.code, 0, version.stderr);
+  for (
+    const command of ["start", "stop", "status", "reload", "restart", "run"]
+  ) {
+    const r = await run(command);
+    assert.equal(r.code, 4, `${command}: ${r.stdout}${r.stderr}`);
+    assert.equal(
+      r.stderr,
+      `denod-example: ${command} needs FFI to call libc: run it with --allow-ffi (deno run -A, or a binary compiled with it)\n`,
+    );
+    assert.equal(r.stdout, "");
+  }
 });
