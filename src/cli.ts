@@ -148,10 +148,11 @@ interface Invocation {
 
 /**
  * Each command's handler: it reports to the terminal and returns the exit
- * code (`help` and `version`, which need nothing, are answered first).
+ * code (`help` and `version`, which need nothing, are answered first;
+ * `unit`, which can do without libc, is {@linkcode unitCommand}).
  */
 const HANDLERS: Record<
-  Exclude<Command, "help" | "version">,
+  Exclude<Command, "help" | "version" | "unit">,
   (run: Invocation) => Promise<number>
 > = {
   run: async ({ libc, def, core, payload, identity }) => {
@@ -165,7 +166,6 @@ const HANDLERS: Record<
   },
   start: (run) => startCommand(run, false),
   restart: (run) => startCommand(run, true),
-  unit: unitCommand,
   stop: async ({ libc, def, core }) => {
     const result = await stop(
       libc,
@@ -228,26 +228,27 @@ async function dispatch(
     console.log(command === "help" ? helpText(def) : versionText(def));
     return Exit.OK;
   }
-  if (libc instanceof Error) throw libcMissing(command, libc);
+  const os = libc instanceof Error ? null : libc;
+  if (libc instanceof Error && COMMANDS[command].libc) {
+    throw libcMissing(command, libc);
+  }
   const { core, payload, defaults } = resolveOptions(
     def.name,
     def.options ?? {},
     raw,
-    callerOf(libc),
+    callerOf(os),
     // A unit describes a `run`: the same defaults apply.
     command === "run" || command === "unit",
   );
-  const identity = resolveIdentity(libc, core.user, core.group);
-  return await HANDLERS[command]({
-    libc,
-    def,
-    args,
-    parsed,
-    core,
-    payload,
-    defaults,
-    identity,
-  });
+  // Without libc (only `unit` gets here so), names stay unchecked: the
+  // service manager resolves them.
+  const identity = os === null
+    ? undefined
+    : resolveIdentity(os, core.user, core.group);
+  const run = { def, args, parsed, core, payload, defaults, identity };
+  if (command === "unit") return await unitCommand({ ...run, libc: os });
+  // Every other command needs libc (the table), so `os` is there.
+  return await HANDLERS[command]({ ...run, libc: os! });
 }
 
 /** libc through FFI, or why it cannot be had (FFI denied, no driver for this OS). */
@@ -279,19 +280,28 @@ function libcMissing(command: Command, why: Error): DaemonError {
 }
 
 /** Who runs the command and where, for the defaults. */
-function callerOf(libc: Libc): Caller {
+function callerOf(libc: Libc | null): Caller {
   return {
-    euid: libc.geteuid(),
+    euid: libc?.geteuid() ?? uidWithoutLibc(),
     cwd: Deno.cwd(),
     env: (n: string) => Deno.env.get(n),
     syslogAt: (path: string) => {
       try {
-        return libc.stat(path).type === "socket";
+        return libc !== null && libc.stat(path).type === "socket";
       } catch {
         return false;
       }
     },
   };
+}
+
+/** The caller's uid as Deno tells it, when libc cannot (0 if not even that). */
+function uidWithoutLibc(): number {
+  try {
+    return Deno.uid() ?? 0;
+  } catch {
+    return 0;
+  }
 }
 
 /**
@@ -376,9 +386,23 @@ async function startCommand(
   return Exit.OK;
 }
 
+/**
+ * This program's command line when the kernel's cannot be read: the
+ * executable, `run -A` and the entry module under `deno run`, then `args`.
+ * (Deno flags beyond `-A` are not known here.)
+ */
+function argvWithoutLibc(args: readonly string[]): string[] {
+  const program = Deno.build.standalone
+    ? [Deno.execPath()]
+    : [Deno.execPath(), "run", "-A", new URL(Deno.mainModule).pathname];
+  return [...program, ...args];
+}
+
 /** `unit`: a service definition that runs this program with `run`. */
 async function unitCommand(
-  { libc, def, args, parsed, core, identity }: Invocation,
+  { libc, def, args, parsed, core, identity }:
+    & Omit<Invocation, "libc">
+    & { libc: Libc | null },
 ): Promise<number> {
   const { serviceCommand, systemdUnit, launchdPlist } = await import(
     "./unit.ts"
@@ -389,7 +413,7 @@ async function unitCommand(
     name: def.name,
     description: def.description ?? def.name,
     command: serviceCommand(
-      libc.selfCommand().argv,
+      libc?.selfCommand().argv ?? argvWithoutLibc(args),
       args,
       owners,
       Deno.cwd(),

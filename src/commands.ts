@@ -107,8 +107,8 @@ export const COMMANDS = {
   unit: {
     description:
       "Print a systemd unit (or launchd plist) that runs this daemon",
-    // It reads the program's own command line and the user database.
-    libc: true,
+    // With libc it reads the kernel's argv and checks --user/--group.
+    libc: false,
     pidfile: false,
     options: [...DAEMON, "format"],
     payload: true,

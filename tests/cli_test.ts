@@ -103,7 +103,7 @@ Deno.test("the README's CLI reference is the program's own help", async () => {
   assert.equal(readme, renderReadme(readme), "run: deno task docs");
 });
 
-Deno.test("without FFI (--deny-ffi), help and version work, and every other command says in one line that it needs FFI", async () => {
+Deno.test("without FFI (--deny-ffi), help, version and unit work, and every other command says in one line that it needs FFI", async () => {
   const run = (command: string) =>
     sh(
       [Deno.execPath(), "run", "-A", "--deny-ffi", EXAMPLE, command].map(shq)
@@ -114,6 +114,9 @@ Deno.test("without FFI (--deny-ffi), help and version work, and every other comm
   assert.match(help.stdout, /^Usage: denod-example <command> \[options\]$/m);
   const version = await run("version");
   assert.equal(version.code, 0, version.stderr);
+  const unit = await run("unit");
+  assert.equal(unit.code, 0, unit.stderr);
+  assert.match(unit.stdout, /^ExecStart=.* run -A .*daemon\.ts run$/m);
   for (
     const command of ["start", "stop", "status", "reload", "restart", "run"]
   ) {

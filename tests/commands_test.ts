@@ -32,7 +32,7 @@ Deno.test("checkOptions() refuses an option the command does not take, naming bo
   checkOptions("run", ["notify-fd", "user", "port"]);
 });
 
-Deno.test("every command says what it needs: help and version need neither libc nor a pidfile", () => {
+Deno.test("every command says what it needs: help and version need neither libc nor a pidfile, unit no pidfile and can do without libc", () => {
   for (const command of ["help", "version"] as const) {
     assert.equal(COMMANDS[command].libc, false);
     assert.equal(COMMANDS[command].pidfile, false);
@@ -42,6 +42,8 @@ Deno.test("every command says what it needs: help and version need neither libc 
     assert.equal(COMMANDS[command].pidfile, true);
   }
   assert.equal(COMMANDS.run.pidfile, false, "only when --pidfile is given");
+  assert.equal(COMMANDS.unit.libc, false);
+  assert.equal(COMMANDS.unit.pidfile, false);
 });
 
 Deno.test("status --format systemd is a usage error, not ignored", async () => {
