@@ -197,8 +197,8 @@ Deno.test("parseCommandLine() takes GNU-style options: each command line, its va
   assert.equal(raw.__proto__, undefined);
 });
 
-/** Command lines the parser refuses, and its one-line message (`null`: not pinned). */
-const REFUSED: [string[], string | null][] = [
+/** Command lines the parser refuses, and its one-line message. */
+const REFUSED: [string[], string][] = [
   // A value that starts with "-" must be attached with "=".
   [
     ["start", "--port", "-5"],
@@ -215,11 +215,11 @@ const REFUSED: [string[], string | null][] = [
   [["start", "--port"], `Option "--port" needs a value`],
   [["start", "--port", "1", "--pidfile"], `Option "--pidfile" needs a value`],
   // A flag takes no value.
-  [["start", "--verbose=true"], null],
-  [["start", "--clear-env=yes"], null],
-  [["start", "--clear-env="], null],
-  [["start", "--help=1"], null],
-  [["start", "--version=1"], null],
+  [["start", "--verbose=true"], `Option "--verbose" takes no value`],
+  [["start", "--clear-env=yes"], `Option "--clear-env" takes no value`],
+  [["start", "--clear-env="], `Option "--clear-env" takes no value`],
+  [["start", "--help=1"], `Option "--help" takes no value`],
+  [["start", "--version=1"], `Option "--version" takes no value`],
   // Unknown options, named as given.
   [["start", "-x"], `Unknown option "-x"`],
   [["start", "-hx"], `Unknown option "-x"`],
@@ -233,12 +233,23 @@ const REFUSED: [string[], string | null][] = [
   [["start", "--no-verbose"], `Unknown option "--no-verbose"`],
   [["start", "--constructor"], `Unknown option "--constructor"`],
   [["start", "--__proto__=1"], `Unknown option "--__proto__"`],
+  // Named whole, and safe to print: a character, not half of one; no raw
+  // control character reaches the terminal.
+  [["start", "-\u{1f600}"], `Unknown option "-\u{1f600}"`],
+  [["start", "--it's"], `Unknown option "--it's"`],
+  [["start", "--a\u009bb"], `Unknown option "--a\\u009bb"`],
   // A bare optional value given a choice as the next argument.
   [
     ["start", "--syslog", "local0"],
     `Option "--syslog" takes its value after "=": write --syslog=local0`,
   ],
   [["start", "--syslog", "bogus"], `Unexpected argument "bogus"`],
+  // The first mistake is the one named; after "--" nothing is an option.
+  [
+    ["start", "--bogus", "--syslog", "local0"],
+    `Unknown option "--bogus"`,
+  ],
+  [["start", "--", "--syslog"], `Unexpected argument "--syslog"`],
   // Stray arguments, also after "--"; an option's mistake is named first.
   [["start", "--", "x"], `Unexpected argument "x"`],
   [["start", "--", "--port"], `Unexpected argument "--port"`],
@@ -255,7 +266,7 @@ Deno.test("parseCommandLine() refuses each malformed command line with a usage e
     const what = JSON.stringify(args);
     assert.throws(() => parseCommandLine(args, SPECS), (err: unknown) => {
       assert.ok(err instanceof UsageError, `${what}: ${err}`);
-      if (message !== null) assert.equal(err.message, message, what);
+      assert.equal(err.message, message, what);
       assert.match(err.message, /^[A-Z][^\n]*[^.]$/, what);
       return true;
     }, what);
