@@ -1,13 +1,18 @@
 /**
- * Splitting a command line into its command and raw option values, with
- * `node:util` parseArgs. Loaded only by the stages that parse arguments.
+ * Splitting a command line into its command and raw option values, GNU
+ * style (`--name=value`, `--name value`, `-hV`, `--`), by the option specs.
+ * Loaded only by the stages that parse arguments.
+ *
+ * Our own parser rather than `node:util` parseArgs: that one starts Deno's
+ * Node compatibility layer (megabytes and milliseconds in every `start`,
+ * `stop` and `status`), and its errors could be reworded only by matching
+ * their text.
  *
  * @module
  */
-import { parseArgs } from "node:util";
 import { UsageError } from "./errors.ts";
 import { type Command, COMMANDS } from "./commands.ts";
-import { CORE_OPTIONS, type OptionSpecs } from "./options.ts";
+import { CORE_OPTIONS, type OptionSpec, type OptionSpecs } from "./options.ts";
 import { quote } from "./text.ts";
 
 /** The result of {@linkcode parseCommandLine}. */
@@ -20,7 +25,10 @@ export interface ParsedCommandLine {
    * `"--"` for the terminator.
    */
   owners: string[];
-  /** Raw values by long option name, before validation. */
+  /**
+   * Raw values by long option name, before validation. It has no prototype:
+   * `raw.constructor` is nobody's value.
+   */
   raw: Record<string, string | boolean | undefined>;
 }
 
@@ -46,142 +54,127 @@ export function parseCommandLine(
   specs: OptionSpecs,
 ): ParsedCommandLine {
   const all: OptionSpecs = { ...CORE_OPTIONS, ...specs };
-  const { values, positionals, tokens } = splitArgs(args, all);
-  return {
-    command: commandOf(positionals, values),
-    owners: ownersOf(tokens),
-    raw: values as Record<string, string | boolean | undefined>,
-  };
-}
-
-/** What `parseArgs` is told of each option: `--help`, `--version`, then ours. */
-function parseArgsOptions(
-  all: OptionSpecs,
-): Record<string, { type: "string" | "boolean"; short?: string }> {
-  const options: Record<
-    string,
-    { type: "string" | "boolean"; short?: string }
-  > = {
-    help: { type: "boolean", short: "h" },
-    version: { type: "boolean", short: "V" },
-  };
-  for (const [name, spec] of Object.entries(all)) {
-    options[name] = { type: spec.type === "boolean" ? "boolean" : "string" };
+  const raw: ParsedCommandLine["raw"] = Object.create(null);
+  const owners: string[] = [];
+  const positionals: string[] = [];
+  for (let i = 0; i < args.length;) {
+    const arg = args[i];
+    if (arg === "--") {
+      owners.push("--", ...args.slice(i + 1).map(() => "<command>"));
+      positionals.push(...args.slice(i + 1));
+      break;
+    }
+    if (arg.startsWith("--")) {
+      const { name, value, width } = longOption(args, i, all);
+      raw[name] = value;
+      owners.push(...Array(width).fill(name));
+      i += width;
+    } else if (arg.startsWith("-") && arg !== "-") {
+      const names = shortFlags(arg);
+      for (const name of names) raw[name] = true;
+      // One argument, one owner: the last flag of a group.
+      owners.push(names[names.length - 1]);
+      i++;
+    } else {
+      owners.push("<command>");
+      positionals.push(arg);
+      i++;
+    }
   }
-  return options;
+  return { command: commandOf(positionals, raw), owners, raw };
 }
 
-/** The spec of an option whose value is optional, for `--name` alone. */
-function bareSpec(all: OptionSpecs, arg: string) {
-  const name = arg.slice(2);
-  const spec = arg.startsWith("--") && Object.hasOwn(all, name)
-    ? all[name]
-    : undefined;
-  return spec?.type === "string" && spec.bare !== undefined ? spec : undefined;
+/** The flags every program has besides its options, by short name. */
+const SHORT_FLAGS = new Map([["h", "help"], ["V", "version"]]);
+const FLAG: OptionSpec = { type: "boolean", description: "" };
+
+/** The spec of `--name`, `--help` and `--version` included. */
+function specOf(all: OptionSpecs, name: string): OptionSpec | undefined {
+  if (name === "help" || name === "version") return FLAG;
+  return Object.hasOwn(all, name) ? all[name] : undefined;
 }
 
-/**
- * `parseArgs` over the arguments, a bare optional-value option given its
- * default value first; its errors worded as usage errors.
- */
-function splitArgs(args: readonly string[], all: OptionSpecs) {
-  args.forEach((arg, i) => {
+/** One long option at `args[i]`: its value, and how many arguments it took. */
+function longOption(
+  args: readonly string[],
+  i: number,
+  all: OptionSpecs,
+): { name: string; value: string | true; width: 1 | 2 } {
+  const arg = args[i];
+  // From index 3: "--=1" names an option "=1", not "" with a value.
+  const eq = arg.indexOf("=", 3);
+  const name = eq === -1 ? arg.slice(2) : arg.slice(2, eq);
+  const attached = eq === -1 ? undefined : arg.slice(eq + 1);
+  const option = `--${name}`;
+  const spec = specOf(all, name);
+  if (spec === undefined) {
+    throw new UsageError(`Unknown option ${quote(option)}`);
+  }
+  if (spec.type === "boolean") {
+    if (attached !== undefined) {
+      throw new UsageError(`Option ${quote(option)} takes no value`);
+    }
+    return { name, value: true, width: 1 };
+  }
+  if (attached !== undefined) return { name, value: attached, width: 1 };
+  const next: string | undefined = args[i + 1];
+  if (spec.type === "string" && spec.bare !== undefined) {
     // `--syslog local0` would log to facility daemon and call local0 a command.
-    if (bareSpec(all, arg)?.choices?.includes(args[i + 1])) {
+    if (next !== undefined && spec.choices?.includes(next)) {
       throw new UsageError(
         `Option ${
-          JSON.stringify(arg)
-        } takes its value after "=": write ${arg}=${args[i + 1]}`,
+          quote(option)
+        } takes its value after "=": write ${option}=${next}`,
       );
     }
-  });
-  try {
-    return parseArgs({
-      args: args.map((a) => {
-        const bare = bareSpec(all, a)?.bare;
-        return bare === undefined ? a : `${a}=${bare}`;
-      }),
-      options: parseArgsOptions(all),
-      strict: true,
-      allowPositionals: true,
-      tokens: true,
-    });
-  } catch (err) {
-    throw new UsageError(parseArgsMessage(err));
+    return { name, value: spec.bare, width: 1 };
   }
+  if (next === undefined) {
+    throw new UsageError(`Option ${quote(option)} needs a value`);
+  }
+  // `--pidfile --port 8000` is more likely a forgotten value than a pidfile
+  // named "--port"; "-" alone is a value.
+  if (next.length > 1 && next.startsWith("-")) {
+    throw new UsageError(
+      `Option ${
+        quote(option)
+      } has a value starting with "-": write it as ${option}=VALUE`,
+    );
+  }
+  return { name, value: next, width: 2 };
 }
 
-/** The `parseArgs` tokens that {@linkcode ownersOf} reads. */
-type ArgToken =
-  | {
-    kind: "option";
-    index: number;
-    name: string;
-    value?: string;
-    inlineValue?: boolean;
-  }
-  | { kind: "positional" | "option-terminator"; index: number };
-
-/** For each argument index, the option it belongs to, `"<command>"` or `"--"`. */
-function ownersOf(tokens: readonly ArgToken[]): string[] {
-  const owners: string[] = [];
-  for (const t of tokens) {
-    if (t.kind === "option") {
-      owners[t.index] = t.name;
-      if (t.value !== undefined && !t.inlineValue) owners[t.index + 1] = t.name;
-    } else {
-      owners[t.index] = t.kind === "positional" ? "<command>" : "--";
+/** The long names of a group of short flags, `-hV`. */
+function shortFlags(arg: string): string[] {
+  // By code point, so that an unknown `-é` or emoji is named whole.
+  return [...arg.slice(1)].map((c) => {
+    const name = SHORT_FLAGS.get(c);
+    if (name === undefined) {
+      throw new UsageError(`Unknown option ${quote(`-${c}`)}`);
     }
-  }
-  return owners;
+    return name;
+  });
 }
 
 /** The command word, `help` without one; `--help` and `--version` win over it. */
 function commandOf(
   positionals: readonly string[],
-  values: { help?: unknown; version?: unknown },
+  raw: ParsedCommandLine["raw"],
 ): Command {
   if (positionals.length > 1) {
-    throw new UsageError(
-      `Unexpected argument ${JSON.stringify(positionals[1])}`,
-    );
+    throw new UsageError(`Unexpected argument ${quote(positionals[1])}`);
   }
   let command: Command = "help";
   if (positionals.length === 1) {
     const word = positionals[0];
     if (!Object.hasOwn(COMMANDS, word)) {
-      throw new UsageError(`Unknown command ${JSON.stringify(word)}`);
+      throw new UsageError(`Unknown command ${quote(word)}`);
     }
     command = word as Command;
   }
-  if (values.help) return "help";
-  if (values.version) return "version";
+  if (raw.help) return "help";
+  if (raw.version) return "version";
   return command;
-}
-
-/** One readable line from a `parseArgs` error, without its advice paragraph. */
-function parseArgsMessage(err: unknown): string {
-  const code = (err as { code?: string }).code;
-  const text = err instanceof Error ? err.message : String(err);
-  const quoted = text.match(/'([^']*)'/)?.[1];
-  switch (code) {
-    case "ERR_PARSE_ARGS_UNKNOWN_OPTION":
-      return `Unknown option ${JSON.stringify(quoted ?? text)}`;
-    case "ERR_PARSE_ARGS_INVALID_OPTION_VALUE": {
-      const option = JSON.stringify((quoted ?? "").split(/[ ,]/)[0]);
-      if (/argument missing/.test(text)) {
-        return `Option ${option} needs a value`;
-      }
-      if (/ambiguous/.test(text)) {
-        return `Option ${option} has a value starting with "-": write it as ${
-          JSON.parse(option)
-        }=VALUE`;
-      }
-      return text.split("\n")[0].replace(/\.$/, "");
-    }
-    default:
-      return text.split("\n")[0].replace(/\.$/, "");
-  }
 }
 
 /**

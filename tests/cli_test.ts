@@ -33,10 +33,10 @@ Deno.test("help lists every command and option; version names the runtime", asyn
   );
 });
 
-Deno.test("the modules every process loads (down to the session leader), and the supervisor's, leave out the logger and Node's parser; the daemon's leave out the parser", async () => {
-  // LogTape and node:util start Node compatibility, tens of milliseconds of
+Deno.test("the modules every process loads (down to the session leader), the caller of each command and the supervisor load nothing from Node or npm; the daemon leaves out the parser", async () => {
+  // LogTape (through npm) starts Node compatibility, tens of milliseconds of
   // each boot and megabytes that a long-lived supervisor would keep; only
-  // the stages that use them import them, dynamically.
+  // the daemon imports it, dynamically.
   const out = await new Deno.Command(Deno.execPath(), {
     args: ["info", "--json", EXAMPLE],
     env: { NO_COLOR: "1" },
@@ -79,13 +79,27 @@ Deno.test("the modules every process loads (down to the session leader), and the
     everyProcess.some((s) => s.endsWith("/src/start.ts")),
     "the walk reached the CLI",
   );
+  // The caller of a command (`start`, `stop`, `status`, `unit`, …) adds what
+  // it imports dynamically: the parser, and for `unit` the unit writer.
+  // (`run` is the daemon itself: see below.)
+  const dynamic = (file: string) => {
+    const module = graph.modules.find((m) => m.specifier.endsWith(file));
+    assert.ok(module, `${file} is in the graph`);
+    return module.specifier;
+  };
+  const caller = loaded([
+    ...graph.roots,
+    dynamic("/src/parse.ts"),
+    dynamic("/src/unit.ts"),
+  ]);
+  assert.deepEqual(heavy(caller), []);
   const supervise = graph.modules.find((m) =>
     m.specifier.endsWith("/src/supervise.ts")
   );
   assert.ok(supervise, "the supervisor is in the graph");
   assert.deepEqual(heavy(loaded([...graph.roots, supervise.specifier])), []);
   // The daemon takes its settings from `start`: it loads the logger, not the
-  // command-line parser (nor node:util with it).
+  // command-line parser.
   const serve = graph.modules.find((m) =>
     m.specifier.endsWith("/src/serve.ts")
   );

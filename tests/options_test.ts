@@ -86,6 +86,193 @@ Deno.test("parseCommandLine() reads --syslog alone as facility daemon and wants 
   assert.equal(parseCommandLine(["run", "--color=no"], own).raw.color, "no");
 });
 
+/** A command line the parser takes: its command, raw values and owners. */
+type Accepted = [
+  args: string[],
+  command: string,
+  raw: Record<string, string | boolean>,
+  owners: string[],
+];
+
+/** GNU-style command lines the parser takes, and what it makes of each. */
+const ACCEPTED: Accepted[] = [
+  [["start", "--port=8000"], "start", { port: "8000" }, ["<command>", "port"]],
+  [["start", "--port", "8000"], "start", { port: "8000" }, [
+    "<command>",
+    "port",
+    "port",
+  ]],
+  // Attached, a value may start with "-"; "-" alone is a value anyway.
+  [["start", "--port=-5"], "start", { port: "-5" }, ["<command>", "port"]],
+  [["start", "--pidfile", "-"], "start", { pidfile: "-" }, [
+    "<command>",
+    "pidfile",
+    "pidfile",
+  ]],
+  [["start", "--port="], "start", { port: "" }, ["<command>", "port"]],
+  [["start", "--port", ""], "start", { port: "" }, [
+    "<command>",
+    "port",
+    "port",
+  ]],
+  [["start", "--port=1=2"], "start", { port: "1=2" }, ["<command>", "port"]],
+  // Options come before or after the command; a repeated one: the last wins.
+  [["--port", "1", "start", "--port", "2"], "start", { port: "2" }, [
+    "port",
+    "port",
+    "<command>",
+    "port",
+    "port",
+  ]],
+  [["start", "--verbose", "--verbose"], "start", { verbose: true }, [
+    "<command>",
+    "verbose",
+    "verbose",
+  ]],
+  [[], "help", {}, []],
+  [["-h"], "help", { help: true }, ["help"]],
+  [["-V"], "version", { version: true }, ["version"]],
+  [["stop", "--version"], "version", { version: true }, [
+    "<command>",
+    "version",
+  ]],
+  // Grouped short flags; --help wins over --version and over the command.
+  [["start", "-hV"], "help", { help: true, version: true }, [
+    "<command>",
+    "version",
+  ]],
+  [["-Vh"], "help", { version: true, help: true }, ["help"]],
+  [["-hhh"], "help", { help: true }, ["help"]],
+  [["start", "--port", "1", "-h"], "help", { port: "1", help: true }, [
+    "<command>",
+    "port",
+    "port",
+    "help",
+  ]],
+  // "--" ends the options: what follows is the command, or stray.
+  [["--", "start"], "start", {}, ["--", "<command>"]],
+  [["start", "--"], "start", {}, ["<command>", "--"]],
+  [["--"], "help", {}, ["--"]],
+  // A bare optional value: alone, before the command, before an option.
+  [["start", "--syslog"], "start", { syslog: "daemon" }, [
+    "<command>",
+    "syslog",
+  ]],
+  [["--syslog", "start"], "start", { syslog: "daemon" }, [
+    "syslog",
+    "<command>",
+  ]],
+  [["start", "--syslog", "--port", "1"], "start", {
+    syslog: "daemon",
+    port: "1",
+  }, ["<command>", "syslog", "port", "port"]],
+  [["start", "--syslog", "--"], "start", { syslog: "daemon" }, [
+    "<command>",
+    "syslog",
+    "--",
+  ]],
+  [["start", "--syslog=local0"], "start", { syslog: "local0" }, [
+    "<command>",
+    "syslog",
+  ]],
+  // Checked against the choices later, by validation.
+  [["start", "--syslog=bogus"], "start", { syslog: "bogus" }, [
+    "<command>",
+    "syslog",
+  ]],
+  [["start", "--syslog="], "start", { syslog: "" }, ["<command>", "syslog"]],
+];
+
+Deno.test("parseCommandLine() takes GNU-style options: each command line, its values and which argument is whose", () => {
+  for (const [args, command, raw, owners] of ACCEPTED) {
+    const parsed = parseCommandLine(args, SPECS);
+    const what = JSON.stringify(args);
+    assert.equal(parsed.command, command, what);
+    assert.deepEqual({ ...parsed.raw }, raw, what);
+    assert.deepEqual(parsed.owners, owners, what);
+  }
+  // Names of Object.prototype are not values nobody gave.
+  const { raw } = parseCommandLine(["start"], SPECS);
+  assert.equal(raw.constructor, undefined);
+  assert.equal(raw.__proto__, undefined);
+});
+
+/** Command lines the parser refuses, and its one-line message. */
+const REFUSED: [string[], string][] = [
+  // A value that starts with "-" must be attached with "=".
+  [
+    ["start", "--port", "-5"],
+    `Option "--port" has a value starting with "-": write it as --port=VALUE`,
+  ],
+  [
+    ["start", "--port", "--"],
+    `Option "--port" has a value starting with "-": write it as --port=VALUE`,
+  ],
+  [
+    ["start", "--pidfile", "-h"],
+    `Option "--pidfile" has a value starting with "-": write it as --pidfile=VALUE`,
+  ],
+  [["start", "--port"], `Option "--port" needs a value`],
+  [["start", "--port", "1", "--pidfile"], `Option "--pidfile" needs a value`],
+  // A flag takes no value.
+  [["start", "--verbose=true"], `Option "--verbose" takes no value`],
+  [["start", "--clear-env=yes"], `Option "--clear-env" takes no value`],
+  [["start", "--clear-env="], `Option "--clear-env" takes no value`],
+  [["start", "--help=1"], `Option "--help" takes no value`],
+  [["start", "--version=1"], `Option "--version" takes no value`],
+  // Unknown options, named as given.
+  [["start", "-x"], `Unknown option "-x"`],
+  [["start", "-hx"], `Unknown option "-x"`],
+  [["start", "-xh"], `Unknown option "-x"`],
+  [["start", "-h=1"], `Unknown option "-="`],
+  [["start", "-p", "1"], `Unknown option "-p"`],
+  [["start", "---port", "1"], `Unknown option "---port"`],
+  [["start", "--=1"], `Unknown option "--=1"`],
+  [["start", "--port8000"], `Unknown option "--port8000"`],
+  [["start", "--Port=1"], `Unknown option "--Port"`],
+  [["start", "--no-verbose"], `Unknown option "--no-verbose"`],
+  [["start", "--constructor"], `Unknown option "--constructor"`],
+  [["start", "--__proto__=1"], `Unknown option "--__proto__"`],
+  // Named whole, and safe to print: a character, not half of one; no raw
+  // control character reaches the terminal.
+  [["start", "-\u{1f600}"], `Unknown option "-\u{1f600}"`],
+  [["start", "--it's"], `Unknown option "--it's"`],
+  [["start", "--a\u009bb"], `Unknown option "--a\\u009bb"`],
+  // A bare optional value given a choice as the next argument.
+  [
+    ["start", "--syslog", "local0"],
+    `Option "--syslog" takes its value after "=": write --syslog=local0`,
+  ],
+  [["start", "--syslog", "bogus"], `Unexpected argument "bogus"`],
+  // The first mistake is the one named; after "--" nothing is an option.
+  [
+    ["start", "--bogus", "--syslog", "local0"],
+    `Unknown option "--bogus"`,
+  ],
+  [["start", "--", "--syslog"], `Unexpected argument "--syslog"`],
+  // Stray arguments, also after "--"; an option's mistake is named first.
+  [["start", "--", "x"], `Unexpected argument "x"`],
+  [["start", "--", "--port"], `Unexpected argument "--port"`],
+  [["start", "-"], `Unexpected argument "-"`],
+  [["now", "start"], `Unexpected argument "start"`],
+  [["start", "extra", "--bogus"], `Unknown option "--bogus"`],
+  [["start", "extra", "-h"], `Unexpected argument "extra"`],
+  [["bogus", "-h"], `Unknown command "bogus"`],
+  [["", "--port=1"], `Unknown command ""`],
+];
+
+Deno.test("parseCommandLine() refuses each malformed command line with a usage error in one line", () => {
+  for (const [args, message] of REFUSED) {
+    const what = JSON.stringify(args);
+    assert.throws(() => parseCommandLine(args, SPECS), (err: unknown) => {
+      assert.ok(err instanceof UsageError, `${what}: ${err}`);
+      assert.equal(err.message, message, what);
+      assert.match(err.message, /^[A-Z][^\n]*[^.]$/, what);
+      return true;
+    }, what);
+  }
+});
+
 Deno.test("validateOption() checks integers against their range and resolves paths", () => {
   assert.equal(validateOption("port", SPECS.port, "0", "/"), 0);
   assert.equal(validateOption("port", SPECS.port, undefined, "/"), 8000);
