@@ -109,7 +109,13 @@ export function sh(
   line: string,
   opts: RunOptions = {},
 ): Promise<CliResult> {
-  return collect("/bin/bash", ["-c", line], opts);
+  // The system tools the tests drive (logrotate, rsyslogd, setpriv) live in
+  // sbin, which an ordinary user's PATH often lacks.
+  const path = `${Deno.env.get("PATH") ?? ""}:/usr/local/sbin:/usr/sbin:/sbin`;
+  return collect("/bin/bash", ["-c", line], {
+    ...opts,
+    env: { PATH: path, ...opts.env },
+  });
 }
 
 /**
