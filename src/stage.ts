@@ -130,7 +130,7 @@ const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
 /** A memfd holding `stage`, to be placed on {@linkcode STAGE_FD}. */
-export function stageMemfd(libc: Libc, stage: Stage): number {
+function stageMemfd(libc: Libc, stage: Stage): number {
   return libc.memfd(STAGE_MEMFD, encoder.encode(JSON.stringify(stage)));
 }
 

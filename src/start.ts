@@ -56,7 +56,7 @@ function handOverServiceEnv(): void {
 }
 
 /** Who the log file is handed to, for a daemon that becomes `identity`. */
-export function logOwner(identity: Identity | undefined): LogOwner | undefined {
+function logOwner(identity: Identity | undefined): LogOwner | undefined {
   return identity === undefined
     ? undefined
     : { uid: identity.user?.uid ?? UNCHANGED_ID, gid: identity.gid };
