@@ -9,6 +9,11 @@ import { asRoot, cli, started, withScratch } from "./helpers.ts";
 
 const ATTACK = new URL("./fixtures/attack.ts", import.meta.url).pathname;
 
+/** Options for the attack fixture: run as `nobody`, doing `attack`. */
+function hostile(attack: string, ...more: string[]): string[] {
+  return ["--user", "nobody", "--attack", attack, ...more];
+}
+
 Deno.test(
   asRoot(
     "`status` never shows a file the daemon's user cannot read, named by swapping its state memfd's descriptor",
@@ -20,12 +25,7 @@ Deno.test(
       const secret = `${s.dir}/secret.json`;
       Deno.writeTextFileSync(secret, "{}", { mode: 0o600 });
       const pid = await started(s, ATTACK, [
-        "--user",
-        "nobody",
-        "--attack",
-        "memfd-race",
-        "--target",
-        secret,
+        ...hostile("memfd-race", "--target", secret),
         "--stop-timeout",
         "1",
       ]);
@@ -65,12 +65,7 @@ Deno.test(
       const r = await cli(ATTACK, [
         "start",
         ...s.paths,
-        "--user",
-        "nobody",
-        "--attack",
-        "pid-flood",
-        "--stop-timeout",
-        "2",
+        ...hostile("pid-flood", "--stop-timeout", "2"),
       ]);
       s.track();
       // Reported as a start-up failure, not killed by its own SIGTERM (143).
@@ -91,10 +86,7 @@ Deno.test(
       const r = await cli(ATTACK, [
         "start",
         ...s.paths,
-        "--user",
-        "nobody",
-        "--attack",
-        "ready-lie",
+        ...hostile("ready-lie"),
       ]);
       const pid = s.track()!;
       assert.equal(r.code, 0, r.stdout + r.stderr);

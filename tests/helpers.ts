@@ -173,6 +173,25 @@ export function asRoot(name: string): { name: string; ignore: boolean } {
   return { name: root ? name : `${name} (skipped: needs root)`, ignore: !root };
 }
 
+/**
+ * A home directory for `nobody` (a second, unprivileged local user) in the
+ * scratch directory, which it can then traverse.
+ */
+export function nobodyHome(s: Scratch): string {
+  const home = `${s.dir}/home`;
+  Deno.mkdirSync(home);
+  Deno.chownSync(home, 65534, 65534);
+  Deno.chmodSync(s.dir, 0o755);
+  return home;
+}
+
+/** A shell line that runs `line` as `nobody`, with `home` and a Deno cache there. */
+export function asNobodyLine(home: string, line: string): string {
+  return `HOME=${shq(home)} DENO_DIR=${
+    shq(`${home}/cache`)
+  } setpriv --reuid=nobody --regid=nogroup --clear-groups -- ${line}`;
+}
+
 /** Quote for bash. */
 export function shq(s: string): string {
   return `'${s.replaceAll("'", `'\\''`)}'`;

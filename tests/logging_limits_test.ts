@@ -64,6 +64,19 @@ async function assertCleanStop(s: Scratch, pidfile = s.pidfile) {
   for (const pid of s.pids) assert.ok(!alive(pid), `pid ${pid} still runs`);
 }
 
+/** Options for a daemon that logs as fast as it can to the syslog at `socket`. */
+function chattyInto(socket: string): string[] {
+  return [
+    "--behavior",
+    "chatty",
+    "--syslog",
+    "--syslog-socket",
+    socket,
+    "--stop-timeout",
+    String(STOP_TIMEOUT),
+  ];
+}
+
 /** A bound Unix datagram socket that nobody ever reads: its queue fills and stays full. */
 function deafSyslog(s: Scratch): { path: string; close: () => void } {
   const path = `${s.dir}/deaf.sock`;
@@ -78,13 +91,7 @@ Deno.test("a syslog that stops reading costs records, counted in status, and nev
       const r = await cli(BEHAVE, [
         "start",
         ...s.paths,
-        "--behavior",
-        "chatty",
-        "--syslog",
-        "--syslog-socket",
-        deaf.path,
-        "--stop-timeout",
-        String(STOP_TIMEOUT),
+        ...chattyInto(deaf.path),
       ]);
       assert.equal(r.code, 0, r.stdout + r.stderr);
       s.track();
@@ -115,13 +122,7 @@ Deno.test("under a --restart supervisor, a syslog that stops reading stalls neit
       const r = await cli(BEHAVE, [
         "start",
         ...s.paths,
-        "--behavior",
-        "chatty",
-        "--syslog",
-        "--syslog-socket",
-        deaf.path,
-        "--stop-timeout",
-        String(STOP_TIMEOUT),
+        ...chattyInto(deaf.path),
         "--restart",
         "on-failure",
       ]);

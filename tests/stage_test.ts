@@ -3,7 +3,16 @@
  * nothing is parsed or probed again after it.
  */
 import assert from "node:assert/strict";
-import { asRoot, BEHAVE, readPid, sh, shq, withScratch } from "./helpers.ts";
+import {
+  asNobodyLine,
+  asRoot,
+  BEHAVE,
+  denoLine,
+  nobodyHome,
+  readPid,
+  sh,
+  withScratch,
+} from "./helpers.ts";
 
 Deno.test(
   asRoot(
@@ -11,18 +20,9 @@ Deno.test(
   ),
   () =>
     withScratch(async (s) => {
-      const home = `${s.dir}/home`;
-      Deno.mkdirSync(home);
-      Deno.chownSync(home, 65534, 65534);
-      Deno.chmodSync(s.dir, 0o755);
+      const home = nobodyHome(s);
       const line = (command: string) =>
-        `HOME=${shq(home)} DENO_DIR=${
-          shq(`${home}/cache`)
-        } setpriv --reuid=nobody --regid=nogroup --clear-groups -- ${
-          [Deno.execPath(), "run", "-A", BEHAVE, command, "--clear-env"].map(
-            shq,
-          ).join(" ")
-        }`;
+        asNobodyLine(home, denoLine(BEHAVE, [command, "--clear-env"]));
       const start = await sh(line("start"));
       assert.equal(start.code, 0, start.stdout + start.stderr);
       const dir = `${home}/.local/state/behave`;

@@ -7,10 +7,13 @@
 import assert from "node:assert/strict";
 import {
   alive,
+  asNobodyLine,
   asRoot,
   BEHAVE,
   cli,
+  denoLine,
   EXAMPLE,
+  nobodyHome,
   procFds,
   readPid,
   type Scratch,
@@ -406,10 +409,7 @@ Deno.test({
   fn: () =>
     withScratch(async (s) => {
       const r = await sh(
-        `umask 077; ${
-          [Deno.execPath(), "run", "-A", BEHAVE, "start", ...s.paths].map(shq)
-            .join(" ")
-        }`,
+        `umask 077; ${denoLine(BEHAVE, ["start", ...s.paths])}`,
       );
       assert.equal(r.code, 0, r.stderr);
       s.track();
@@ -417,16 +417,9 @@ Deno.test({
       assert.equal((await control(BEHAVE, "stop", s.paths)).code, 0);
 
       // A non-root caller's defaults live in a private directory it creates.
-      const home = `${s.dir}/home`;
-      Deno.mkdirSync(home);
-      Deno.chownSync(home, 65534, 65534);
-      Deno.chmodSync(s.dir, 0o755);
+      const home = nobodyHome(s);
       const line = (command: string) =>
-        `umask 000; HOME=${shq(home)} DENO_DIR=${
-          shq(`${home}/cache`)
-        } setpriv --reuid=nobody --regid=nogroup --clear-groups -- ${
-          [Deno.execPath(), "run", "-A", BEHAVE, command].map(shq).join(" ")
-        }`;
+        `umask 000; ${asNobodyLine(home, denoLine(BEHAVE, [command]))}`;
       const start = await sh(line("start"));
       assert.equal(start.code, 0, start.stdout + start.stderr);
       s.track(readPid(`${home}/.local/state/behave/behave.pid`));
@@ -456,18 +449,14 @@ Deno.test({
         `strace -f -tt -e trace=pidfd_open,pidfd_send_signal,kill,tgkill -o ${
           shq(trace)
         } ${
-          [
-            Deno.execPath(),
-            "run",
-            "-A",
-            BEHAVE,
+          denoLine(BEHAVE, [
             "start",
             ...s.paths,
             "--behavior",
             "never-ready",
             "--ready-timeout",
             "4",
-          ].map(shq).join(" ")
+          ])
         }`,
       );
       assert.equal(r.code, 1, r.stderr);
