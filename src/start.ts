@@ -216,7 +216,19 @@ export function checkStart(
   libc: Libc,
   core: CoreOptions & { pidfile: string },
   options: StartOptions,
-): SupervisorConfig | undefined {
+): void {
+  libc.close(openStart(libc, core, options).logFd);
+}
+
+/**
+ * {@linkcode checkStart}, keeping what it opened: the supervision settings
+ * and the log file's descriptor, which becomes the daemon's output.
+ */
+function openStart(
+  libc: Libc,
+  core: CoreOptions & { pidfile: string },
+  options: StartOptions,
+): { supervise: SupervisorConfig | undefined; logFd: number } {
   const supervise = supervisorConfig(options.name, core, options.identity);
   if (options.privateDir !== undefined) ensurePrivateDir(options.privateDir);
   checkChdir(core.chdir);
@@ -224,8 +236,8 @@ export function checkStart(
     libc,
     openParent(libc, core.pidfile, pidfilePolicy(libc.geteuid())),
   );
-  libc.close(openLogFile(libc, core.logFile, logOwner(options.identity)));
-  return supervise;
+  const logFd = openLogFile(libc, core.logFile, logOwner(options.identity));
+  return { supervise, logFd };
 }
 
 /**
@@ -242,7 +254,22 @@ export async function start(
   core: CoreOptions & { pidfile: string },
   options: StartOptions,
 ): Promise<StartResult> {
-  const supervise = checkStart(libc, core, options);
+  const { supervise, logFd } = openStart(libc, core, options);
+  try {
+    return await launch(libc, core, options, supervise, logFd);
+  } finally {
+    libc.close(logFd);
+  }
+}
+
+/** {@linkcode start} once checked: lock, record, spawn, await readiness. */
+async function launch(
+  libc: Libc,
+  core: CoreOptions & { pidfile: string },
+  options: StartOptions,
+  supervise: SupervisorConfig | undefined,
+  logFd: number,
+): Promise<StartResult> {
   const pidfile = await lockForStart(libc, core.pidfile, core.readyTimeout);
   if ("outcome" in pidfile) return pidfile;
   // Whoever held the pidfile before is gone: so are its side files.
@@ -269,7 +296,12 @@ export async function start(
       core.pidfile,
       launchRecord(libc, options, supervise),
     );
-    readEnd = spawnLeader(libc, core, options, supervise, pidfile, spawned);
+    readEnd = spawnLeader(
+      libc,
+      { core, options, supervise, logFd },
+      pidfile,
+      spawned,
+    );
   } catch (err) {
     await cleanup();
     throw err;
@@ -320,23 +352,24 @@ function launchRecord(
 
 /**
  * Spawn the session leader with the pidfile (locked, and writable for it
- * alone), the log file as its output and the write end of a new readiness
- * pipe, and pin it into `spawned`.
+ * alone), the log file (opened and checked by {@linkcode openStart}) as its
+ * output and the write end of a new readiness pipe, and pin it into
+ * `spawned`.
  *
  * @returns The read end of the readiness pipe.
  */
 function spawnLeader(
   libc: Libc,
-  core: CoreOptions & { pidfile: string },
-  options: StartOptions,
-  supervise: SupervisorConfig | undefined,
+  { core, options, supervise, logFd }: {
+    core: CoreOptions & { pidfile: string };
+    options: StartOptions;
+    supervise: SupervisorConfig | undefined;
+    logFd: number;
+  },
   pidfile: Pidfile,
   spawned: Pinned[],
 ): number {
   const { declaredEnv = [], identity } = options;
-  // The log file is checked and created here, so a bad path is reported
-  // in the terminal; the daemon gets it as stdout and stderr.
-  const logFd = openLogFile(libc, core.logFile, logOwner(identity));
   handOverServiceEnv();
   const env = core.clearEnv
     ? clearedEnv(Deno.env.toObject(), declaredEnv)
@@ -369,7 +402,6 @@ function spawnLeader(
     throw err;
   } finally {
     libc.close(w);
-    libc.close(logFd);
   }
 }
 
