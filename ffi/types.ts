@@ -177,6 +177,16 @@ export interface Libc {
     max: number,
     owners: readonly number[],
   ): Uint8Array | null;
+  /**
+   * The descriptors of process `pid` (or `"self"`) open on `file` whose open
+   * file description holds the exclusive `flock`, as `/proc/PID/fdinfo`
+   * shows them, each with its access mode. `null` when its descriptors
+   * cannot be read.
+   */
+  lockingFds(
+    pid: number | "self",
+    file: { dev: string; ino: bigint },
+  ): { fd: number; access: "read" | "write" | "read-write" }[] | null;
   /** `flock(2)` without blocking; returns `false` when another holder has it. */
   tryLock(fd: number, exclusive: boolean): boolean;
   /** `pipe2(2)` with `O_CLOEXEC`: `[readEnd, writeEnd]`. */
@@ -211,6 +221,13 @@ export interface Libc {
   pidfdOpen(pid: number): number;
   /** Send `signal` through a pidfd (`pidfd_send_signal(2)`). */
   pidfdSignal(pidfd: number, signal: Deno.Signal): void;
+  /**
+   * Duplicate descriptor `fd` of the process behind a pidfd into this one
+   * (`pidfd_getfd(2)`, close-on-exec): the same open file description, so
+   * a `flock` held on it is held through the copy too. Needs ptrace rights
+   * over that process (root, or its own uid where yama allows).
+   */
+  pidfdGetfd(pidfd: number, fd: number): number;
   /** Wait up to `timeoutMs` for the process behind a pidfd to exit; `true` once it has. */
   pidfdWait(pidfd: number, timeoutMs: number): Promise<boolean>;
   /**
