@@ -14,7 +14,8 @@ import { FACILITIES } from "./syslog.ts";
 import { redirectToLogFile, UNCHANGED_ID } from "./logfile.ts";
 import type { CoreOptions, OptionSpecs, OptionValues } from "./options.ts";
 import { inspectPidfile, Pidfile, PidfileLockedError } from "./pidfile.ts";
-import { LIFELINE_FD, READY_FD } from "./stage.ts";
+import { LIFELINE_FD, READY_FD, type UpgradeOf } from "./stage.ts";
+import { serveShared } from "./listen.ts";
 import {
   type DaemonState,
   PublishedState,
@@ -43,6 +44,8 @@ export type ServeMode =
     identity?: Identity;
     /** The private `DENO_DIR` the daemon booted with, if any. */
     denoDir?: PrivateDenoDir;
+    /** Set for a generation that `upgrade` started. */
+    upgrade?: UpgradeOf;
   };
 
 /** The supervisor a daemon runs under. */
@@ -152,6 +155,7 @@ class DaemonRun {
       reloadsDone: 0,
       lastReloadError: null,
       logsTo: describeLogTo(core),
+      generation: mode.upgrade?.generation ?? 1,
     };
   }
 
@@ -299,7 +303,7 @@ class DaemonRun {
     // A payload that calls Deno.exit() itself still leaves no pidfile behind.
     globalThis.addEventListener("unload", () => {
       this.#state?.close();
-      this.#pidfile?.remove();
+      this.#leavePidfile();
     });
     catchUncaught((err) => this.#uncaught(err));
     Deno.addSignalListener("SIGTERM", () => stop.request("SIGTERM"));
@@ -420,6 +424,17 @@ class DaemonRun {
       options: this.#options as OptionValues<OptionSpecs>,
       core,
       detached: this.#mode.detached,
+      generation: this.#published.generation ?? 1,
+      serve: (options, handler) =>
+        serveShared(
+          {
+            generation: this.#published.generation ?? 1,
+            signal: this.#stop!.signal,
+            warn: (message) => this.#log.warning(message),
+          },
+          options,
+          handler,
+        ),
       signal: this.#stop!.signal,
       log: this.#log,
       ready: () => this.#onReady(),
@@ -526,7 +541,7 @@ class DaemonRun {
         sendLine(this.#libc, this.#readyFd, "ERROR", errorText(err));
       }
       this.#state?.close();
-      this.#pidfile?.remove();
+      this.#leavePidfile();
       this.#exit.resolve(1);
     }
     throw new StartFailed();
@@ -542,19 +557,36 @@ class DaemonRun {
         { why, code, ms: this.#stop?.elapsedMs() ?? 0 },
       );
       this.#state?.close();
-      const pidfile = this.#pidfile;
-      if (pidfile?.isCurrent()) removeSideFiles(this.#libc, pidfile.path);
-      if (pidfile !== undefined && !pidfile.remove()) {
-        this.#log.info(
-          "Pidfile {path} left for stop to remove (no permission)",
-          {
-            path: pidfile.path,
-          },
-        );
-      }
+      this.#leavePidfile();
       this.#exit.resolve(code);
     }
     throw new StartFailed();
+  }
+
+  /**
+   * Remove the pidfile (still locked) and its side files, unless it names
+   * another process: an upgrade handed it, lock and all, to the next
+   * generation (or this generation failed to replace the one it names).
+   */
+  #leavePidfile(): void {
+    const pidfile = this.#pidfile;
+    if (pidfile === undefined) return;
+    const holder = namedPid(pidfile);
+    if (holder !== undefined && holder !== Deno.pid) {
+      pidfile.close();
+      this.#log.info("Pidfile {path} names pid {pid} now: left to it", {
+        path: pidfile.path,
+        pid: holder,
+      });
+      return;
+    }
+    if (pidfile.isCurrent()) removeSideFiles(this.#libc, pidfile.path);
+    if (!pidfile.remove()) {
+      this.#log.info(
+        "Pidfile {path} left for stop to remove (no permission)",
+        { path: pidfile.path },
+      );
+    }
   }
 }
 
@@ -674,6 +706,15 @@ class Reloads {
       manager.ready(detached);
     }
     this.#running = false;
+  }
+}
+
+/** The pid a pidfile names, or `undefined` (none yet, closed, unreadable). */
+function namedPid(pidfile: Pidfile): number | undefined {
+  try {
+    return pidfile.isCurrent() ? pidfile.read() : undefined;
+  } catch {
+    return undefined;
   }
 }
 

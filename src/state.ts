@@ -36,6 +36,8 @@ export interface DaemonState {
   logsTo?: string;
   /** Log records it could not write (a deaf syslog, a full disk), once there are any. */
   droppedRecords?: number;
+  /** 1 for a daemon `start` or `run` started, n + 1 for the one `upgrade` started from generation n. */
+  generation?: number;
 }
 
 /** What the supervisor publishes. */
@@ -279,6 +281,7 @@ export function readState(libc: Libc, pid: number): DaemonState | null {
     ...(isCount(data.droppedRecords)
       ? { droppedRecords: data.droppedRecords }
       : {}),
+    ...(isCount(data.generation) ? { generation: data.generation } : {}),
   };
 }
 
