@@ -324,6 +324,7 @@ async function runStage(
   const how = {
     identity: identity ?? undefined,
     denoDir: stage.denoDir ?? undefined,
+    upgrade: stage.upgrade ?? undefined,
   };
   return await serve(
     libc,

@@ -117,6 +117,7 @@ export function runLeader(
     // Set here, in the one thread that spawns the next stage, every thread
     // of it (and of every daemon a supervisor spawns) inherits it.
     if (stage.noNewPrivs) libc.setNoNewPrivs();
+    if (stage.upgrade) return spawnUpgrade(libc, stage);
     const pidfile = Pidfile.adopt(
       libc,
       stage.pidfile,
@@ -145,6 +146,28 @@ export function runLeader(
     );
     return Exit.FAILURE;
   }
+}
+
+/**
+ * The session leader of an upgrade: spawn the new daemon on the shared
+ * lock and tell `upgrade` its pid through the pipe on
+ * {@linkcode PIDFILE_WRITE_FD}; the pidfile is rewritten by `upgrade` once
+ * the new generation is ready.
+ */
+function spawnUpgrade(
+  libc: Libc,
+  stage: Extract<Stage, { stage: "leader" }>,
+): number {
+  libc.setCloexec(PIDFILE_FD, true);
+  libc.setCloexec(PIDFILE_WRITE_FD, true);
+  const { supervise: _, ...common } = stage;
+  const pid = spawnStage(
+    libc,
+    { ...common, stage: "daemon", supervisor: null, denoDir: null },
+    { stdio: { out: 1 }, readyFd: READY_FD, pidfileFd: PIDFILE_FD },
+  );
+  libc.write(PIDFILE_WRITE_FD, new TextEncoder().encode(`${pid}\n`));
+  return Exit.OK;
 }
 
 /**
@@ -224,7 +247,7 @@ export function checkStart(
  * {@linkcode checkStart}, keeping what it opened: the supervision settings
  * and the log file's descriptor, which becomes the daemon's output.
  */
-function openStart(
+export function openStart(
   libc: Libc,
   core: CoreOptions & { pidfile: string },
   options: StartOptions,
