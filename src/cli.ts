@@ -13,12 +13,15 @@ import {
   type CoreOptions,
   type OptionSpec,
   type OptionSpecs,
+  resolvePath,
 } from "./options.ts";
 import type { ParsedCommandLine } from "./parse.ts";
 import { type Caller, type DefaultPaths, resolveOptions } from "./resolve.ts";
 import { checkChdir, checkStart, runLeader, start } from "./start.ts";
 import { reload, status, stop } from "./control.ts";
 import { Pidfile } from "./pidfile.ts";
+import { programCommand } from "./program.ts";
+import { readLaunchRecord, type RecordedOptions } from "./state.ts";
 import { PIDFILE_FD, type Stage, takeStage } from "./stage.ts";
 import { type Identity, requireRoot, resolveIdentity } from "./privileges.ts";
 
@@ -140,6 +143,8 @@ interface Invocation {
   def: DaemonDefinition;
   args: readonly string[];
   parsed: ParsedCommandLine;
+  /** The options in force: those given, over those recorded at `start`. */
+  options: ParsedCommandLine["raw"];
   core: CoreOptions;
   payload: Record<string, unknown>;
   defaults: DefaultPaths;
@@ -232,20 +237,47 @@ async function dispatch(
   if (libc instanceof Error && COMMANDS[command].libc) {
     throw libcMissing(command, libc);
   }
-  const { core, payload, defaults } = resolveOptions(
+  const caller = callerOf(os);
+  // A unit describes a `run`: the same defaults apply.
+  const foreground = command === "run" || command === "unit";
+  let options = raw;
+  let { core, payload, defaults } = resolveOptions(
     def.name,
     def.options ?? {},
-    raw,
-    callerOf(os),
-    // A unit describes a `run`: the same defaults apply.
-    command === "run" || command === "unit",
+    options,
+    caller,
+    foreground,
   );
+  // A command on a started daemon applies the options it was started with,
+  // under its own given one by one.
+  const record = os !== null && COMMANDS[command].pidfile && command !== "start"
+    ? readLaunchRecord(os, core.pidfile!)
+    : null;
+  if (record !== null) {
+    options = { ...record.options, ...given(raw, def.options ?? {}) };
+    ({ core, payload, defaults } = resolveOptions(
+      def.name,
+      def.options ?? {},
+      options,
+      caller,
+      foreground,
+    ));
+  }
   // Without libc (only `unit` gets here so), names stay unchecked: the
   // service manager resolves them.
   const identity = os === null
     ? undefined
     : resolveIdentity(os, core.user, core.group);
-  const run = { def, args, parsed, core, payload, defaults, identity };
+  const run = {
+    def,
+    args,
+    parsed,
+    options,
+    core,
+    payload,
+    defaults,
+    identity,
+  };
   if (command === "unit") return await unitCommand({ ...run, libc: os });
   // Every other command needs libc (the table), so `os` is there.
   return await HANDLERS[command]({ ...run, libc: os! });
@@ -347,19 +379,25 @@ async function runStage(
 
 /** `start`, and `restart` (which checks the new start, then stops the old). */
 async function startCommand(
-  { libc, def, parsed, core, payload, defaults, identity }: Invocation,
+  { libc, def, args, options, core, payload, defaults, identity }: Invocation,
   restart: boolean,
 ): Promise<number> {
   requireRoot(libc, identity);
   const located = { ...core, pidfile: core.pidfile! };
   const usesDefaultDir = !core.pidfileGiven ||
-    parsed.raw["log-file"] === undefined;
+    options["log-file"] === undefined;
   const startOptions = {
     name: def.name,
     options: payload,
     privateDir: usesDefaultDir ? defaults.privateDir : undefined,
     declaredEnv: def.env,
     identity,
+    program: programCommand(
+      libc.selfCommand().argv,
+      args,
+      Deno.cwd(),
+    ),
+    given: given(options, def.options ?? {}),
   };
   if (restart) {
     // Whatever would make the new daemon fail to start is found before the
@@ -430,4 +468,27 @@ async function unitCommand(
   const text = format === "launchd" ? launchdPlist(input) : systemdUnit(input);
   await Deno.stdout.write(new TextEncoder().encode(text));
   return Exit.OK;
+}
+
+/**
+ * The options given on a command line, to record or to apply over recorded
+ * ones: those that describe the daemon (not `--format`, `--notify-fd`),
+ * paths made absolute against the caller's directory.
+ */
+function given(
+  raw: ParsedCommandLine["raw"],
+  own: OptionSpecs,
+): RecordedOptions {
+  const specs: OptionSpecs = { ...CORE_OPTIONS, ...own };
+  const out: RecordedOptions = Object.create(null);
+  for (const [name, value] of Object.entries(raw)) {
+    if (value === undefined || value === false || !Object.hasOwn(specs, name)) {
+      continue;
+    }
+    if (name === "format" || name === "notify-fd") continue;
+    out[name] = specs[name].type === "path" && typeof value === "string"
+      ? resolvePath(Deno.cwd(), value)
+      : value;
+  }
+  return out;
 }

@@ -774,6 +774,10 @@ function acquireForeground(
       exe: Deno.execPath(),
       uids: [...new Set([euid, identity?.user?.uid ?? euid])],
       supervised: false,
+      foreground: true,
+      program: [Deno.execPath()],
+      options: {},
+      startedAt: Date.now(),
     });
     pidfile.write(Deno.pid);
     pidfile.closeWriter();

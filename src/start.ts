@@ -25,6 +25,7 @@ import {
   type LaunchRecord,
   readLaunchRecord,
   readSupervisorState,
+  type RecordedOptions,
   removeSideFiles,
   writeLaunchRecord,
 } from "./state.ts";
@@ -225,6 +226,10 @@ export interface StartOptions {
   declaredEnv?: readonly string[];
   /** Who the daemon becomes after `prepare`: the log file is handed to it. */
   identity?: Identity;
+  /** This program's command line, to run it again (see {@linkcode LaunchRecord}). */
+  program?: string[];
+  /** The options given, for the launch record (see {@linkcode LaunchRecord}). */
+  given?: RecordedOptions;
 }
 
 /**
@@ -370,6 +375,10 @@ function launchRecord(
     exe: Deno.execPath(),
     uids: [...new Set([euid, dropsTo])],
     supervised: supervise !== undefined,
+    foreground: false,
+    program: options.program ?? [Deno.execPath()],
+    options: options.given ?? {},
+    startedAt: Date.now(),
   };
 }
 

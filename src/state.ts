@@ -72,7 +72,26 @@ export interface LaunchRecord {
   uids: number[];
   /** Whether the pidfile names a supervisor (`start --restart`). */
   supervised: boolean;
+  /** Whether `run` took the pidfile: a service manager owns the process. */
+  foreground: boolean;
+  /**
+   * This program as a command line that runs it again (absolute paths): the
+   * executable as started — its path, so that a binary replaced there is
+   * the one found — and, under `deno run`, its flags and the script.
+   */
+  program: string[];
+  /**
+   * The options `start` was given, by long name, paths made absolute: the
+   * control commands apply them under their own, so that `restart` starts
+   * the daemon as it was started and `stop` waits its stop timeout.
+   */
+  options: RecordedOptions;
+  /** When `start` launched it, in ms since the epoch. */
+  startedAt: number;
 }
+
+/** Option values as given on a command line: a string, or `true` for a flag. */
+export type RecordedOptions = Record<string, string | true>;
 
 /** The memfd name under which a daemon publishes its {@linkcode DaemonState}. */
 export const STATE_MEMFD = "denod-state";
@@ -339,9 +358,28 @@ export function readLaunchRecord(
   ) {
     return null;
   }
+  const program = Array.isArray(data.program) && data.program.every(isString)
+    ? data.program
+    : [data.exe];
   return {
     exe: data.exe,
     uids: data.uids,
     supervised: data.supervised === true,
+    foreground: data.foreground === true,
+    program,
+    options: recordedOptions(data.options),
+    startedAt: isCount(data.startedAt) ? data.startedAt : 0,
   };
+}
+
+/** The recorded options, each a string or `true` (a record from an older version has none). */
+function recordedOptions(data: unknown): RecordedOptions {
+  const options: RecordedOptions = Object.create(null);
+  if (data === null || typeof data !== "object" || Array.isArray(data)) {
+    return options;
+  }
+  for (const [name, value] of Object.entries(data)) {
+    if (isString(value) || value === true) options[name] = value;
+  }
+  return options;
 }

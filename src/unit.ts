@@ -11,6 +11,7 @@ import {
   type RestartPolicy,
 } from "./options.ts";
 import { UsageError } from "./errors.ts";
+import { programCommand } from "./program.ts";
 import { hasControl, quote } from "./text.ts";
 
 /** What a unit is generated from. */
@@ -60,15 +61,7 @@ export function serviceCommand(
   cwd: string,
   isPath: (option: string) => boolean,
 ): string[] {
-  const prefix = argv.slice(0, argv.length - args.length);
-  prefix[0] = Deno.execPath();
-  if (!Deno.build.standalone && prefix.length > 1) {
-    // deno run [flags] SCRIPT: make the script absolute.
-    const script = prefix[prefix.length - 1];
-    if (!/^[a-z]+:/.test(script)) {
-      prefix[prefix.length - 1] = resolvePath(cwd, script);
-    }
-  }
+  const prefix = programCommand(argv, args, cwd);
   // systemd starts services in /: a relative path must not change meaning.
   const absolute = (p: string) => resolvePath(cwd, p);
   const kept = args.flatMap((arg, i) => {
