@@ -172,6 +172,8 @@ export function spawnStage(
     lifelineFd?: number;
     setsid?: boolean;
     env?: Record<string, string>;
+    /** The program to run instead of this one as the kernel started it. */
+    command?: { path: string; argv: string[] };
   },
 ): number {
   // Under deno run --user, the daemon gets Deno caches of its own (denodir.ts).
@@ -186,7 +188,7 @@ export function spawnStage(
       : stage,
   );
   try {
-    const { path, argv } = libc.selfCommand();
+    const { path, argv } = io.command ?? libc.selfCommand();
     const { stdio } = io;
     return libc.spawn({
       path,

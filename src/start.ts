@@ -45,7 +45,7 @@ import { pidfilePolicy } from "./pidfile.ts";
  * the daemon (which announces itself with `MAINPID`): `WATCHDOG_PID` goes and
  * `WATCHDOG_USEC` stays; a watchdog meant for another process goes entirely.
  */
-function handOverServiceEnv(): void {
+export function handOverServiceEnv(): void {
   for (const name of ["LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"]) {
     Deno.env.delete(name);
   }
@@ -438,7 +438,7 @@ function spawnLeader(
 }
 
 /** How waiting for readiness ended, and the reader to close afterwards. */
-interface Readiness {
+export interface Readiness {
   /** A message, `null` at end of file, or why the wait was cut short. */
   outcome: ReadinessMessage | null | "timeout" | "interrupted";
   /** Settles once the reader has seen the end of the pipe. */
@@ -451,7 +451,7 @@ interface Readiness {
  * Wait for the first readiness message, the end of the pipe, the ready
  * timeout, or Ctrl-C (or SIGTERM), which stops the half-started daemon too.
  */
-async function awaitReadiness(
+export async function awaitReadiness(
   libc: Libc,
   readEnd: number,
   readyTimeout: number,
@@ -492,7 +492,7 @@ async function awaitReadiness(
 }
 
 /** `promise`'s value, or `undefined` after `ms`. */
-async function within<T>(
+export async function within<T>(
   promise: Promise<T>,
   ms: number,
 ): Promise<T | undefined> {
@@ -508,7 +508,7 @@ async function within<T>(
 }
 
 /** Why a start failed, in words. */
-function failure(
+export function failure(
   outcome: Readiness["outcome"],
   core: CoreOptions,
 ): string {
