@@ -116,13 +116,67 @@ export function launchPath(pidfile: string): string {
   return `${base(pidfile)}.launch`;
 }
 
+/** The upgrade in progress for a pidfile: `x.pid` → `x.upgrade`. */
+export function upgradePath(pidfile: string): string {
+  return `${base(pidfile)}.upgrade`;
+}
+
+/**
+ * What `upgrade` records while two generations hold the pidfile's lock, for
+ * `status`; neither pid is believed unless the kernel shows it holding the
+ * lock.
+ */
+export interface UpgradeInProgress {
+  /** The generation being replaced. */
+  pid: number;
+  /** The generation replacing it. */
+  next: number;
+}
+
+/** Record an upgrade in progress; the caller holds the pidfile's lock. */
+export function writeUpgradeFile(
+  libc: Libc,
+  pidfile: string,
+  upgrade: UpgradeInProgress,
+): void {
+  StateFile.create(libc, upgradePath(pidfile), upgrade).close();
+}
+
+/** The upgrade is over. */
+export function removeUpgradeFile(libc: Libc, pidfile: string): void {
+  try {
+    libc.unlink(upgradePath(pidfile));
+  } catch {
+    // not there
+  }
+}
+
+/** The upgrade in progress, as recorded, or `null`. */
+export function readUpgradeFile(
+  libc: Libc,
+  pidfile: string,
+): UpgradeInProgress | null {
+  const data = readSideFile(libc, upgradePath(pidfile)) as
+    | Record<string, unknown>
+    | null;
+  return data !== null && isCount(data.pid) && isCount(data.next)
+    ? { pid: data.pid, next: data.next }
+    : null;
+}
+
 /**
  * Remove the side files of a pidfile whose processes are gone. Only the
  * holder of the pidfile's lock may call this; the pidfile's directory was
  * checked when the lock was taken.
  */
 export function removeSideFiles(libc: Libc, pidfile: string): void {
-  for (const path of [launchPath(pidfile), supervisorPath(pidfile)]) {
+  for (
+    const path of [
+      launchPath(pidfile),
+      supervisorPath(pidfile),
+      upgradePath(pidfile),
+    ]
+  ) {
     try {
       libc.unlink(path);
     } catch {
