@@ -23,7 +23,7 @@ import { pinDaemon } from "./pin.ts";
 import { type Pinned, terminate } from "./process.ts";
 import { clearedEnv } from "./privileges.ts";
 import { openChecked } from "./safe_open.ts";
-import { PIDFILE_FD, spawnStage, SUPERVISOR_GRACE } from "./stage.ts";
+import { spawnStage, SUPERVISOR_GRACE } from "./stage.ts";
 import {
   awaitReadiness,
   failure,
