@@ -103,6 +103,18 @@ export type ExitStatus =
   | { exited: true; code: number }
   | { exited: false; signal: string; coreDumped: boolean };
 
+/** One classic BPF instruction (`struct sock_filter`). */
+export interface BpfInstruction {
+  /** The opcode. */
+  code: number;
+  /** Jump if true. */
+  jt: number;
+  /** Jump if false. */
+  jf: number;
+  /** The constant. */
+  k: number;
+}
+
 /** How to spawn a process with {@linkcode Libc.spawn}. */
 export interface SpawnRequest {
   /** Path of the executable. */
@@ -269,6 +281,17 @@ export interface Libc {
   ): void;
   /** Bind a Unix datagram socket at `address` (path or `@abstract`); returns its descriptor. */
   bindDatagram(address: string): number;
+  /**
+   * The local port of a listening TCP socket on descriptor `fd`
+   * (`SO_ACCEPTCONN`, `getsockname`), or `null` when `fd` is none.
+   */
+  tcpListenerPort(fd: number): number | null;
+  /**
+   * Attach a classic BPF program to the `SO_REUSEPORT` group of socket `fd`
+   * (`SO_ATTACH_REUSEPORT_CBPF`): it returns the index of the socket, in
+   * the order they joined, that gets each new connection.
+   */
+  attachReuseportFilter(fd: number, program: readonly BpfInstruction[]): void;
   /** Wait up to `timeoutMs` for one datagram on a bound socket; `null` on timeout. */
   receiveDatagram(fd: number, timeoutMs: number): Promise<Uint8Array | null>;
   /** `CLOCK_MONOTONIC` in microseconds, as systemd's `MONOTONIC_USEC` wants it. */
