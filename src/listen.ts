@@ -20,7 +20,51 @@ export interface SharedServeContext {
   signal: AbortSignal;
   /** Warn about a server that upgrades cannot take over. */
   warn(message: string): void;
+  /**
+   * Have the port's `SO_REUSEPORT` group send every new connection to the
+   * newest socket (see {@linkcode NEWEST_SOCKET}); throws when it cannot.
+   */
+  steer(port: number): void;
+  /** Whether the daemon is stopping because a new generation replaced it. */
+  replaced(): boolean;
 }
+
+/**
+ * How long a replaced generation's server keeps its connections open after
+ * the stop request. It gets no new connection once the new generation has
+ * bound the port, but one it accepted just before may not have sent its
+ * request yet, and a server shutting down closes such a connection unanswered
+ * ("connection closed before message completed" on the client).
+ */
+export const REPLACED_LINGER_MS = 250;
+
+/**
+ * A signal that follows `signal`, later by {@linkcode REPLACED_LINGER_MS}
+ * when the daemon stops because it was replaced.
+ */
+function lingering(ctx: SharedServeContext, signal: AbortSignal): AbortSignal {
+  const controller = new AbortController();
+  const follow = () => {
+    if (!ctx.replaced()) return controller.abort(signal.reason);
+    setTimeout(() => controller.abort(signal.reason), REPLACED_LINGER_MS);
+  };
+  if (signal.aborted) follow();
+  else signal.addEventListener("abort", follow, { once: true });
+  return controller.signal;
+}
+
+/**
+ * A classic BPF program for a `SO_REUSEPORT` group: "return 1", the second
+ * socket in the order they joined. While an upgrade overlaps two
+ * generations, that is the new one, so the old one's accept queue gets
+ * nothing new and is empty by the time it closes its listener: without
+ * `net.ipv4.tcp_migrate_req` (off by default), Linux resets the connections
+ * still queued on a closed listener. With one socket left, index 1 is out
+ * of range and the kernel picks by hash among the sockets there are.
+ */
+export const NEWEST_SOCKET = [
+  { code: 0x06, jt: 0, jf: 0, k: 1 }, // BPF_RET | BPF_K
+] as const;
 
 /** Whether `err` is Deno's refusal of `reusePort` without `--unstable-net`. */
 function isUnstableRefusal(err: unknown): boolean {
@@ -89,15 +133,35 @@ export function serveShared(
   const port = ctx.generation === 1
     ? probe(hostname, options.port ?? 8000)
     : options.port ?? 8000;
-  const shared = { signal: ctx.signal, ...options, hostname, port };
+  const shared = {
+    ...options,
+    signal: lingering(ctx, options.signal ?? ctx.signal),
+    hostname,
+    port,
+  };
+  let server: Deno.HttpServer<Deno.NetAddr> | undefined;
   try {
-    return bound(
+    server = bound(
       hostname,
       port,
       () => Deno.serve({ ...shared, reusePort: true }, handler),
     );
   } catch (err) {
     if (!isUnstableRefusal(err)) throw err;
+  }
+  if (server !== undefined) {
+    if (ctx.generation > 1) {
+      try {
+        ctx.steer(server.addr.port);
+      } catch (err) {
+        ctx.warn(
+          `Cannot steer new connections to this generation (${
+            (err as Error).message
+          }): the old one may reset a few as it closes`,
+        );
+      }
+    }
+    return server;
   }
   ctx.warn(
     'Listening without SO_REUSEPORT (run with --unstable-net, or "unstable": ["net"] in deno.json): an upgrade cannot share this port and will fail',

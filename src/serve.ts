@@ -15,10 +15,11 @@ import { redirectToLogFile, UNCHANGED_ID } from "./logfile.ts";
 import type { CoreOptions, OptionSpecs, OptionValues } from "./options.ts";
 import { inspectPidfile, Pidfile, PidfileLockedError } from "./pidfile.ts";
 import { LIFELINE_FD, READY_FD, type UpgradeOf } from "./stage.ts";
-import { serveShared } from "./listen.ts";
+import { NEWEST_SOCKET, serveShared } from "./listen.ts";
 import {
   type DaemonState,
   PublishedState,
+  readSupervisorState,
   removeSideFiles,
   writeLaunchRecord,
 } from "./state.ts";
@@ -431,6 +432,8 @@ class DaemonRun {
             generation: this.#published.generation ?? 1,
             signal: this.#stop!.signal,
             warn: (message) => this.#log.warning(message),
+            steer: (port) => steerToNewest(this.#libc, port),
+            replaced: () => this.#replaced(),
           },
           options,
           handler,
@@ -561,6 +564,25 @@ class DaemonRun {
       this.#exit.resolve(code);
     }
     throw new StartFailed();
+  }
+
+  /**
+   * Whether a newer generation runs: the pidfile names another pid, or the
+   * supervisor's record another daemon.
+   */
+  #replaced(): boolean {
+    const mode = this.#mode;
+    if (this.#pidfile !== undefined) {
+      const pid = namedPid(this.#pidfile);
+      return pid !== undefined && pid !== Deno.pid;
+    }
+    if (!mode.detached || mode.supervisor === undefined) return false;
+    const sup = readSupervisorState(
+      this.#libc,
+      mode.supervisor.pidfile,
+      mode.supervisor.pid,
+    );
+    return sup !== null && sup.child !== null && sup.child !== Deno.pid;
   }
 
   /**
@@ -707,6 +729,20 @@ class Reloads {
     }
     this.#running = false;
   }
+}
+
+/**
+ * Attach {@linkcode NEWEST_SOCKET} to the `SO_REUSEPORT` group of our
+ * listener on `port`: Deno does not give out a server's descriptor, so it
+ * is found among ours by its port.
+ */
+function steerToNewest(libc: Libc, port: number): void {
+  for (const fd of libc.openFds()) {
+    if (libc.tcpListenerPort(fd) !== port) continue;
+    libc.attachReuseportFilter(fd, NEWEST_SOCKET);
+    return;
+  }
+  throw new Error(`no listening socket on port ${port}`);
 }
 
 /** The pid a pidfile names, or `undefined` (none yet, closed, unreadable). */
