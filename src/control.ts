@@ -20,6 +20,7 @@ import { SUPERVISOR_GRACE } from "./stage.ts";
 import {
   readState,
   readSupervisorState,
+  readUpgradeFile,
   removeSideFiles,
   type SupervisorState,
 } from "./state.ts";
@@ -171,8 +172,23 @@ function runningStatus(
       up === undefined ? "unknown" : formatDuration(up)
     }, pidfile ${path}${logsTo ? `, logs to ${logsTo}` : ""}${
       droppedText(state?.droppedRecords)
-    })`,
+    })${upgradeText(libc, path, pid)}`,
   };
+}
+
+/**
+ * `"; upgrading: pid 10 → pid 12"` while `upgrade` has two generations
+ * holding the pidfile's lock, one of them `pid`; the other is named only if
+ * the kernel shows it holding the lock too.
+ */
+function upgradeText(libc: Libc, path: string, pid: number): string {
+  const up = readUpgradeFile(libc, path);
+  if (up === null || (up.pid !== pid && up.next !== pid)) return "";
+  const st = inspectPidfile(libc, path);
+  if (st.state !== "running") return "";
+  const other = up.pid === pid ? up.next : up.pid;
+  if (libc.processView(other, st.file)?.holdsLock !== true) return "";
+  return `; upgrading: pid ${up.pid} → pid ${up.next}`;
 }
 
 /** `", 12 log records dropped"` when there are any. */
