@@ -114,3 +114,225 @@ Deno.test({
     });
   },
 });
+
+/** The fixture's answer: its pid and generation. */
+async function answer(port: number): Promise<[number, number]> {
+  const text = await (await fetch(`http://127.0.0.1:${port}/`)).text();
+  const [pid, generation] = text.trim().split(" ").map(Number);
+  return [pid, generation];
+}
+
+/** How many generations the fixture's log says started. */
+function startsIn(log: string): number {
+  return log.match(/Starting upgraded /g)?.length ?? 0;
+}
+
+Deno.test("`upgrade` whose new generation fails before ready exits 1 with its error; the old one serves on, pidfile unchanged", async () => {
+  await withScratch(async (s) => {
+    const port = freePort();
+    const old = await started(s, FIXTURE, ["--port", String(port)]);
+    const pidfileBefore = Deno.readTextFileSync(s.pidfile);
+    const cases: [string[], RegExp][] = [
+      [["--fail", "throw"], /The new configuration is broken/],
+      [["--fail", "exit"], /exited before it was ready/],
+      [
+        ["--fail", "never-ready", "--ready-timeout", "2"],
+        /not ready within 2 s/,
+      ],
+    ];
+    for (const [args, error] of cases) {
+      const r = await cli(FIXTURE, ["upgrade", ...s.paths, ...args]);
+      assert.equal(r.code, 1, r.stdout + r.stderr);
+      assert.match(r.stderr, error);
+      assert.equal(Deno.readTextFileSync(s.pidfile), pidfileBefore);
+      assert.deepEqual(await answer(port), [old, 1]);
+      const st = await cli(FIXTURE, ["status", ...s.paths]);
+      assert.equal(st.code, 0, st.stdout);
+      assert.match(st.stdout, new RegExp(`running \\(pid ${old},`));
+    }
+    // The failed options were not recorded: a plain upgrade works.
+    const r = await cli(FIXTURE, ["upgrade", ...s.paths]);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    const [pid, generation] = await answer(port);
+    s.track(pid);
+    assert.equal(generation, 2);
+    assert.equal(readPid(s.pidfile), pid);
+  });
+});
+
+Deno.test("`status` during an upgrade shows both pids, and a `start` racing it starts nothing", async () => {
+  await withScratch(async (s) => {
+    const port = freePort();
+    const old = await started(s, FIXTURE, ["--port", String(port)]);
+    const upgrading = cli(FIXTURE, [
+      "upgrade",
+      ...s.paths,
+      "--ready-delay",
+      "1500",
+    ]);
+    let both = "";
+    await waitFor("status to show the upgrade", async () => {
+      const st = await cli(FIXTURE, ["status", ...s.paths]);
+      assert.equal(st.code, 0, st.stdout + st.stderr);
+      if (st.stdout.includes("upgrading")) both = st.stdout;
+      return both !== "";
+    }, 20_000);
+    const m = both.match(/upgrading: pid (\d+) → pid (\d+)/);
+    assert.ok(m, both);
+    assert.equal(Number(m[1]), old);
+    const next = s.track(Number(m[2]))!;
+    const racing = await cli(FIXTURE, ["start", ...s.paths]);
+    assert.equal(racing.code, 0, racing.stdout + racing.stderr);
+    assert.match(racing.stdout, /already running/);
+    const r = await upgrading;
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.equal(readPid(s.pidfile), next);
+    assert.equal(startsIn(s.log()), 2, s.log());
+    assert.ok(!alive(old));
+    const st = await cli(FIXTURE, ["status", ...s.paths]);
+    assert.doesNotMatch(st.stdout, /upgrading/);
+  });
+});
+
+Deno.test("`start` of a second daemon on a port the daemon holds fails with address in use", async () => {
+  await withScratch(async (s) => {
+    const port = freePort();
+    await started(s, EXAMPLE, ["--port", String(port)]);
+    const other = [
+      "--pidfile",
+      `${s.dir}/other.pid`,
+      "--log-file",
+      `${s.dir}/other.log`,
+    ];
+    const r = await cli(EXAMPLE, ["start", ...other, "--port", String(port)]);
+    assert.equal(r.code, 1, r.stdout + r.stderr);
+    assert.match(
+      r.stderr,
+      new RegExp(`127\\.0\\.0\\.1:${port}: address in use`),
+    );
+    s.track(readPid(`${s.dir}/other.pid`));
+    // Nor does a daemon join a port an unrelated program holds.
+    const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    try {
+      const busy = (l.addr as Deno.NetAddr).port;
+      const r2 = await cli(EXAMPLE, [
+        "start",
+        ...other,
+        "--port",
+        String(busy),
+      ]);
+      assert.equal(r2.code, 1, r2.stdout + r2.stderr);
+      assert.match(r2.stderr, /address in use/);
+    } finally {
+      l.close();
+    }
+  });
+});
+
+Deno.test("`upgrade` of a daemon under `run` is refused with what to do instead", async () => {
+  await withScratch(async (s) => {
+    const child = new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", FIXTURE, "run", "--pidfile", s.pidfile],
+      stdin: "null",
+      stdout: "null",
+      stderr: "null",
+    }).spawn();
+    s.track(child.pid);
+    try {
+      await waitFor("the pidfile", () => readPid(s.pidfile) === child.pid);
+      const r = await cli(FIXTURE, ["upgrade", "--pidfile", s.pidfile]);
+      assert.equal(r.code, 1, r.stdout + r.stderr);
+      assert.match(r.stderr, /service manager.*systemctl restart/);
+      assert.ok(alive(child.pid));
+    } finally {
+      child.kill("SIGTERM");
+      await child.status;
+    }
+  });
+});
+
+Deno.test(
+  asRoot(
+    "`upgrade` takes the real lock from a hostile old generation, or refuses",
+  ),
+  async () => {
+    await withScratch(async (s) => {
+      const home = nobodyHome(s);
+      const decoy = `${home}/decoy`;
+      const port = freePort();
+      const user = ["--user", "nobody", "--port", String(port)];
+      // The old generation moves its lock to another descriptor and puts a
+      // writable, locked file of its own where the lock was.
+      const old = await started(s, FIXTURE, [
+        ...user,
+        "--hostile",
+        "swap-lock",
+        "--decoy",
+        decoy,
+      ]);
+      await waitFor("the decoy", () => {
+        try {
+          return Deno.readLinkSync(`/proc/${old}/fd/5`) === decoy;
+        } catch {
+          return false;
+        }
+      });
+      const r = await cli(FIXTURE, [
+        "upgrade",
+        ...s.paths,
+        "--hostile",
+        "none",
+      ]);
+      assert.equal(r.code, 0, r.stdout + r.stderr);
+      const next = trackNow(s);
+      assert.notEqual(next, old);
+      // The new generation holds the pidfile itself, read-only.
+      assert.equal(Deno.readLinkSync(`/proc/${next}/fd/5`), s.pidfile);
+      const info = Deno.readTextFileSync(`/proc/${next}/fdinfo/5`);
+      assert.match(info, /^flags:\s+0*[0-7]*0$/m, info);
+      assert.match(info, /FLOCK\s+ADVISORY\s+WRITE/);
+      // It was handed nothing of the decoy's.
+      for (const [fd, target] of procFdsOf(next)) {
+        assert.notEqual(target, decoy, `fd ${fd}`);
+      }
+      assert.ok(!alive(old));
+
+      // One that lets go of the lock has no pidfile to hand on: nothing starts.
+      const again = await cli(FIXTURE, [
+        "upgrade",
+        ...s.paths,
+        "--hostile",
+        "drop-lock",
+      ]);
+      assert.equal(again.code, 0, again.stdout + again.stderr);
+      const dropping = trackNow(s);
+      await waitFor("the lock to be dropped", () => {
+        try {
+          return Deno.readLinkSync(`/proc/${dropping}/fd/5`) !== s.pidfile;
+        } catch {
+          return true;
+        }
+      });
+      const refused = await cli(FIXTURE, ["upgrade", ...s.paths]);
+      assert.equal(refused.code, 7, refused.stdout + refused.stderr);
+      assert.match(refused.stderr, /Not running/);
+      assert.equal(startsIn(s.log()), 3, s.log());
+    });
+  },
+);
+
+/** `/proc/PID/fd` targets. */
+function procFdsOf(pid: number): [number, string][] {
+  const out: [number, string][] = [];
+  for (const e of Deno.readDirSync(`/proc/${pid}/fd`)) {
+    try {
+      out.push([
+        Number(e.name),
+        Deno.readLinkSync(`/proc/${pid}/fd/${e.name}`),
+      ]);
+    } catch {
+      // closed meanwhile
+    }
+  }
+  return out;
+}
