@@ -234,7 +234,11 @@ function supervisedStatus(
       sup.childReady ? "running" : "starting"
     } (pid ${sup.child}, up ${
       up === undefined ? "unknown" : formatDuration(up)
-    }; supervised by pid ${sup.pid}, ${restarts}${last}; ${where})`,
+    }; supervised by pid ${sup.pid}, ${restarts}${last}; ${where})${
+      sup.upgrade?.outcome === "starting" && sup.upgrade.next !== null
+        ? `; upgrading: pid ${sup.upgrade.pid} → pid ${sup.upgrade.next}`
+        : ""
+    }`,
   };
 }
 

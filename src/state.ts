@@ -62,6 +62,80 @@ export interface SupervisorState {
   logsTo: string;
   /** The supervisor's own log records it could not write, once there are any. */
   droppedRecords?: number;
+  /** The last upgrade asked of it (`upgrade`), once there is one. */
+  upgrade?: SupervisedUpgrade;
+}
+
+/** How an upgrade asked of the supervisor goes. */
+export interface SupervisedUpgrade {
+  /** The request's id. */
+  id: string;
+  /** The daemon being replaced. */
+  pid: number;
+  /** The new generation, once spawned. */
+  next: number | null;
+  /** Under way, done (the new one is ready, the old one asked to stop), or failed. */
+  outcome: "starting" | "done" | "failed";
+  /** Why it failed. */
+  error: string | null;
+}
+
+/**
+ * What `upgrade` asks of the supervisor of `start --restart`, in a root-owned
+ * file beside the pidfile (`x.request`), announced with SIGWINCH.
+ */
+export interface UpgradeRequest {
+  /** Matches the answer in {@linkcode SupervisorState.upgrade}. */
+  id: string;
+  /** The program to run (see {@linkcode LaunchRecord.program}). */
+  program: string[];
+  /** The new generation's settings. */
+  daemon: unknown;
+  /** The new generation's number. */
+  generation: number;
+}
+
+/** The upgrade request for a pidfile: `x.pid` → `x.request`. */
+export function requestPath(pidfile: string): string {
+  return `${base(pidfile)}.request`;
+}
+
+/** Write an upgrade request; the supervisor removes it once read. */
+export function writeUpgradeRequest(
+  libc: Libc,
+  pidfile: string,
+  request: UpgradeRequest,
+): void {
+  StateFile.create(libc, requestPath(pidfile), request).close();
+}
+
+/** Read and remove the upgrade request, or `null` when there is none to trust. */
+export function takeUpgradeRequest(
+  libc: Libc,
+  pidfile: string,
+): UpgradeRequest | null {
+  const data = readSideFile(libc, requestPath(pidfile)) as
+    | Record<string, unknown>
+    | null;
+  try {
+    libc.unlink(requestPath(pidfile));
+  } catch {
+    // not there
+  }
+  if (
+    data === null || !isString(data.id) || !Array.isArray(data.program) ||
+    data.program.length === 0 || !data.program.every(isString) ||
+    !isCount(data.generation) || typeof data.daemon !== "object" ||
+    data.daemon === null
+  ) {
+    return null;
+  }
+  return {
+    id: data.id,
+    program: data.program,
+    daemon: data.daemon,
+    generation: data.generation,
+  };
 }
 
 /** What may hold the pidfile, recorded by whoever started the daemon. */
@@ -175,6 +249,7 @@ export function removeSideFiles(libc: Libc, pidfile: string): void {
       launchPath(pidfile),
       supervisorPath(pidfile),
       upgradePath(pidfile),
+      requestPath(pidfile),
     ]
   ) {
     try {

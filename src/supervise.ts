@@ -32,8 +32,10 @@ import {
 import {
   removeSideFiles,
   StateFile,
+  type SupervisedUpgrade,
   supervisorPath,
   type SupervisorState,
+  takeUpgradeRequest,
 } from "./state.ts";
 import { DroppedRecords } from "./dropped.ts";
 import { SupervisorLog } from "./_supervisor_log.ts";
@@ -168,6 +170,8 @@ interface Child {
   killTimer?: ReturnType<typeof setTimeout>;
   /** Settles once its readiness pipe is read to the end. */
   messages: Promise<void>;
+  /** A generation an upgrade started, once it replaced the daemon. */
+  promoted?: boolean;
 }
 
 /**
@@ -239,6 +243,7 @@ interface Run {
 function spawnDaemon(
   libc: Libc,
   stage: Stage,
+  command?: { path: string; argv: string[] },
 ): { pid: number; pidfd: number; lifeline: number; messages: number } {
   const [r, w] = libc.pipe();
   // The daemon's end closes with us; ours stays open while it runs.
@@ -254,8 +259,9 @@ function spawnDaemon(
         daemon: stage.daemon,
         supervisor: Deno.pid,
         denoDir: null,
+        upgrade: stage.upgrade ?? null,
       },
-      { stdio: { out: 1 }, readyFd: w, lifelineFd: lifeline },
+      { stdio: { out: 1 }, readyFd: w, lifelineFd: lifeline, command },
     );
   } catch (err) {
     libc.close(r);
@@ -304,6 +310,12 @@ class Supervisor {
   #restarts = 0;
   #inARow = 0;
   #lastExit: SupervisorState["lastExit"] = null;
+  /** The program the daemon is run from, once an upgrade named one. */
+  #command: { path: string; argv: string[] } | undefined;
+  /** The upgrade under way: the new generation, not yet ready. */
+  #upgrading: { child: Child; answer: SupervisedUpgrade } | null = null;
+  /** The last upgrade's answer, for `upgrade` to read. */
+  #upgradeAnswer: SupervisedUpgrade | undefined;
 
   constructor(libc: Libc, stage: Stage, config: SupervisorConfig) {
     this.#libc = libc;
@@ -342,6 +354,7 @@ class Supervisor {
       ...(this.#dropped.total > 0
         ? { droppedRecords: this.#dropped.total }
         : {}),
+      ...(this.#upgradeAnswer ? { upgrade: this.#upgradeAnswer } : {}),
     };
   }
 
@@ -375,6 +388,8 @@ class Supervisor {
     Deno.addSignalListener("SIGTERM", () => this.#onStop("SIGTERM"));
     Deno.addSignalListener("SIGINT", () => this.#onStop("SIGINT"));
     Deno.addSignalListener("SIGHUP", () => this.#onReload());
+    // Never SIGUSR1 (it opens Deno's inspector); USR2 is the payload's.
+    Deno.addSignalListener("SIGWINCH", () => this.#onUpgrade());
     Deno.addSignalListener("SIGUSR2", () => {
       const daemon = running(this.#phase);
       if (daemon) this.#signal(daemon.child, "SIGUSR2");
@@ -407,6 +422,9 @@ class Supervisor {
       return;
     }
     this.#log.info(`Stopping on ${signal}`);
+    if (this.#upgrading !== null) {
+      this.#upgradeFailed(`Stopped by ${signal}`);
+    }
     if (phase.kind === "starting" || phase.kind === "up") {
       this.#phase = {
         kind: "stopping",
@@ -450,6 +468,7 @@ class Supervisor {
 
   /** READY from `child`: it is up, and said so even while being stopped. */
   #onReady(child: Child): void {
+    if (this.#upgrading?.child === child) return this.#promote(child);
     const phase = this.#phase;
     if (phase.kind === "starting" && phase.child === child) {
       this.#phase = { kind: "up", child };
@@ -505,11 +524,138 @@ class Supervisor {
     return true;
   }
 
+  /**
+   * WINCH from `upgrade`: spawn a new generation from the request beside
+   * the pidfile while the daemon serves on; it replaces the daemon once it
+   * is ready ({@linkcode Supervisor.#promote}). Restart counts are untouched.
+   */
+  #onUpgrade(): void {
+    const request = takeUpgradeRequest(this.#libc, this.#stage.pidfile);
+    if (request === null) return;
+    const phase = this.#phase;
+    const answer: SupervisedUpgrade = {
+      id: request.id,
+      pid: phase.kind === "up" ? phase.child.pid : 0,
+      next: null,
+      outcome: "starting",
+      error: null,
+    };
+    this.#upgradeAnswer = answer;
+    const refuse = (why: string) => {
+      answer.outcome = "failed";
+      answer.error = why;
+      this.#publish();
+    };
+    if (phase.kind !== "up") return refuse("The daemon is not up: no upgrade");
+    if (this.#upgrading !== null) return refuse("An upgrade is under way");
+    const stage = {
+      ...this.#stage,
+      daemon: request.daemon as Stage["daemon"],
+      upgrade: { generation: request.generation, previous: phase.child.pid },
+    };
+    const command = {
+      path: request.program[0],
+      argv: [...request.program, "upgrade"],
+    };
+    let spawned;
+    try {
+      spawned = spawnDaemon(this.#libc, stage, command);
+    } catch (err) {
+      return refuse(`Cannot spawn the daemon: ${(err as Error).message}`);
+    }
+    const child: Child = {
+      pid: spawned.pid,
+      lifeline: spawned.lifeline,
+      pidfd: spawned.pidfd,
+      startedAt: performance.now(),
+      error: null,
+      messages: Promise.resolve(),
+    };
+    answer.next = child.pid;
+    this.#upgrading = { child, answer };
+    this.#log.info(
+      `Upgrading: started generation ${request.generation} (pid ${child.pid}) beside pid ${phase.child.pid}`,
+    );
+    const timeout = this.#config.readyTimeout;
+    child.readyTimer = setTimeout(() => {
+      if (this.#upgrading?.child !== child) return;
+      this.#upgradeFailed(`The daemon was not ready within ${timeout} s`);
+    }, timeout * 1000);
+    child.messages = this.#follow(child, spawned.messages);
+    void this.#libc.pidfdWait(child.pidfd, Infinity).then(async () => {
+      if (child.promoted) return; // the run loop reaps it
+      if (this.#upgrading?.child === child) {
+        this.#upgradeFailed(
+          child.error ?? "The daemon exited before it was ready",
+        );
+      }
+      const status = await this.#exited(child);
+      this.#log.warning(
+        `The new generation (pid ${child.pid}) exited with ${
+          describeExit(status)
+        } before it was ready; pid ${answer.pid} serves on`,
+      );
+    });
+    // On-the-fly settings: restarts from now on run the new program.
+    this.#pendingStage = { stage, command };
+    this.#publish();
+  }
+
+  /** Settings of the generation being started, adopted once it is ready. */
+  #pendingStage: {
+    stage: Stage;
+    command: { path: string; argv: string[] };
+  } | null = null;
+
+  /** The new generation is ready: it becomes the daemon; the old one stops. */
+  #promote(child: Child): void {
+    const upgrading = this.#upgrading!;
+    const phase = this.#phase;
+    clearTimeout(child.readyTimer);
+    this.#upgrading = null;
+    if (phase.kind !== "up") {
+      this.#upgradeFailed("The daemon stopped during the upgrade", child);
+      return;
+    }
+    const old = phase.child;
+    child.promoted = true;
+    this.#phase = { kind: "up", child };
+    if (this.#pendingStage !== null) {
+      this.#stage = this.#pendingStage.stage;
+      this.#command = this.#pendingStage.command;
+      this.#pendingStage = null;
+    }
+    upgrading.answer.outcome = "done";
+    this.#publish();
+    this.#log.info(
+      `Upgraded: pid ${child.pid} is ready; stopping pid ${old.pid}`,
+    );
+    this.#stopChild(old);
+  }
+
+  /** The upgrade failed: stop the new generation; the daemon serves on. */
+  #upgradeFailed(why: string, child = this.#upgrading?.child): void {
+    const answer = this.#upgrading?.answer ?? this.#upgradeAnswer;
+    this.#upgrading = null;
+    this.#pendingStage = null;
+    if (answer !== undefined && answer.outcome === "starting") {
+      answer.outcome = "failed";
+      answer.error = why;
+    }
+    if (child !== undefined) {
+      clearTimeout(child.readyTimer);
+      this.#log.error(`Upgrade failed: ${why} (pid ${child.pid})`);
+      this.#stopChild(child);
+    }
+    this.#publish();
+  }
+
   /** Spawn the daemon, time its start-up and follow its readiness messages. */
   #spawn(): Child {
     const { pid, pidfd, lifeline, messages } = spawnDaemon(
       this.#libc,
       this.#stage,
+      this.#command,
     );
     const child: Child = {
       pid,
@@ -688,7 +834,18 @@ class Supervisor {
         : `Started the daemon (pid ${child.pid}, restart ${this.#restarts}, ${this.#inARow} in a row)`,
     );
     this.#publish();
-    const exit = await this.#exited(child);
+    let exit = await this.#exited(child);
+    // An upgrade replaced it: follow the new generation.
+    for (let now = running(this.#phase); now && now.child !== child;) {
+      this.#log.info(
+        `The previous generation (pid ${child.pid}) exited with ${
+          describeExit(exit)
+        }`,
+      );
+      child = now.child;
+      exit = await this.#exited(child);
+      now = running(this.#phase);
+    }
     const phase = this.#phase;
     const ready = running(phase)?.ready ?? false;
     const status = describeExit(exit);
