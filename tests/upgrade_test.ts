@@ -336,3 +336,62 @@ function procFdsOf(pid: number): [number, string][] {
   }
   return out;
 }
+
+Deno.test({
+  name:
+    "`upgrade` under `start --restart` replaces the supervisor's daemon without a lost request; its restart count stays",
+  sanitizeResources: false,
+  async fn() {
+    await withScratch(async (s) => {
+      const port = freePort();
+      const r0 = await cli(FIXTURE, [
+        "start",
+        ...s.paths,
+        "--port",
+        String(port),
+        "--restart",
+        "on-failure",
+      ]);
+      assert.equal(r0.code, 0, r0.stdout + r0.stderr);
+      const supervisor = trackNow(s);
+      const [first] = await answer(port);
+      s.track(first);
+      const clients = loopClients(`http://127.0.0.1:${port}/`, 4);
+      let previous = first;
+      try {
+        for (let i = 0; i < 3; i++) {
+          const r = await cli(FIXTURE, ["upgrade", ...s.paths]);
+          assert.equal(r.code, 0, r.stdout + r.stderr);
+          const m = r.stdout.match(/upgraded \(pid (\d+), generation (\d+)/);
+          assert.ok(m, r.stdout);
+          s.track(Number(m[1]));
+          assert.equal(Number(m[2]), i + 2);
+          assert.ok(!alive(previous), "the old generation still runs");
+          previous = Number(m[1]);
+        }
+        const failed = await cli(FIXTURE, [
+          "upgrade",
+          ...s.paths,
+          "--fail",
+          "throw",
+        ]);
+        assert.equal(failed.code, 1, failed.stdout + failed.stderr);
+        assert.match(failed.stderr, /The new configuration is broken/);
+      } finally {
+        const counts = await clients.stop();
+        assert.equal(counts.failed, 0, counts.errors.join("\n"));
+        assert.ok(counts.ok > 10, `only ${counts.ok} requests answered`);
+      }
+      assert.deepEqual(await answer(port), [previous, 4]);
+      assert.equal(readPid(s.pidfile), supervisor);
+      const st = await cli(FIXTURE, ["status", ...s.paths]);
+      assert.equal(st.code, 0, st.stdout + st.stderr);
+      assert.match(
+        st.stdout,
+        new RegExp(
+          `running \\(pid ${previous}, .*supervised by pid ${supervisor}, 0 restarts`,
+        ),
+      );
+    });
+  },
+});
