@@ -13,11 +13,14 @@
  *   settle: the runtime retires idle worker threads after 10 s), against an
  *   idle bare Deno process serving HTTP the same way; and the same for the
  *   supervisor of `start --restart` and the daemon it runs;
- * - `start --restart` → ready (one more boot: the supervisor).
+ * - `start --restart` → ready (one more boot: the supervisor);
+ * - `upgrade` and `restart` under four looping clients: wall time, and the
+ *   requests that failed (`_upgradebench.ts`).
  *
  * Usage: deno run -A scripts/bench.ts [--runs N] [--idle-seconds S]
  */
 import { parseArgs } from "node:util";
+import { upgradeBench } from "./_upgradebench.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -284,6 +287,8 @@ try {
   for (const [what, perSecond] of throughput) {
     console.log(`  ${what.padEnd(36)} ${perSecond}`);
   }
+  console.log("");
+  console.log((await upgradeBench(root, dir, RUNS)).join("\n"));
 } finally {
   try {
     await run(["run", "-A", "daemon.ts", "stop", ...paths]);
