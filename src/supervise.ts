@@ -388,7 +388,7 @@ class Supervisor {
     Deno.addSignalListener("SIGTERM", () => this.#onStop("SIGTERM"));
     Deno.addSignalListener("SIGINT", () => this.#onStop("SIGINT"));
     Deno.addSignalListener("SIGHUP", () => this.#onReload());
-    // Never SIGUSR1 (it opens Deno's inspector); USR2 is the payload's.
+    // Not the first user signal (it opens Deno's inspector); USR2 is the payload's.
     Deno.addSignalListener("SIGWINCH", () => this.#onUpgrade());
     Deno.addSignalListener("SIGUSR2", () => {
       const daemon = running(this.#phase);

@@ -41,19 +41,9 @@ import {
   writeUpgradeFile,
 } from "./state.ts";
 import type { CoreOptions } from "./options.ts";
-import { upgradeSupervised } from "./upgrade_supervised.ts";
+import { type UpgradeResult, upgradeSupervised } from "./upgrade_supervised.ts";
 
-/** What `upgrade` reports. */
-export interface UpgradeResult {
-  /** The new generation's pid. */
-  pid: number;
-  /** The pid of the generation it replaced. */
-  previous: number;
-  /** The new generation's number. */
-  generation: number;
-  /** The supervisor's pid, under `start --restart`. */
-  supervisor?: number;
-}
+export type { UpgradeResult };
 
 /** The launch record of a daemon `upgrade` may replace, or why not. */
 function upgradable(

@@ -3,7 +3,8 @@
  * the pidfile and is the daemon's parent, so it starts the new generation,
  * waits for it to be ready and stops the old one. `upgrade` writes what to
  * run into a root-owned request file beside the pidfile, sends SIGWINCH
- * (SIGUSR1 opens Deno's inspector, SIGUSR2 is the payload's), and follows
+ * (the first user signal opens Deno's inspector, the second is the
+ * payload's), and follows
  * the answer in the supervisor's state file. The pidfile keeps naming the
  * supervisor; its restart counts are untouched.
  *
@@ -24,7 +25,18 @@ import {
   writeUpgradeRequest,
 } from "./state.ts";
 import { oneLine } from "./text.ts";
-import type { UpgradeResult } from "./upgrade.ts";
+
+/** What `upgrade` reports. */
+export interface UpgradeResult {
+  /** The new generation's pid. */
+  pid: number;
+  /** The pid of the generation it replaced. */
+  previous: number;
+  /** The new generation's number. */
+  generation: number;
+  /** The supervisor's pid, under `start --restart`. */
+  supervisor?: number;
+}
 
 /**
  * Have the supervisor start the new generation, then stop the old one.
