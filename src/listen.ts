@@ -10,7 +10,6 @@
  *
  * @module
  */
-import { DaemonError, Exit } from "./errors.ts";
 
 /** What {@linkcode serveShared} needs to know of the daemon. */
 export interface SharedServeContext {
@@ -83,7 +82,7 @@ function address(hostname: string, port: number): string {
  * port 0 this picks the port the shared server then binds.
  *
  * @returns The port.
- * @throws {DaemonError} Naming the address when it is in use.
+ * @throws {Deno.errors.AddrInUse} Naming the address when it is in use.
  */
 function probe(hostname: string, port: number): number {
   const listener = bound(
@@ -96,22 +95,26 @@ function probe(hostname: string, port: number): number {
   return at;
 }
 
-/** `bind()`'s result, or a bind error that names the address. */
+/**
+ * `bind()`'s result, or its error renamed to say the address: the same
+ * error class, so that what maps errors to errno (sd_notify's `ERRNO=`)
+ * still knows it.
+ */
 function bound<T>(hostname: string, port: number, bind: () => T): T {
   try {
     return bind();
   } catch (err) {
+    if (!(err instanceof Error) || isUnstableRefusal(err)) throw err;
     const why = err instanceof Deno.errors.AddrInUse
-      ? "address in use"
-      : (err as Error).message;
-    if (isUnstableRefusal(err)) throw err;
-    throw new DaemonError(
-      `Cannot listen on ${address(hostname, port)}: ${why}`,
-      err instanceof Deno.errors.PermissionDenied
-        ? Exit.PRIVILEGE
-        : Exit.FAILURE,
-      { cause: err },
-    );
+      ? "address already in use"
+      : err.message;
+    const Kind = err.constructor as new (
+      message: string,
+      options: ErrorOptions,
+    ) => Error;
+    throw new Kind(`Cannot listen on ${address(hostname, port)}: ${why}`, {
+      cause: err,
+    });
   }
 }
 
@@ -122,7 +125,7 @@ function bound<T>(hostname: string, port: number, bind: () => T): T {
  * @param options `Deno.serve`'s TCP options; `signal` defaults to the daemon's.
  * @param handler The request handler.
  * @returns The server.
- * @throws {DaemonError} When a first generation finds the address in use.
+ * @throws {Deno.errors.AddrInUse} When a first generation finds the address in use.
  */
 export function serveShared(
   ctx: SharedServeContext,

@@ -555,9 +555,14 @@ class DaemonRun {
     if (!this.#exiting) {
       this.#exiting = true;
       this.#stop?.done();
+      const by = this.#ready ? this.#replacedBy() : null;
       this.#log.info(
         "Stopped ({why}, exit {code}, {ms} ms after the stop request)",
-        { why, code, ms: this.#stop?.elapsedMs() ?? 0 },
+        {
+          why: by === null ? why : `upgraded: replaced by pid ${by}; ${why}`,
+          code,
+          ms: this.#stop?.elapsedMs() ?? 0,
+        },
       );
       this.#state?.close();
       this.#leavePidfile();
@@ -571,18 +576,23 @@ class DaemonRun {
    * supervisor's record another daemon.
    */
   #replaced(): boolean {
+    return this.#replacedBy() !== null;
+  }
+
+  /** The pid of the newer generation that replaced this one, or `null`. */
+  #replacedBy(): number | null {
     const mode = this.#mode;
     if (this.#pidfile !== undefined) {
       const pid = namedPid(this.#pidfile);
-      return pid !== undefined && pid !== Deno.pid;
+      return pid !== undefined && pid !== Deno.pid ? pid : null;
     }
-    if (!mode.detached || mode.supervisor === undefined) return false;
+    if (!mode.detached || mode.supervisor === undefined) return null;
     const sup = readSupervisorState(
       this.#libc,
       mode.supervisor.pidfile,
       mode.supervisor.pid,
     );
-    return sup !== null && sup.child !== null && sup.child !== Deno.pid;
+    return sup?.child != null && sup.child !== Deno.pid ? sup.child : null;
   }
 
   /**

@@ -189,12 +189,17 @@ Deno.test("`status` during an upgrade shows both pids, and a `start` racing it s
     assert.equal(readPid(s.pidfile), next);
     assert.equal(startsIn(s.log()), 2, s.log());
     assert.ok(!alive(old));
+    // The old generation says how it ended.
+    assert.match(
+      s.log(),
+      new RegExp(`Stopped \\(upgraded: replaced by pid ${next}; SIGTERM`),
+    );
     const st = await cli(FIXTURE, ["status", ...s.paths]);
     assert.doesNotMatch(st.stdout, /upgrading/);
   });
 });
 
-Deno.test("`start` of a second daemon on a port the daemon holds fails with address in use", async () => {
+Deno.test("`start` of a second daemon on a port the daemon holds fails with address already in use", async () => {
   await withScratch(async (s) => {
     const port = freePort();
     await started(s, EXAMPLE, ["--port", String(port)]);
@@ -208,7 +213,7 @@ Deno.test("`start` of a second daemon on a port the daemon holds fails with addr
     assert.equal(r.code, 1, r.stdout + r.stderr);
     assert.match(
       r.stderr,
-      new RegExp(`127\\.0\\.0\\.1:${port}: address in use`),
+      new RegExp(`127\\.0\\.0\\.1:${port}: address already in use`),
     );
     s.track(readPid(`${s.dir}/other.pid`));
     // Nor does a daemon join a port an unrelated program holds.
@@ -222,7 +227,7 @@ Deno.test("`start` of a second daemon on a port the daemon holds fails with addr
         String(busy),
       ]);
       assert.equal(r2.code, 1, r2.stdout + r2.stderr);
-      assert.match(r2.stderr, /address in use/);
+      assert.match(r2.stderr, /address already in use/);
     } finally {
       l.close();
     }
