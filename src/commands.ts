@@ -32,12 +32,19 @@ const SUPERVISION = [
   "restart-reset",
   "max-restarts",
 ] as const satisfies CoreOptionName[];
+/** Options that belong to one command each (see {@linkcode BELONGS}). */
+const ONE_COMMAND = [
+  "format",
+  "notify-fd",
+  "json",
+  "all",
+] as const satisfies CoreOptionName[];
 /**
  * Everything that describes how the daemon runs. The commands that control
  * a daemon take it too, so that an init script can pass one list to each.
  */
 const DAEMON = (Object.keys(CORE_OPTIONS) as CoreOptionName[]).filter((o) =>
-  o !== "format" && o !== "notify-fd"
+  !(ONE_COMMAND as readonly string[]).includes(o)
 );
 
 /** The commands, in the order `help` lists them. */
@@ -68,7 +75,7 @@ export const COMMANDS = {
       "Say whether the daemon runs (exit 0 running, 1 dead, 3 stopped)",
     libc: true,
     pidfile: true,
-    options: DAEMON,
+    options: [...DAEMON, "json", "all"],
     payload: true,
   },
   reload: {
@@ -124,6 +131,8 @@ const BELONGS: Partial<Record<CoreOptionName, string>> = {
     "--restart works with start and restart; under run, the service manager restarts the daemon",
   "notify-fd": "--notify-fd works with run only",
   format: "--format works with unit only",
+  json: "--json works with status only",
+  all: "--all works with status only",
 };
 
 /**
