@@ -37,7 +37,7 @@ const SUPERVISION = [
  * a daemon take it too, so that an init script can pass one list to each.
  */
 const DAEMON = (Object.keys(CORE_OPTIONS) as CoreOptionName[]).filter((o) =>
-  o !== "format" && o !== "notify-fd"
+  o !== "format" && o !== "user-unit" && o !== "notify-fd"
 );
 
 /** The commands, in the order `help` lists them. */
@@ -110,7 +110,7 @@ export const COMMANDS = {
     // With libc it reads the kernel's argv and checks --user/--group.
     libc: false,
     pidfile: false,
-    options: [...DAEMON, "format"],
+    options: [...DAEMON, "format", "user-unit"],
     payload: true,
   },
 } as const satisfies Record<string, CommandSpec>;
@@ -124,6 +124,7 @@ const BELONGS: Partial<Record<CoreOptionName, string>> = {
     "--restart works with start and restart; under run, the service manager restarts the daemon",
   "notify-fd": "--notify-fd works with run only",
   format: "--format works with unit only",
+  "user-unit": "--user-unit works with unit only",
 };
 
 /**

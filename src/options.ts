@@ -269,6 +269,11 @@ export const CORE_OPTIONS = {
     description: "With unit: the service manager's format",
     choices: ["systemd", "launchd"],
   },
+  "user-unit": {
+    type: "boolean",
+    description:
+      "With unit: a systemd user unit (the default when not root and no --user)",
+  },
   "notify-fd": {
     type: "integer",
     valueName: "FD",

@@ -134,6 +134,7 @@ export function resolveOptions(
   };
   // Read by `unit` alone, from the raw values, but checked with the rest.
   get("format");
+  get("user-unit");
   // Where records go: under `run`, stderr unless --syslog; detached, what
   // was asked for, else syslog when its socket exists, else the log file.
   if (core.syslog !== undefined) core.logTo = "syslog";
