@@ -133,17 +133,14 @@ Deno.test("the daemon starts, reports running, reloads and stops", async () => {
 }
 
 /** The project's README: commands that need only Node.js and npm. */
-function readme(name: string): string {
+export function readme(name: string): string {
   return `# ${name}
 
-A daemon built on denod: write the service in \`daemon.ts\`.
+A daemon built on denod: write the service in \`daemon.ts\`. \`npm run dev\` runs
+it in the foreground (Ctrl-C stops it); in the background:
 
 \`\`\`sh
 npm ci                 # once: the dependencies, and Deno itself (npm package deno)
-npm run dev            # run it in the foreground; Ctrl-C stops it
-\`\`\`
-
-\`\`\`sh
 npm start              # detach; returns once ctx.ready() was called
 npm run status         # is it running? (exit 0 yes, 3 no)
 npm run reload         # reopen the log file, run the reload hook
@@ -152,13 +149,18 @@ npm run stop           # graceful stop
 npm run help           # every command and option
 \`\`\`
 
+<!-- not run by denod's tests/readme_test.ts: denod's tests/new_test.ts runs these tests; compile downloads Deno's denort -->
+
 \`\`\`sh
 npm test               # its tests
 npm run compile        # dist/${name}-x86_64-unknown-linux-gnu and its .sha256
 \`\`\`
 
 A tag \`v*\` pushed to GitHub builds the executables for Linux and macOS and
-attaches them to a release (\`.github/workflows/release.yml\`). On a server:
+attaches them to a release (\`.github/workflows/release.yml\`). To run it
+under systemd on this machine, as a user of its own:
+
+<!-- run by denod's tests/readme_test.ts without systemctl -->
 
 \`\`\`sh
 sudo install -m 0755 dist/${name}-x86_64-unknown-linux-gnu /usr/local/bin/${name}
