@@ -118,6 +118,20 @@ Deno.test("every shell block of README.md and of a new project's README is run b
   }
 });
 
+/**
+ * The READMEs' prose: "`npm run dev` runs it in the foreground (Ctrl-C stops
+ * it)". Ctrl-C signals the whole foreground job; npm itself then exits 130.
+ */
+const DEV = `echo "### npm run dev, then Ctrl-C"
+set -m
+npm run dev >dev.log 2>&1 &
+for i in $(seq 300); do grep -q Running dev.log && break; sleep 0.1; done
+kill -INT -- -$!
+wait $! || true
+set +m
+cat dev.log
+`;
+
 /** A directory of programs put first on the PATH of the blocks. */
 function shims(dir: string, realNpm: string): void {
   Deno.mkdirSync(dir);
@@ -211,7 +225,9 @@ Deno.test({
           file,
           `${prelude(`${s.dir}/etc-${name}`)}cd ${shq(cwd)}\n${
             name === "project" ? `standin dist/myd-${Deno.build.target}\n` : ""
-          }${bs.map(script).join("")}echo "### done"\n`,
+          }${bs.map(script).join("")}${
+            name === "project" ? DEV : ""
+          }echo "### done"\n`,
         );
         const r = await sh(
           `unshare --net --mount --pid --fork --mount-proc bash ${shq(file)}`,
@@ -251,5 +267,6 @@ Deno.test({
       assert.match(second, /myd reloaded/);
       assert.match(second, /Usage: myd <command>/);
       assert.match(second, /verified \/etc\/systemd\/system\/myd\.service/);
+      assert.match(second, /myd: Stopped \(SIGINT, exit 0/);
     }),
 });
