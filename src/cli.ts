@@ -7,7 +7,12 @@
 import { type Libc, libc as loadLibc } from "../ffi/mod.ts";
 import type { DaemonDefinition } from "./definition.ts";
 import { DaemonError, Exit, StatusExit, UsageError } from "./errors.ts";
-import { checkOptions, type Command, COMMANDS } from "./commands.ts";
+import {
+  checkOptions,
+  type Command,
+  COMMANDS,
+  ONE_COMMAND,
+} from "./commands.ts";
 import {
   CORE_OPTIONS,
   type CoreOptions,
@@ -478,9 +483,8 @@ async function unitCommand(
     & Omit<Invocation, "libc">
     & { libc: Libc | null },
 ): Promise<number> {
-  const { serviceCommand, systemdUnit, launchdPlist } = await import(
-    "./unit.ts"
-  );
+  const { serviceCommand, systemdUnit, launchdPlist, hiddenByPrivateTmp } =
+    await import("./unit.ts");
   const specs: OptionSpecs = { ...CORE_OPTIONS, ...def.options };
   const { raw, owners } = parsed;
   const input = {
@@ -500,14 +504,42 @@ async function unitCommand(
   };
   const format = raw.format ??
     (Deno.build.os === "darwin" ? "launchd" : "systemd");
-  const text = format === "launchd" ? launchdPlist(input) : systemdUnit(input);
-  await Deno.stdout.write(new TextEncoder().encode(text));
+  if (format === "launchd") {
+    if (raw["user-unit"] !== undefined) {
+      throw new UsageError(
+        "--user-unit makes a systemd unit, not a launchd one",
+      );
+    }
+    await writeUnit(launchdPlist(input));
+    return Exit.OK;
+  }
+  // A non-root caller cannot install a system unit without sudo, and one
+  // without --user would run the daemon as root: a user unit is meant.
+  const userUnit = raw["user-unit"] === true ||
+    ((libc?.geteuid() ?? uidWithoutLibc()) !== 0 && input.user === undefined &&
+      input.group === undefined);
+  const text = systemdUnit({ ...input, userUnit });
+  // Notes go to stderr: `unit > file` keeps the unit alone.
+  if (userUnit && raw["user-unit"] === undefined) {
+    console.error(
+      `${def.name}: a user unit, as you are not root: save it as ~/.config/systemd/user/${def.name}.service (for a system unit: --user USER, or run unit as root)`,
+    );
+  }
+  const hidden = userUnit ? [] : hiddenByPrivateTmp(input.command);
+  if (hidden.length > 0) {
+    console.error(
+      `${def.name}: warning: the unit has PrivateTmp=yes, which hides /tmp from the service, and its command names ${
+        hidden.map((w) => JSON.stringify(w)).join(", ")
+      }: install the program (and its files) outside /tmp and /var/tmp`,
+    );
+  }
+  await writeUnit(text);
   return Exit.OK;
 }
 
 /**
  * The options given on a command line, to record or to apply over recorded
- * ones: those that describe the daemon (not `--format`, `--notify-fd`),
+ * ones: those that describe the daemon (not `--json`, `--format`, …),
  * paths made absolute against the caller's directory.
  */
 function given(
@@ -520,7 +552,7 @@ function given(
     if (value === undefined || value === false || !Object.hasOwn(specs, name)) {
       continue;
     }
-    if (name === "format" || name === "notify-fd") continue;
+    if ((ONE_COMMAND as readonly string[]).includes(name)) continue;
     out[name] = specs[name].type === "path" && typeof value === "string"
       ? resolvePath(Deno.cwd(), value)
       : value;
@@ -631,4 +663,9 @@ function statusTable(reports: StatusReport[]): string {
 /** The path's directory. */
 function dirname(path: string): string {
   return path.slice(0, path.lastIndexOf("/")) || "/";
+}
+
+/** Write a unit to stdout. */
+async function writeUnit(text: string): Promise<void> {
+  await Deno.stdout.write(new TextEncoder().encode(text));
 }

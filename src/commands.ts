@@ -33,8 +33,9 @@ const SUPERVISION = [
   "max-restarts",
 ] as const satisfies CoreOptionName[];
 /** Options that belong to one command each (see {@linkcode BELONGS}). */
-const ONE_COMMAND = [
+export const ONE_COMMAND = [
   "format",
+  "user-unit",
   "notify-fd",
   "json",
   "all",
@@ -117,7 +118,7 @@ export const COMMANDS = {
     // With libc it reads the kernel's argv and checks --user/--group.
     libc: false,
     pidfile: false,
-    options: [...DAEMON, "format"],
+    options: [...DAEMON, "format", "user-unit"],
     payload: true,
   },
 } as const satisfies Record<string, CommandSpec>;
@@ -133,6 +134,7 @@ const BELONGS: Partial<Record<CoreOptionName, string>> = {
   format: "--format works with unit only",
   json: "--json works with status only",
   all: "--all works with status only",
+  "user-unit": "--user-unit works with unit only",
 };
 
 /**

@@ -285,6 +285,11 @@ export const CORE_OPTIONS = {
     type: "boolean",
     description: "With status: every instance found in the default locations",
   },
+  "user-unit": {
+    type: "boolean",
+    description:
+      "With unit: a systemd user unit (the default when not root and no --user)",
+  },
   "notify-fd": {
     type: "integer",
     valueName: "FD",
