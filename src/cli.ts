@@ -310,7 +310,11 @@ function inForce(
     ? readLaunchRecord(libc, resolved.core.pidfile!)
     : null;
   if (record === null) return { ...resolved, options: raw };
-  const options = { ...record.options, ...given(raw, specs) };
+  // Every option given counts, the command's own (`--json`) included.
+  const options: ParsedCommandLine["raw"] = { ...record.options };
+  for (const [name, value] of Object.entries(raw)) {
+    if (value !== undefined) options[name] = value;
+  }
   return {
     ...resolveOptions(def.name, specs, options, caller, foreground),
     options,
