@@ -34,7 +34,8 @@ function optionLine(name: string, spec: OptionSpec): string {
         : "VALUE")
     }`;
   const bare = spec.type === "string" && spec.bare !== undefined;
-  const left = bare ? `  --${name}[=${value.trim()}]` : `  --${name}${value}`;
+  const long = bare ? `--${name}[=${value.trim()}]` : `--${name}${value}`;
+  const left = `  ${spec.short === undefined ? "" : `-${spec.short}, `}${long}`;
   let right = spec.description;
   if ("choices" in spec && spec.choices !== undefined) {
     right += ` (${spec.choices.join(", ")})`;
