@@ -21,6 +21,7 @@ export type Descriptors = Pick<
   | "replace"
   | "readAll"
   | "readBounded"
+  | "readAt"
   | "pipe"
   | "dup2"
   | "setCloexec"
@@ -62,6 +63,15 @@ export function descriptors(c: Core): Descriptors {
     replace: (fd, data) => replace(c, fd, data),
     readAll: (fd) => readUpTo(c, fd, Infinity)!,
     readBounded: (fd, max) => readUpTo(c, fd, max),
+    readAt(fd, offset, max) {
+      const buf = new Uint8Array(max);
+      const n = Number(c.check(
+        "pread",
+        `fd ${fd}`,
+        () => c.symbol("pread")(fd, buf, BigInt(max), BigInt(offset)),
+      ));
+      return buf.subarray(0, n);
+    },
     pipe() {
       const fds = new Int32Array(2);
       c.check("pipe2", "", () => c.symbol("pipe2")(fds, O_CLOEXEC));
