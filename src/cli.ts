@@ -13,6 +13,7 @@ import {
   type CoreOptions,
   type OptionSpec,
   type OptionSpecs,
+  validateOption,
 } from "./options.ts";
 import type { ParsedCommandLine } from "./parse.ts";
 import { type Caller, type DefaultPaths, resolveOptions } from "./resolve.ts";
@@ -191,6 +192,35 @@ const HANDLERS: Record<
     const result = await status(libc, def.name, core.pidfile!);
     console.log(result.message);
     return result.code;
+  },
+  logs: async ({ libc, def, core, parsed, identity }) => {
+    const { logSource, showLogs } = await import("./logs.ts");
+    const lines = validateOption(
+      "lines",
+      CORE_OPTIONS.lines,
+      parsed.raw.lines,
+      Deno.cwd(),
+    ) as number;
+    const uid = identity?.user?.uid;
+    // Following ends quietly, exit 0, on SIGINT and SIGTERM alike.
+    const stop = new AbortController();
+    const abort = () => stop.abort();
+    for (const s of ["SIGINT", "SIGTERM"] as const) {
+      Deno.addSignalListener(s, abort);
+    }
+    try {
+      return await showLogs(libc, logSource(core, def.name), {
+        lines,
+        follow: parsed.raw.follow === true,
+        owners: [0, libc.geteuid(), ...(uid === undefined ? [] : [uid])],
+        note: (text) => console.error(`${def.name}: ${text}`),
+        signal: stop.signal,
+      });
+    } finally {
+      for (const s of ["SIGINT", "SIGTERM"] as const) {
+        Deno.removeSignalListener(s, abort);
+      }
+    }
   },
   reload: async ({ libc, def, core }) => {
     const pid = await reload(libc, core.pidfile!, core.readyTimeout);

@@ -32,12 +32,19 @@ const SUPERVISION = [
   "restart-reset",
   "max-restarts",
 ] as const satisfies CoreOptionName[];
+/** Options for one command only. */
+const ONE_COMMAND = [
+  "format",
+  "notify-fd",
+  "lines",
+  "follow",
+] as const satisfies CoreOptionName[];
 /**
  * Everything that describes how the daemon runs. The commands that control
  * a daemon take it too, so that an init script can pass one list to each.
  */
 const DAEMON = (Object.keys(CORE_OPTIONS) as CoreOptionName[]).filter((o) =>
-  o !== "format" && o !== "notify-fd"
+  !(ONE_COMMAND as readonly string[]).includes(o)
 );
 
 /** The commands, in the order `help` lists them. */
@@ -90,6 +97,14 @@ export const COMMANDS = {
     ],
     payload: true,
   },
+  logs: {
+    description:
+      "Show the daemon's last log lines (-n N), and new ones (-f) across rotation",
+    libc: true,
+    pidfile: false,
+    options: [...DAEMON, "lines", "follow"],
+    payload: true,
+  },
   help: {
     description: "Show this help",
     libc: false,
@@ -124,6 +139,8 @@ const BELONGS: Partial<Record<CoreOptionName, string>> = {
     "--restart works with start and restart; under run, the service manager restarts the daemon",
   "notify-fd": "--notify-fd works with run only",
   format: "--format works with unit only",
+  lines: "--lines works with logs only",
+  follow: "--follow works with logs only",
 };
 
 /**

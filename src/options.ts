@@ -285,6 +285,20 @@ export const CORE_OPTIONS = {
     min: 3,
     max: 1048575,
   },
+  lines: {
+    type: "integer",
+    short: "n",
+    valueName: "N",
+    description: "With logs: how many of the last lines to show",
+    default: 10,
+    min: 0,
+    max: 1_000_000_000,
+  },
+  follow: {
+    type: "boolean",
+    short: "f",
+    description: "With logs: keep showing new lines, across rotation",
+  },
 } as const satisfies OptionSpecs;
 
 export const PAYLOAD_RESERVED = new Set([
