@@ -132,8 +132,9 @@ export function resolveOptions(
     noCoreDumps: !(get("allow-core-dumps") as boolean),
     notifyFd: get("notify-fd") as number | undefined,
   };
-  // Read by `unit` alone, from the raw values, but checked with the rest.
+  // Read by `unit` and `logs` alone, from the raw values, but checked with the rest.
   get("format");
+  get("lines");
   // Where records go: under `run`, stderr unless --syslog; detached, what
   // was asked for, else syslog when its socket exists, else the log file.
   if (core.syslog !== undefined) core.logTo = "syslog";
