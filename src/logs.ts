@@ -157,7 +157,7 @@ export async function showLogs(
   try {
     return request.follow
       ? await follow(file, out, request)
-      : await showTail(file, out, request.lines);
+      : await showTail(file, out, request);
   } finally {
     await out.end();
   }
@@ -166,10 +166,12 @@ export async function showLogs(
 /** Bytes read at a time, backwards for the last lines and forwards for the rest. */
 const CHUNK = 64 * 1024;
 /**
- * How far back the last lines are looked for: a file of holes or of one
- * endless line is not read whole to find its line breaks.
+ * How far back the last lines are looked for, per line and in all: a file
+ * of holes or of one endless line is not read (and shown) whole to find
+ * its line breaks.
  */
-const LOOKBACK_MAX = 64 * 1024 * 1024;
+const LOOKBACK_PER_LINE = 1024 * 1024;
+const LOOKBACK_MAX = 1024 * 1024 * 1024;
 const NL = 0x0a;
 
 /** The log file, opened the safe way each time. */
@@ -242,10 +244,11 @@ export function tailStart(
   read: (offset: number, max: number) => Uint8Array,
   size: number,
   n: number,
-  lookback = LOOKBACK_MAX,
+  lookback = Math.min(LOOKBACK_MAX, n * LOOKBACK_PER_LINE),
 ): { offset: number; bounded: boolean } {
   if (n === 0) return { offset: size, bounded: false };
   const floor = Math.max(0, size - lookback);
+  let earliest = -1;
   // The newline that ends the last line starts no line of its own.
   let end = size;
   if (size > 0 && read(size - 1, 1)[0] === NL) end--;
@@ -254,23 +257,22 @@ export function tailStart(
     const from = Math.max(floor, end - CHUNK);
     const bytes = read(from, end - from);
     for (let i = bytes.length - 1; i >= 0; i--) {
-      if (bytes[i] === NL && ++found === n) {
-        return { offset: from + i + 1, bounded: false };
-      }
+      if (bytes[i] !== NL) continue;
+      if (++found === n) return { offset: from + i + 1, bounded: false };
+      earliest = from + i;
     }
     end = from;
   }
   if (floor === 0) return { offset: 0, bounded: false };
-  // Start on a whole line inside the bound.
-  const first = read(floor, CHUNK).indexOf(NL);
-  return { offset: first === -1 ? size : floor + first + 1, bounded: true };
+  // The oldest whole line inside the bound, else the end of one too long.
+  return { offset: earliest === -1 ? floor : earliest + 1, bounded: true };
 }
 
 /** `logs -n N`: the last lines, then done. */
 async function showTail(
   file: LogFile,
   out: Output,
-  lines: number,
+  { lines, note }: LogsRequest,
 ): Promise<number> {
   const opened = file.open();
   if (opened === null) {
@@ -283,7 +285,7 @@ async function showTail(
   }
   try {
     const size = opened.stat.size;
-    let { offset } = lastLines(file, opened, lines);
+    let { offset } = lastLines(file, opened, lines, note);
     // What the file holds now: a daemon writing meanwhile does not keep
     // this going.
     while (offset < size) {
@@ -302,12 +304,21 @@ function lastLines(
   file: LogFile,
   opened: OpenedFile,
   lines: number,
+  note: (text: string) => void,
 ): { offset: number } {
-  return tailStart(
+  const start = tailStart(
     (offset, max) => file.read(opened.fd, offset).subarray(0, max),
     opened.stat.size,
     lines,
   );
+  if (start.bounded) {
+    note(
+      `Fewer than ${lines} line breaks in the last ${
+        Math.round((opened.stat.size - start.offset) / 1024 / 1024)
+      } MiB of ${JSON.stringify(file.path)}: showing those only`,
+    );
+  }
+  return start;
 }
 
 /** The file being followed: its descriptor, identity and how far it was read. */
@@ -348,7 +359,11 @@ async function follow(
       `No log file ${JSON.stringify(file.path)} yet: waiting for it`,
     );
   } else {
-    current = followed(file, opened, lastLines(file, opened, request.lines));
+    current = followed(
+      file,
+      opened,
+      lastLines(file, opened, request.lines, request.note),
+    );
   }
   try {
     let busy = false;

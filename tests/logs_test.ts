@@ -142,6 +142,17 @@ Deno.test("`logs -n` reads a huge file from its end only", async () => {
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stdout, "y\nz\n");
     assert.ok(performance.now() - began < 15_000);
+    // More lines than it holds near its end: the whole lines within the
+    // bound (1 MiB a line asked for; "x" ends a line of 1 TiB), and a note.
+    const more = await cli(BEHAVE, ["logs", "--log-file", s.logFile, "-n4"], {
+      timeout: 20,
+    });
+    assert.equal(more.code, 0, more.stderr);
+    assert.equal(more.stdout, "y\nz\n");
+    assert.match(
+      more.stderr,
+      /^behave: Fewer than 4 line breaks in the last 0 MiB of ".*": showing those only\n$/,
+    );
   });
 });
 
@@ -156,6 +167,11 @@ Deno.test("tailStart() looks back no further than its bound, and starts on a who
   // 500 lines wanted, 95 bytes allowed: the last 9 whole lines.
   assert.deepEqual(tailStart(read, bytes.length, 500, 95), {
     offset: 9910,
+    bounded: true,
+  });
+  // No line break within the bound: the end of a line too long.
+  assert.deepEqual(tailStart(read, bytes.length, 2, 5), {
+    offset: 9995,
     bounded: true,
   });
 });
