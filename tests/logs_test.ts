@@ -560,3 +560,45 @@ Deno.test({
       );
     }),
 });
+
+Deno.test("`logs` under journald runs journalctl with the daemon's identifier and the trusted uids, and stops it when interrupted", async () => {
+  await withScratch(async (s) => {
+    const { libc } = await import("../ffi/mod.ts");
+    const { showLogs } = await import("../src/logs.ts");
+    const args = `${s.dir}/args`;
+    Deno.writeTextFileSync(
+      `${s.dir}/journalctl`,
+      `#!/bin/sh\necho "$@" > ${
+        shq(args)
+      }\n[ "$1" = --no-pager ] && exec sleep 60\n`,
+    );
+    Deno.chmodSync(`${s.dir}/journalctl`, 0o755);
+    const path = Deno.env.get("PATH");
+    Deno.env.set("PATH", `${s.dir}:${path}`);
+    try {
+      const stop = new AbortController();
+      const shown = showLogs(libc(), { kind: "journal", identifier: "myd" }, {
+        lines: 7,
+        follow: true,
+        owners: [0, 998],
+        note: () => {},
+        signal: stop.signal,
+      });
+      await waitFor("journalctl to run", () => {
+        try {
+          return Deno.readTextFileSync(args) !== "";
+        } catch {
+          return false;
+        }
+      });
+      assert.equal(
+        Deno.readTextFileSync(args),
+        "--no-pager --quiet --lines=7 --follow --identifier=myd _UID=0 _UID=998\n",
+      );
+      stop.abort();
+      assert.equal(await shown, 0);
+    } finally {
+      Deno.env.set("PATH", path ?? "");
+    }
+  });
+});
