@@ -187,6 +187,11 @@ async function followRotations(
   const f = follower(s, ["--log-file", s.logFile, "-f", "-n", "1000000000"]);
   let kept: number[] = [];
   try {
+    // Rotating before it opened the file would test nothing.
+    await waitFor(
+      "logs -f showing the first line",
+      () => seqs(f.text())[0] === 0,
+    );
     for (let round = 0; round < 3; round++) {
       await waitFor("new lines since the last rotation", () => {
         try {
