@@ -202,24 +202,23 @@ const HANDLERS: Record<
       Deno.cwd(),
     ) as number;
     const uid = identity?.user?.uid;
-    // Following ends quietly, exit 0, on SIGINT and SIGTERM alike.
+    const follow = parsed.raw.follow === true;
+    // Following ends quietly, exit 0, on SIGINT and SIGTERM alike, even in
+    // a write to a reader that stopped reading. Without -f they act as on cat.
     const stop = new AbortController();
     const abort = () => stop.abort();
-    for (const s of ["SIGINT", "SIGTERM"] as const) {
-      Deno.addSignalListener(s, abort);
-    }
+    const signals = follow ? (["SIGINT", "SIGTERM"] as const) : [];
+    for (const s of signals) Deno.addSignalListener(s, abort);
     try {
       return await showLogs(libc, logSource(core, def.name), {
         lines,
-        follow: parsed.raw.follow === true,
+        follow,
         owners: [0, libc.geteuid(), ...(uid === undefined ? [] : [uid])],
         note: (text) => console.error(`${def.name}: ${text}`),
         signal: stop.signal,
       });
     } finally {
-      for (const s of ["SIGINT", "SIGTERM"] as const) {
-        Deno.removeSignalListener(s, abort);
-      }
+      for (const s of signals) Deno.removeSignalListener(s, abort);
     }
   },
   reload: async ({ libc, def, core }) => {

@@ -152,7 +152,7 @@ export async function showLogs(
     return await journal(libc, source.identifier, request);
   }
   if (source.note !== undefined) request.note(source.note);
-  const out = request.out ?? stdoutOutput(libc);
+  const out = request.out ?? stdoutOutput(libc, request.signal);
   const file = new LogFile(libc, source.path, request.owners);
   try {
     return request.follow
@@ -370,7 +370,7 @@ async function follow(
     for (;;) {
       if (current !== null) {
         const before = current.offset;
-        if (!await drain(file, current, out)) return Exit.OK;
+        if (!await drain(file, current, out, signal)) return Exit.OK;
         busy = current.offset !== before;
       }
       if (signal?.aborted) return Exit.OK;
@@ -401,7 +401,7 @@ async function follow(
       if (current !== null) {
         const last = current;
         current = null;
-        const more = await drain(file, last, out);
+        const more = await drain(file, last, out, signal);
         file.close(last.fd);
         if (!more) {
           file.close(next.fd);
@@ -442,13 +442,16 @@ function rewritten(file: LogFile, f: Followed): boolean {
   return now.length !== f.mark.length || now.some((b, i) => b !== f.mark[i]);
 }
 
-/** Write what `f` holds past its offset; `false` once the reader is gone. */
+/** Write what `f` holds past its offset; `false` once the reader is gone or `signal` aborted. */
 async function drain(
   file: LogFile,
   f: Followed,
   out: Output,
+  signal?: AbortSignal,
 ): Promise<boolean> {
   for (;;) {
+    // A file written faster than it is shown still lets a signal end this.
+    if (signal?.aborted) return false;
     const bytes = file.read(f.fd, f.offset);
     if (bytes.length === 0) return true;
     f.offset += bytes.length;
@@ -485,13 +488,24 @@ function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
  * text with every control character but newline and tab escaped, and each
  * byte that is not UTF-8 shown as `\xNN`.
  */
-export function stdoutOutput(libc: Libc): Output {
+export function stdoutOutput(libc: Libc, signal?: AbortSignal): Output {
   const terminal = Deno.stdout.isTerminal() ? new TerminalText() : null;
   const encoder = new TextEncoder();
+  // A write to a reader that stopped reading never returns: `signal` ends
+  // the wait for it (the process then exits with the write pending).
+  const aborted = new Promise<null>((resolve) => {
+    if (signal?.aborted) resolve(null);
+    signal?.addEventListener("abort", () => resolve(null), { once: true });
+  });
   const put = async (data: Uint8Array) => {
     try {
       for (let at = 0; at < data.length;) {
-        at += await Deno.stdout.write(data.subarray(at));
+        const n = await Promise.race([
+          Deno.stdout.write(data.subarray(at)),
+          aborted,
+        ]);
+        if (n === null) return false;
+        at += n;
       }
       return true;
     } catch (err) {

@@ -607,3 +607,38 @@ Deno.test("`logs` under journald runs journalctl with the daemon's identifier an
     }
   });
 });
+
+Deno.test("`logs -f` stuck writing to a reader that stopped reading ends at SIGTERM, exit 0", async () => {
+  await withScratch(async (s) => {
+    Deno.writeTextFileSync(s.logFile, numbered(50_000)); // 2 MB: more than a pipe holds
+    const child = new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "-A",
+        BEHAVE,
+        "logs",
+        "-fn",
+        "50000",
+        "--log-file",
+        s.logFile,
+      ],
+      stdin: "null",
+      stdout: "piped",
+      stderr: "null",
+    }).spawn();
+    s.track(child.pid);
+    try {
+      await waitFor("a pipe's worth written", () => {
+        const io = Deno.readTextFileSync(`/proc/${child.pid}/io`);
+        return Number(io.match(/^wchar: (\d+)$/m)![1]) > 60_000;
+      });
+      child.kill("SIGTERM");
+      const timer = setTimeout(() => child.kill("SIGKILL"), 15_000);
+      const { code } = await child.status;
+      clearTimeout(timer);
+      assert.equal(code, 0);
+    } finally {
+      await child.stdout.cancel();
+    }
+  });
+});
