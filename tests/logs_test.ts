@@ -549,7 +549,12 @@ Deno.test({
       assert.match(mine.stdout, /Behavior normal/);
       const untold = await cli(BEHAVE, ["logs", "--log-file", log]);
       assert.equal(untold.code, 2);
-      assert.match(untold.stderr, /it belongs to uid 65534/);
+      assert.equal(
+        untold.stderr,
+        `behave: Refusing log file ${
+          JSON.stringify(log)
+        }: it belongs to uid 65534; give --user when the daemon runs as that user\n`,
+      );
       const told = await cli(BEHAVE, [
         "logs",
         "--log-file",
