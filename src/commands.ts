@@ -32,10 +32,13 @@ const SUPERVISION = [
   "restart-reset",
   "max-restarts",
 ] as const satisfies CoreOptionName[];
-/** Options for one command only. */
-const ONE_COMMAND = [
+/** Options that belong to one command each (see {@linkcode BELONGS}). */
+export const ONE_COMMAND = [
   "format",
+  "user-unit",
   "notify-fd",
+  "json",
+  "all",
   "lines",
   "follow",
 ] as const satisfies CoreOptionName[];
@@ -75,7 +78,7 @@ export const COMMANDS = {
       "Say whether the daemon runs (exit 0 running, 1 dead, 3 stopped)",
     libc: true,
     pidfile: true,
-    options: DAEMON,
+    options: [...DAEMON, "json", "all"],
     payload: true,
   },
   reload: {
@@ -125,7 +128,7 @@ export const COMMANDS = {
     // With libc it reads the kernel's argv and checks --user/--group.
     libc: false,
     pidfile: false,
-    options: [...DAEMON, "format"],
+    options: [...DAEMON, "format", "user-unit"],
     payload: true,
   },
 } as const satisfies Record<string, CommandSpec>;
@@ -139,6 +142,9 @@ const BELONGS: Partial<Record<CoreOptionName, string>> = {
     "--restart works with start and restart; under run, the service manager restarts the daemon",
   "notify-fd": "--notify-fd works with run only",
   format: "--format works with unit only",
+  json: "--json works with status only",
+  all: "--all works with status only",
+  "user-unit": "--user-unit works with unit only",
   lines: "--lines works with logs only",
   follow: "--follow works with logs only",
 };

@@ -88,6 +88,8 @@ export type OptionValues<S extends OptionSpecs> = {
 
 /** The options the library itself understands. */
 export interface CoreOptions {
+  /** `--instance`: which of several instances this is (`NAME@INSTANCE`). */
+  instance: string | undefined;
   /** Absolute pidfile path; `undefined` under `run` when none was asked for. */
   pidfile: string | undefined;
   /** Whether `--pidfile` was given. */
@@ -139,6 +141,12 @@ export type RestartPolicy = "no" | "on-failure" | "always";
 
 /** Specs of the core options, for parsing and help. */
 export const CORE_OPTIONS = {
+  instance: {
+    type: "string",
+    valueName: "NAME",
+    description:
+      "One of several instances of this daemon: its own pidfile, log and records (NAME@INSTANCE)",
+  },
   pidfile: {
     type: "path",
     valueName: "PATH",
@@ -277,6 +285,19 @@ export const CORE_OPTIONS = {
     valueName: "FORMAT",
     description: "With unit: the service manager's format",
     choices: ["systemd", "launchd"],
+  },
+  json: {
+    type: "boolean",
+    description: "With status: one JSON document (an array with --all)",
+  },
+  all: {
+    type: "boolean",
+    description: "With status: every instance found in the default locations",
+  },
+  "user-unit": {
+    type: "boolean",
+    description:
+      "With unit: a systemd user unit (the default when not root and no --user)",
   },
   "notify-fd": {
     type: "integer",

@@ -14,9 +14,11 @@ import { FACILITIES } from "./syslog.ts";
 import { redirectToLogFile, UNCHANGED_ID } from "./logfile.ts";
 import type { CoreOptions, OptionSpecs, OptionValues } from "./options.ts";
 import { inspectPidfile, Pidfile, PidfileLockedError } from "./pidfile.ts";
-import { LIFELINE_FD, READY_FD } from "./stage.ts";
+import { inheritedExitFd, LIFELINE_FD, READY_FD } from "./stage.ts";
 import {
   type DaemonState,
+  type ExitRecord,
+  ExitRecordFile,
   PublishedState,
   removeSideFiles,
   writeLaunchRecord,
@@ -125,6 +127,8 @@ class DaemonRun {
   #readyFd: number | null = null;
   #pidfile: Pidfile | undefined;
   #state: PublishedState<DaemonState> | undefined;
+  /** Where the daemon says how it ended (`x.exit`), when it has a pidfile. */
+  #exitRecord: ExitRecordFile | undefined;
   readonly #published: DaemonState;
   #stop: StopRequests | undefined;
   /** What `ctx.onReload` registered, run in order after the definition's hook. */
@@ -272,11 +276,40 @@ class DaemonRun {
       if (this.#pidfile !== undefined || (mode.detached && mode.supervisor)) {
         this.#state = new PublishedState(this.#libc, this.#published);
       }
+      this.#takeExitRecord();
     });
     this.#dropped.publishEvery(1000, (n) => {
       this.#published.droppedRecords = n;
       this.#publish();
     });
+  }
+
+  /**
+   * The exit record: inherited from `start` (or the supervisor), or, under
+   * `run --pidfile`, created beside the pidfile and given to the user the
+   * daemon becomes.
+   */
+  #takeExitRecord(): void {
+    const { libc, mode } = { libc: this.#libc, mode: this.#mode };
+    if (mode.detached) {
+      const fd = inheritedExitFd(libc);
+      if (fd !== undefined) this.#exitRecord = new ExitRecordFile(libc, fd);
+    } else if (this.#pidfile !== undefined) {
+      const uid = mode.identity?.user?.uid;
+      this.#exitRecord = ExitRecordFile.create(
+        libc,
+        this.#pidfile.path,
+        uid === undefined || libc.geteuid() !== 0
+          ? undefined
+          : { uid, gid: mode.identity!.gid },
+      );
+    }
+    this.#recordExit({ how: "running", detail: "", code: null });
+  }
+
+  /** Say in the exit record how the daemon ends (or that it runs). */
+  #recordExit(end: Pick<ExitRecord, "how" | "detail" | "code">): void {
+    this.#exitRecord?.write({ pid: Deno.pid, ...end, at: Date.now() });
   }
 
   /** Rewrite the published state; a failure only delays what `status` shows. */
@@ -298,6 +331,13 @@ class DaemonRun {
     const stop = this.#stop!;
     // A payload that calls Deno.exit() itself still leaves no pidfile behind.
     globalThis.addEventListener("unload", () => {
+      if (!this.#exiting) {
+        this.#recordExit({
+          how: "exited",
+          detail: "Deno.exit() in the payload",
+          code: Deno.exitCode,
+        });
+      }
       this.#state?.close();
       this.#pidfile?.remove();
     });
@@ -310,7 +350,7 @@ class DaemonRun {
         this.#log.warning("The supervisor (pid {pid}) is gone", {
           pid: supervisor.pid,
         });
-        stop.request("the supervisor's exit");
+        stop.request(SUPERVISOR_GONE);
       });
     }
     this.#reloads = new Reloads(this.#published, async () => {
@@ -495,7 +535,7 @@ class DaemonRun {
     if (err instanceof StartFailed) throw err;
     if (!this.#ready) this.#failStart(err);
     this.#log.fatal("The daemon failed: {error}", { error: err });
-    this.#finish(1, "error in main");
+    this.#finish(1, "error in main", err);
   }
 
   #uncaught(err: unknown): void {
@@ -510,7 +550,7 @@ class DaemonRun {
     }
     this.#log.fatal("Uncaught error: {error}", { error: err });
     try {
-      this.#finish(1, "uncaught error");
+      this.#finish(1, "uncaught error", err);
     } catch {
       // StartFailed: the exit code is resolved.
     }
@@ -522,6 +562,11 @@ class DaemonRun {
       this.#exiting = true;
       this.#log.fatal("Start-up failed: {error}", { error: err });
       this.#manager.failed(err);
+      this.#recordExit({
+        how: "failed",
+        detail: `start-up failed: ${errorText(err)}`,
+        code: 1,
+      });
       if (this.#readyFd !== null) {
         sendLine(this.#libc, this.#readyFd, "ERROR", errorText(err));
       }
@@ -532,10 +577,22 @@ class DaemonRun {
     throw new StartFailed();
   }
 
-  /** Remove the pidfile (still locked) and resolve the exit code. */
-  #finish(code: number, why: string): never {
+  /**
+   * Say how the daemon ended, remove the pidfile (still locked) and resolve
+   * the exit code. `why` is what ended it; `error`, the error that did.
+   */
+  #finish(code: number, why: string, error?: unknown): never {
     if (!this.#exiting) {
       this.#exiting = true;
+      this.#recordExit(
+        error !== undefined
+          ? { how: "failed", detail: `${why}: ${errorText(error)}`, code }
+          : why.startsWith("main returned")
+          ? { how: "returned", detail: why, code }
+          : why === SUPERVISOR_GONE
+          ? { how: "failed", detail: why, code }
+          : { how: "stopped", detail: why, code },
+      );
       this.#stop?.done();
       this.#log.info(
         "Stopped ({why}, exit {code}, {ms} ms after the stop request)",
@@ -543,7 +600,9 @@ class DaemonRun {
       );
       this.#state?.close();
       const pidfile = this.#pidfile;
-      if (pidfile?.isCurrent()) removeSideFiles(this.#libc, pidfile.path);
+      if (pidfile?.isCurrent()) {
+        removeSideFiles(this.#libc, pidfile.path, { keepExit: true });
+      }
       if (pidfile !== undefined && !pidfile.remove()) {
         this.#log.info(
           "Pidfile {path} left for stop to remove (no permission)",
@@ -557,6 +616,9 @@ class DaemonRun {
     throw new StartFailed();
   }
 }
+
+/** Why a supervised daemon stops when its supervisor is gone: nobody asked. */
+const SUPERVISOR_GONE = "the supervisor's exit";
 
 /**
  * Stop requests (SIGTERM, SIGINT, the supervisor's end): the first aborts
@@ -733,6 +795,10 @@ function acquireForeground(
       exe: Deno.execPath(),
       uids: [...new Set([euid, identity?.user?.uid ?? euid])],
       supervised: false,
+      foreground: true,
+      program: [Deno.execPath()],
+      options: {},
+      startedAt: Date.now(),
     });
     pidfile.write(Deno.pid);
     pidfile.closeWriter();

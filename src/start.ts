@@ -13,6 +13,7 @@ import type { CoreOptions } from "./options.ts";
 import { inspectPidfile, Pidfile, PidfileLockedError } from "./pidfile.ts";
 import { type ReadinessMessage, readMessages, sendLine } from "./readiness.ts";
 import {
+  inheritedExitFd,
   PIDFILE_FD,
   PIDFILE_WRITE_FD,
   READY_FD,
@@ -22,9 +23,11 @@ import {
   type SupervisorConfig,
 } from "./stage.ts";
 import {
+  ExitRecordFile,
   type LaunchRecord,
   readLaunchRecord,
   readSupervisorState,
+  type RecordedOptions,
   removeSideFiles,
   writeLaunchRecord,
 } from "./state.ts";
@@ -60,6 +63,18 @@ function logOwner(identity: Identity | undefined): LogOwner | undefined {
   return identity === undefined
     ? undefined
     : { uid: identity.user?.uid ?? UNCHANGED_ID, gid: identity.gid };
+}
+
+/**
+ * Who the exit record is given to: the user the daemon drops to, which
+ * writes it (a supervisor, root, writes it too, through the same
+ * descriptor).
+ */
+function exitOwner(
+  identity: Identity | undefined,
+): { uid: number; gid: number } | undefined {
+  const owner = logOwner(identity);
+  return owner === undefined || owner.uid === UNCHANGED_ID ? undefined : owner;
 }
 
 /** What `start` reports. */
@@ -130,7 +145,12 @@ export function runLeader(
     const pid = spawnStage(
       libc,
       next,
-      { stdio: { out: 1 }, readyFd: READY_FD, pidfileFd: pidfile.fd },
+      {
+        stdio: { out: 1 },
+        readyFd: READY_FD,
+        pidfileFd: pidfile.fd,
+        exitFd: inheritedExitFd(libc),
+      },
     );
     // The pidfile names that process from now on, while the lock is held.
     pidfile.write(pid);
@@ -202,6 +222,10 @@ export interface StartOptions {
   declaredEnv?: readonly string[];
   /** Who the daemon becomes after `prepare`: the log file is handed to it. */
   identity?: Identity;
+  /** This program's command line, to run it again (see {@linkcode LaunchRecord}). */
+  program?: string[];
+  /** The options given, for the launch record (see {@linkcode LaunchRecord}). */
+  given?: RecordedOptions;
 }
 
 /**
@@ -296,12 +320,21 @@ async function launch(
       core.pidfile,
       launchRecord(libc, options, supervise),
     );
-    readEnd = spawnLeader(
+    const exit = ExitRecordFile.create(
       libc,
-      { core, options, supervise, logFd },
-      pidfile,
-      spawned,
+      core.pidfile,
+      exitOwner(options.identity),
     );
+    try {
+      readEnd = spawnLeader(
+        libc,
+        { core, options, supervise, logFd, exitFd: exit.fd },
+        pidfile,
+        spawned,
+      );
+    } finally {
+      exit.close();
+    }
   } catch (err) {
     await cleanup();
     throw err;
@@ -347,6 +380,10 @@ function launchRecord(
     exe: Deno.execPath(),
     uids: [...new Set([euid, dropsTo])],
     supervised: supervise !== undefined,
+    foreground: false,
+    program: options.program ?? [Deno.execPath()],
+    options: options.given ?? {},
+    startedAt: Date.now(),
   };
 }
 
@@ -360,11 +397,12 @@ function launchRecord(
  */
 function spawnLeader(
   libc: Libc,
-  { core, options, supervise, logFd }: {
+  { core, options, supervise, logFd, exitFd }: {
     core: CoreOptions & { pidfile: string };
     options: StartOptions;
     supervise: SupervisorConfig | undefined;
     logFd: number;
+    exitFd: number;
   },
   pidfile: Pidfile,
   spawned: Pinned[],
@@ -390,6 +428,7 @@ function spawnLeader(
         readyFd: w,
         pidfileFd: pidfile.fd,
         pidfileWriteFd: pidfile.writer!,
+        exitFd,
         setsid: true,
         env,
       },

@@ -22,6 +22,7 @@ import { redirectToLogFile } from "./logfile.ts";
 import { Pidfile } from "./pidfile.ts";
 import { readMessages, sendLine } from "./readiness.ts";
 import {
+  inheritedExitFd,
   PIDFILE_FD,
   READY_FD,
   spawnStage,
@@ -30,6 +31,7 @@ import {
   type SupervisorStage,
 } from "./stage.ts";
 import {
+  ExitRecordFile,
   removeSideFiles,
   StateFile,
   supervisorPath,
@@ -228,7 +230,12 @@ interface Run {
   ended: string;
   /** For `start`, when this was the first run. */
   error: string;
+  /** How the daemon said it ended, from its exit record, if it did. */
+  said?: Said;
 }
+
+/** What a daemon said of its end (see {@linkcode SupervisorState}). */
+type Said = NonNullable<NonNullable<SupervisorState["lastExit"]>["said"]>;
 
 /**
  * Spawn the daemon (stage `daemon`), with a pidfd on it.
@@ -239,6 +246,7 @@ interface Run {
 function spawnDaemon(
   libc: Libc,
   stage: Stage,
+  exitFd: number | undefined,
 ): { pid: number; pidfd: number; lifeline: number; messages: number } {
   const [r, w] = libc.pipe();
   // The daemon's end closes with us; ours stays open while it runs.
@@ -255,7 +263,7 @@ function spawnDaemon(
         supervisor: Deno.pid,
         denoDir: null,
       },
-      { stdio: { out: 1 }, readyFd: w, lifelineFd: lifeline },
+      { stdio: { out: 1 }, readyFd: w, lifelineFd: lifeline, exitFd },
     );
   } catch (err) {
     libc.close(r);
@@ -304,6 +312,8 @@ class Supervisor {
   #restarts = 0;
   #inARow = 0;
   #lastExit: SupervisorState["lastExit"] = null;
+  /** The exit record, which each daemon in turn writes (see {@linkcode ExitRecord}). */
+  #exitRecord: ExitRecordFile | undefined;
 
   constructor(libc: Libc, stage: Stage, config: SupervisorConfig) {
     this.#libc = libc;
@@ -316,6 +326,10 @@ class Supervisor {
       this.#dropped,
     );
     this.#pidfile = Pidfile.adopt(libc, stage.pidfile, PIDFILE_FD);
+    const exitFd = inheritedExitFd(libc);
+    if (exitFd !== undefined) {
+      this.#exitRecord = new ExitRecordFile(libc, exitFd);
+    }
     libc.setCloexec(READY_FD, true);
     if (config.noCoreDumps) libc.disableCoreDumps();
     this.#file = StateFile.create(
@@ -505,11 +519,33 @@ class Supervisor {
     return true;
   }
 
+  /**
+   * What daemon `pid` said of its end in the exit record; when it said
+   * nothing (a signal it could not handle), the record says so for it.
+   */
+  #childSaid(pid: number, status: string): Said | undefined {
+    const file = this.#exitRecord;
+    if (file === undefined) return undefined;
+    const record = file.read();
+    if (record !== null && record.pid === pid && record.how !== "running") {
+      return { how: record.how, detail: record.detail };
+    }
+    file.write({
+      pid,
+      how: "killed",
+      detail: status,
+      code: null,
+      at: Date.now(),
+    });
+    return undefined;
+  }
+
   /** Spawn the daemon, time its start-up and follow its readiness messages. */
   #spawn(): Child {
     const { pid, pidfd, lifeline, messages } = spawnDaemon(
       this.#libc,
       this.#stage,
+      this.#exitRecord?.fd,
     );
     const child: Child = {
       pid,
@@ -584,7 +620,7 @@ class Supervisor {
     } else {
       this.#file.remove();
       if (this.#pidfile.isCurrent()) {
-        removeSideFiles(this.#libc, this.#pidfile.path);
+        removeSideFiles(this.#libc, this.#pidfile.path, { keepExit: true });
       }
       this.#pidfile.remove();
     }
@@ -613,7 +649,11 @@ class Supervisor {
     );
     for (;;) {
       const run = await this.#runOnce();
-      this.#lastExit = { status: run.exit.status, at: Date.now() };
+      this.#lastExit = {
+        status: run.exit.status,
+        at: Date.now(),
+        ...(run.said === undefined ? {} : { said: run.said }),
+      };
       const step = nextStep(run.phase, run.exit, c, {
         restarts: this.#restarts,
         inARow: this.#inARow,
@@ -689,6 +729,7 @@ class Supervisor {
     );
     this.#publish();
     const exit = await this.#exited(child);
+    const said = this.#childSaid(child.pid, describeExit(exit));
     const phase = this.#phase;
     const ready = running(phase)?.ready ?? false;
     const status = describeExit(exit);
@@ -705,6 +746,7 @@ class Supervisor {
         seconds(upMs)
       }${early}`,
       error: child.error ?? `The daemon exited before it was ready (${status})`,
+      ...(said === undefined ? {} : { said }),
     };
   }
 }

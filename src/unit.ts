@@ -11,6 +11,7 @@ import {
   type RestartPolicy,
 } from "./options.ts";
 import { UsageError } from "./errors.ts";
+import { programCommand } from "./program.ts";
 import { hasControl, quote } from "./text.ts";
 
 /** What a unit is generated from. */
@@ -28,12 +29,18 @@ export interface UnitInput {
   group?: string;
   /** `--restart`, when given: the manager's restart policy (default on-failure). */
   restart?: RestartPolicy;
+  /**
+   * A unit for a user's own service manager (`systemctl --user`) instead of
+   * the system's: it runs as that user, so it names none.
+   */
+  userUnit?: boolean;
 }
 
 /** Options the generated command line leaves out: the unit says them itself. */
 const UNIT_OWNED = new Set([
   "<command>",
   "format",
+  "user-unit",
   "user",
   "group",
   "restart",
@@ -60,15 +67,7 @@ export function serviceCommand(
   cwd: string,
   isPath: (option: string) => boolean,
 ): string[] {
-  const prefix = argv.slice(0, argv.length - args.length);
-  prefix[0] = Deno.execPath();
-  if (!Deno.build.standalone && prefix.length > 1) {
-    // deno run [flags] SCRIPT: make the script absolute.
-    const script = prefix[prefix.length - 1];
-    if (!/^[a-z]+:/.test(script)) {
-      prefix[prefix.length - 1] = resolvePath(cwd, script);
-    }
-  }
+  const prefix = programCommand(argv, args, cwd);
   // systemd starts services in /: a relative path must not change meaning.
   const absolute = (p: string) => resolvePath(cwd, p);
   const kept = args.flatMap((arg, i) => {
@@ -153,6 +152,7 @@ function writableDir(
  */
 export function systemdUnit(input: UnitInput): string {
   checkOneLine(input);
+  if (input.userUnit) return systemdUserUnit(input);
   const { name, core } = input;
   const underHome = input.command.some((w) => /^\/(home|root)(\/|$)/.test(w));
   const rw = [
@@ -198,6 +198,64 @@ export function systemdUnit(input: UnitInput): string {
     "",
   ];
   return lines.join("\n");
+}
+
+/**
+ * A systemd user unit (`~/.config/systemd/user/NAME.service`): what the
+ * system unit says, less `User=`/`Group=` and the sandboxing that a user's
+ * manager can only apply inside a user namespace (`ProtectSystem=`,
+ * `ProtectHome=`, `PrivateTmp=`), which many systems refuse to unprivileged
+ * users — the service would then not start at all. Its directories are the
+ * user's own (`$XDG_RUNTIME_DIR/NAME`, `~/.local/state/NAME`).
+ */
+function systemdUserUnit(input: UnitInput): string {
+  const { name, core } = input;
+  if (input.user !== undefined || input.group !== undefined) {
+    throw new UsageError(
+      "A user unit runs as the user whose service manager runs it: drop --user and --group, or make a system unit without --user-unit",
+    );
+  }
+  const lines = [
+    "[Unit]",
+    `Description=${systemdText(input.description)}`,
+    "",
+    "[Service]",
+    "Type=notify",
+    "NotifyAccess=main",
+    `ExecStart=${input.command.map(systemdWord).join(" ")}`,
+    "ExecReload=/bin/kill -HUP $MAINPID",
+    `Restart=${input.restart ?? "on-failure"}`,
+    ...(input.restart !== undefined && input.restart !== "no"
+      ? [`RestartSec=${core.restartDelay}`]
+      : []),
+    `TimeoutStopSec=${Math.ceil(core.stopTimeout) + 5}`,
+    `UMask=${core.umask.toString(8).padStart(4, "0")}`,
+    ...(core.noNewPrivs ? ["NoNewPrivileges=yes"] : []),
+    ...(core.noCoreDumps ? ["LimitCORE=0"] : []),
+    `RuntimeDirectory=${name}`,
+    `StateDirectory=${name}`,
+    "",
+    "[Install]",
+    "WantedBy=default.target",
+    "",
+  ];
+  return lines.join("\n");
+}
+
+/**
+ * The words of a unit's command line that name something under /tmp or
+ * /var/tmp, which `PrivateTmp=yes` replaces by an empty directory for the
+ * service: the program or a file it was given would not be found there.
+ *
+ * @example
+ * ```ts
+ * import { hiddenByPrivateTmp } from "./unit.ts";
+ * console.log(hiddenByPrivateTmp(["/tmp/x/myd", "run", "--config=/etc/c.json"]));
+ * // [ "/tmp/x/myd" ]
+ * ```
+ */
+export function hiddenByPrivateTmp(command: readonly string[]): string[] {
+  return command.filter((w) => /(^|=)\/(var\/)?tmp(\/|$)/.test(w));
 }
 
 /** Escape text for XML. */

@@ -23,6 +23,10 @@ const LAUNCH: LaunchRecord = {
   exe: "/usr/local/bin/myd",
   uids: [0, 998],
   supervised: false,
+  foreground: false,
+  program: ["/usr/local/bin/myd"],
+  options: {},
+  startedAt: 0,
 };
 
 /** A `Libc` that knows one process, as `view` says, seen by `euid`. */

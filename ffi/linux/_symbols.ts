@@ -25,6 +25,10 @@ export const SYMBOLS = {
     parameters: ["buffer", "i32", "i32"],
     result: "i32",
   },
+  posix_spawn_file_actions_addclose: {
+    parameters: ["buffer", "i32"],
+    result: "i32",
+  },
   posix_spawn_file_actions_addopen: {
     parameters: ["buffer", "i32", "buffer", "i32", "u32"],
     result: "i32",

@@ -65,6 +65,17 @@ function spawn(c: Core, req: SpawnRequest): number {
   try {
     for (const spec of req.fds) addFdAction(c, actions, spec, parked, keep);
     const top = Math.max(2, ...req.fds.map((s) => s.fd));
+    // Below the top, a descriptor of ours without FD_CLOEXEC (another
+    // thread's, opened between its open and its fcntl) would pass on.
+    const placed = new Set(req.fds.map((s) => s.fd));
+    for (let fd = 0; fd < top; fd++) {
+      if (placed.has(fd)) continue;
+      c.checkRc(
+        "posix_spawn_file_actions_addclose",
+        `fd ${fd}`,
+        c.symbol("posix_spawn_file_actions_addclose")(actions, fd),
+      );
+    }
     c.checkRc(
       "posix_spawn_file_actions_addclosefrom_np",
       "",
