@@ -19,6 +19,7 @@ import {
   type OptionSpec,
   type OptionSpecs,
   resolvePath,
+  validateOption,
 } from "./options.ts";
 import type { ParsedCommandLine } from "./parse.ts";
 import {
@@ -51,7 +52,8 @@ function optionLine(name: string, spec: OptionSpec): string {
         : "VALUE")
     }`;
   const bare = spec.type === "string" && spec.bare !== undefined;
-  const left = bare ? `  --${name}[=${value.trim()}]` : `  --${name}${value}`;
+  const long = bare ? `--${name}[=${value.trim()}]` : `--${name}${value}`;
+  const left = `  ${spec.short === undefined ? "" : `-${spec.short}, `}${long}`;
   let right = spec.description;
   if ("choices" in spec && spec.choices !== undefined) {
     right += ` (${spec.choices.join(", ")})`;
@@ -226,6 +228,34 @@ const HANDLERS: Record<
         : result.message,
     );
     return result.code;
+  },
+  logs: async ({ libc, def, core, parsed, identity }) => {
+    const { logSource, showLogs } = await import("./logs.ts");
+    const lines = validateOption(
+      "lines",
+      CORE_OPTIONS.lines,
+      parsed.raw.lines,
+      Deno.cwd(),
+    ) as number;
+    const uid = identity?.user?.uid;
+    const follow = parsed.raw.follow === true;
+    // Following ends quietly, exit 0, on SIGINT and SIGTERM alike, even in
+    // a write to a reader that stopped reading. Without -f they act as on cat.
+    const stop = new AbortController();
+    const abort = () => stop.abort();
+    const signals = follow ? (["SIGINT", "SIGTERM"] as const) : [];
+    for (const s of signals) Deno.addSignalListener(s, abort);
+    try {
+      return await showLogs(libc, logSource(core, def.name), {
+        lines,
+        follow,
+        owners: [0, libc.geteuid(), ...(uid === undefined ? [] : [uid])],
+        note: (text) => console.error(`${def.name}: ${text}`),
+        signal: stop.signal,
+      });
+    } finally {
+      for (const s of signals) Deno.removeSignalListener(s, abort);
+    }
   },
   reload: async ({ libc, def, core }) => {
     const pid = await reload(libc, core.pidfile!, core.readyTimeout);

@@ -39,6 +39,8 @@ export const ONE_COMMAND = [
   "notify-fd",
   "json",
   "all",
+  "lines",
+  "follow",
 ] as const satisfies CoreOptionName[];
 /**
  * Everything that describes how the daemon runs. The commands that control
@@ -98,6 +100,14 @@ export const COMMANDS = {
     ],
     payload: true,
   },
+  logs: {
+    description:
+      "Show the daemon's last log lines (-n N), and new ones (-f) across rotation",
+    libc: true,
+    pidfile: false,
+    options: [...DAEMON, "lines", "follow"],
+    payload: true,
+  },
   help: {
     description: "Show this help",
     libc: false,
@@ -135,6 +145,8 @@ const BELONGS: Partial<Record<CoreOptionName, string>> = {
   json: "--json works with status only",
   all: "--all works with status only",
   "user-unit": "--user-unit works with unit only",
+  lines: "--lines works with logs only",
+  follow: "--follow works with logs only",
 };
 
 /**

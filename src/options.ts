@@ -34,6 +34,8 @@ export type OptionSpec =
   | {
     type: "string";
     description: string;
+    /** A one-letter short name: `-x` (GNU style: `-xVALUE`, `-x VALUE`, grouped as `-yx VALUE`). */
+    short?: string;
     /** Placeholder for the value in `help`, e.g. `HOST`. */
     valueName?: string;
     default?: string;
@@ -45,16 +47,23 @@ export type OptionSpec =
      */
     bare?: string;
   }
-  | { type: "path"; description: string; valueName?: string; default?: string }
+  | {
+    type: "path";
+    description: string;
+    short?: string;
+    valueName?: string;
+    default?: string;
+  }
   | {
     type: "integer";
     description: string;
+    short?: string;
     valueName?: string;
     default?: number;
     min?: number;
     max?: number;
   }
-  | { type: "boolean"; description: string };
+  | { type: "boolean"; description: string; short?: string };
 
 /** A daemon's own options, by long name (without the leading dashes). */
 export type OptionSpecs = Record<string, OptionSpec>;
@@ -297,6 +306,20 @@ export const CORE_OPTIONS = {
     min: 3,
     max: 1048575,
   },
+  lines: {
+    type: "integer",
+    short: "n",
+    valueName: "N",
+    description: "With logs: how many of the last lines to show",
+    default: 10,
+    min: 0,
+    max: 1_000_000_000,
+  },
+  follow: {
+    type: "boolean",
+    short: "f",
+    description: "With logs: keep showing new lines, across rotation",
+  },
 } as const satisfies OptionSpecs;
 
 export const PAYLOAD_RESERVED = new Set([
@@ -320,9 +343,10 @@ export function checkSpecs(specs: OptionSpecs): void {
         `Option name ${JSON.stringify(name)} is reserved by denod`,
       );
     }
+    const spec = specs[name];
+    checkShort(name, spec, specs);
     // The option's type is the union of its choices: its default and bare
     // value must be among them, or every run would fail to validate.
-    const spec = specs[name];
     if (spec.type !== "string" || spec.choices === undefined) continue;
     for (
       const [what, value] of [["default", spec.default], ["bare", spec.bare]]
@@ -335,6 +359,38 @@ export function checkSpecs(specs: OptionSpecs): void {
         );
       }
     }
+  }
+}
+
+/** The short letters of the library's own flags and options. */
+const CORE_SHORT = new Set([
+  "h",
+  "V",
+  ...Object.values(CORE_OPTIONS as OptionSpecs).flatMap((s) =>
+    s.short === undefined ? [] : [s.short]
+  ),
+]);
+
+/** A payload option's short name is one ASCII letter or digit, nobody else's. */
+function checkShort(name: string, spec: OptionSpec, specs: OptionSpecs): void {
+  if (spec.short === undefined) return;
+  const q = JSON.stringify;
+  if (!/^[A-Za-z0-9]$/.test(spec.short)) {
+    throw new TypeError(
+      `Option ${q(name)} has short name ${
+        q(spec.short)
+      }, which is not one letter or digit`,
+    );
+  }
+  const other = Object.keys(specs).find((n) =>
+    n !== name && specs[n].short === spec.short
+  );
+  if (CORE_SHORT.has(spec.short) || other !== undefined) {
+    throw new TypeError(
+      `Option ${q(name)} has short name ${q(spec.short)}, which ${
+        other === undefined ? "denod" : `option ${q(other)}`
+      } already uses`,
+    );
   }
 }
 

@@ -165,6 +165,7 @@ export function resolveOptions(
   get("json");
   get("all");
   get("user-unit");
+  get("lines");
   // Where records go: under `run`, stderr unless --syslog; detached, what
   // was asked for, else syslog when its socket exists, else the log file.
   if (core.syslog !== undefined) core.logTo = "syslog";
