@@ -104,7 +104,8 @@ export const COMMANDS = {
     description:
       "Show the daemon's last log lines (-n N), and new ones (-f) across rotation",
     libc: true,
-    pidfile: false,
+    // Its pidfile's launch record says where the daemon logs, and as whom.
+    pidfile: true,
     options: [...DAEMON, "lines", "follow"],
     payload: true,
   },

@@ -369,3 +369,22 @@ Deno.test("--instance gives each instance its own pidfile, log and records; stat
     }
   });
 });
+
+Deno.test("logs finds the log through the launch record: the pidfile is enough", async () => {
+  await withScratch(async (s) => {
+    const log = `${s.dir}/elsewhere.log`;
+    const r = await cli(BEHAVE, [
+      "start",
+      "--pidfile",
+      s.pidfile,
+      "--log-file",
+      log,
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    s.track();
+    const logs = await cli(BEHAVE, ["logs", "--pidfile", s.pidfile, "-n", "1"]);
+    assert.equal(logs.code, 0, logs.stderr);
+    assert.match(logs.stdout, /Ready \(pid \d+/);
+    assert.equal((await cli(BEHAVE, ["stop", "--pidfile", s.pidfile])).code, 0);
+  });
+});
