@@ -10,7 +10,7 @@ import { parseArgs } from "node:util";
 const root = new URL("../", import.meta.url).pathname;
 
 /** Library files copied into the new project, relative to the template root. */
-const LIBRARY = ["mod.ts", "src", "ffi", "LICENSE"];
+const LIBRARY = ["mod.ts", "src", "ffi", "third_party", "LICENSE"];
 /** Files copied as they are. */
 const AS_IS = [".gitignore", "SECURITY.md", ".ci/run", "scripts/compile.ts"];
 
@@ -151,6 +151,13 @@ export async function scaffold(name: string, dir: string): Promise<void> {
   // The project is not the published library: its own licence is its own.
   delete deno.license;
   delete deno.publish;
+  // The library's LogTape, loaded without the Node layer (see vendor_logtape.ts).
+  deno.imports["@logtape/logtape"] = "./denod/third_party/logtape/mod.js";
+  for (const tool of ["fmt", "lint"]) {
+    deno[tool].exclude = deno[tool].exclude.map((p: string) =>
+      p === "third_party/" ? "denod/third_party/" : p
+    );
+  }
   deno.tasks = {
     start: "env deno run -A daemon.ts start",
     stop: "env deno run -A daemon.ts stop",
