@@ -27,6 +27,7 @@ import { SERVICE_ENV, ServiceManager } from "./notify.ts";
 import { describeLogTo } from "./resolve.ts";
 import { oneLine } from "./text.ts";
 import { leavePrivateDenoDir, type PrivateDenoDir } from "./denodir.ts";
+import { after, type Timer } from "./timer.ts";
 
 /** How the payload is being run. */
 export type ServeMode =
@@ -567,7 +568,7 @@ class StopRequests {
   readonly #controller = new AbortController();
   #requested: string | null = null;
   #startedAt = 0;
-  #timer: ReturnType<typeof setTimeout> | undefined;
+  #timer: Timer | undefined;
 
   constructor(
     private readonly log: Logger,
@@ -603,7 +604,7 @@ class StopRequests {
       this.#startedAt = performance.now();
       this.log.info("Stopping on {signal}", { signal: why });
       this.manager.stopping();
-      this.#timer = setTimeout(() => {
+      this.#timer = after(this.timeoutSeconds * 1000, () => {
         this.log.error("Did not stop within {seconds} s: exiting", {
           seconds: this.timeoutSeconds,
         });
@@ -612,7 +613,7 @@ class StopRequests {
         } catch {
           // The exit code is resolved.
         }
-      }, this.timeoutSeconds * 1000);
+      });
       this.#controller.abort(new DaemonError(`Stopped by ${why}`));
     } catch (err) {
       if (!(err instanceof StartFailed)) throw err;
@@ -621,7 +622,7 @@ class StopRequests {
 
   /** The daemon is ending: no more timeout. */
   done(): void {
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer?.cancel();
   }
 }
 
