@@ -28,6 +28,7 @@ import { describeLogTo } from "./resolve.ts";
 import { oneLine } from "./text.ts";
 import { leavePrivateDenoDir, type PrivateDenoDir } from "./denodir.ts";
 import { after, type Timer } from "./timer.ts";
+import { LibcMissing } from "./without_libc.ts";
 
 /** How the payload is being run. */
 export type ServeMode =
@@ -215,8 +216,15 @@ class DaemonRun {
    * for every thread; here it covers `run`'s main thread.
    */
   #harden(): void {
-    if (this.#core.noCoreDumps) this.#libc.disableCoreDumps();
-    if (this.#core.noNewPrivs) this.#libc.setNoNewPrivs();
+    try {
+      if (this.#core.noCoreDumps) this.#libc.disableCoreDumps();
+      if (this.#core.noNewPrivs) this.#libc.setNoNewPrivs();
+    } catch (err) {
+      if (!(err instanceof LibcMissing)) throw err;
+      this.#log.warning(
+        "Without FFI, core dumps and no-new-privs are as the service manager set them (LimitCORE=0, NoNewPrivileges=yes)",
+      );
+    }
   }
 
   /**
