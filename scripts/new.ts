@@ -14,7 +14,7 @@ import { relative, resolve } from "node:path";
 const root = new URL("../", import.meta.url).pathname;
 
 /** Library files copied into the new project, relative to the template root. */
-const LIBRARY = ["mod.ts", "src", "ffi", "LICENSE"];
+const LIBRARY = ["mod.ts", "src", "ffi", "third_party", "LICENSE"];
 /** Files copied as they are. */
 const AS_IS = [
   ".gitignore",
@@ -207,6 +207,13 @@ export async function scaffold(name: string, dir: string): Promise<void> {
   // The project is not the published library: its own licence is its own.
   delete deno.license;
   delete deno.publish;
+  // The library's LogTape, loaded without the Node layer (see vendor_logtape.ts).
+  deno.imports["@logtape/logtape"] = "./denod/third_party/logtape/mod.js";
+  for (const tool of ["fmt", "lint"]) {
+    deno[tool].exclude = deno[tool].exclude.map((p: string) =>
+      p === "third_party/" ? "denod/third_party/" : p
+    );
+  }
   deno.tasks = TASKS;
   await writeJson(`${dir}/deno.json`, deno);
   const pkg = JSON.parse(await Deno.readTextFile(`${root}package.json`));

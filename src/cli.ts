@@ -315,8 +315,17 @@ async function dispatch(
     identity,
   };
   if (command === "unit") return await unitCommand({ ...run, libc: os });
-  // Every other command needs libc (the table), so `os` is there.
-  return await HANDLERS[command]({ ...run, libc: os! });
+  // Every other command needs libc (the table), so `os` is there, but `run`.
+  return await HANDLERS[command]({
+    ...run,
+    libc: os ?? await withoutLibc(core, libc as Error),
+  });
+}
+
+/** `run`'s libc without FFI, or a one-line refusal of what needs it. */
+async function withoutLibc(core: CoreOptions, why: Error): Promise<Libc> {
+  const { runWithoutLibc } = await import("./without_libc.ts");
+  return runWithoutLibc(core, (name) => Deno.env.get(name), why);
 }
 
 /**

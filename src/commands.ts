@@ -92,7 +92,9 @@ export const COMMANDS = {
   run: {
     description:
       "Run in the foreground, logging to stderr (systemd, containers)",
-    libc: true,
+    // Without libc it runs what needs none, and refuses the rest in one
+    // line (see without_libc.ts).
+    libc: false,
     pidfile: false,
     options: [
       ...DAEMON.filter((o) => !(SUPERVISION as readonly string[]).includes(o)),

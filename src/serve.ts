@@ -29,6 +29,8 @@ import { SERVICE_ENV, ServiceManager } from "./notify.ts";
 import { describeLogTo } from "./resolve.ts";
 import { oneLine } from "./text.ts";
 import { leavePrivateDenoDir, type PrivateDenoDir } from "./denodir.ts";
+import { after, type Timer } from "./timer.ts";
+import { LibcMissing } from "./without_libc.ts";
 
 /** How the payload is being run. */
 export type ServeMode =
@@ -218,8 +220,15 @@ class DaemonRun {
    * for every thread; here it covers `run`'s main thread.
    */
   #harden(): void {
-    if (this.#core.noCoreDumps) this.#libc.disableCoreDumps();
-    if (this.#core.noNewPrivs) this.#libc.setNoNewPrivs();
+    try {
+      if (this.#core.noCoreDumps) this.#libc.disableCoreDumps();
+      if (this.#core.noNewPrivs) this.#libc.setNoNewPrivs();
+    } catch (err) {
+      if (!(err instanceof LibcMissing)) throw err;
+      this.#log.warning(
+        "Without FFI, core dumps and no-new-privs are as the service manager set them (LimitCORE=0, NoNewPrivileges=yes)",
+      );
+    }
   }
 
   /**
@@ -629,7 +638,7 @@ class StopRequests {
   readonly #controller = new AbortController();
   #requested: string | null = null;
   #startedAt = 0;
-  #timer: ReturnType<typeof setTimeout> | undefined;
+  #timer: Timer | undefined;
 
   constructor(
     private readonly log: Logger,
@@ -665,7 +674,7 @@ class StopRequests {
       this.#startedAt = performance.now();
       this.log.info("Stopping on {signal}", { signal: why });
       this.manager.stopping();
-      this.#timer = setTimeout(() => {
+      this.#timer = after(this.timeoutSeconds * 1000, () => {
         this.log.error("Did not stop within {seconds} s: exiting", {
           seconds: this.timeoutSeconds,
         });
@@ -674,7 +683,7 @@ class StopRequests {
         } catch {
           // The exit code is resolved.
         }
-      }, this.timeoutSeconds * 1000);
+      });
       this.#controller.abort(new DaemonError(`Stopped by ${why}`));
     } catch (err) {
       if (!(err instanceof StartFailed)) throw err;
@@ -683,7 +692,7 @@ class StopRequests {
 
   /** The daemon is ending: no more timeout. */
   done(): void {
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer?.cancel();
   }
 }
 

@@ -38,6 +38,7 @@ import { clearedEnv, type Identity } from "./privileges.ts";
 import { describeLogTo } from "./resolve.ts";
 import { closeParent, openParent } from "./safe_open.ts";
 import { oneLine } from "./text.ts";
+import { after, sleep, type Timer, within } from "./timer.ts";
 import { pidfilePolicy } from "./pidfile.ts";
 
 /**
@@ -469,9 +470,9 @@ async function awaitReadiness(
   });
   Deno.addSignalListener("SIGINT", interrupt);
   Deno.addSignalListener("SIGTERM", interrupt);
-  let timer: ReturnType<typeof setTimeout> | undefined;
+  let timer: Timer | undefined;
   const timeout = new Promise<"timeout">((resolve) => {
-    timer = setTimeout(() => resolve("timeout"), readyTimeout * 1000);
+    timer = after(readyTimeout * 1000, () => resolve("timeout"));
   });
   let reading = true;
   const messages = (async () => {
@@ -483,7 +484,7 @@ async function awaitReadiness(
     }
   })();
   const outcome = await Promise.race([messages, timeout, interrupted]);
-  clearTimeout(timer);
+  timer?.cancel();
   Deno.removeSignalListener("SIGINT", interrupt);
   Deno.removeSignalListener("SIGTERM", interrupt);
   return {
@@ -496,22 +497,6 @@ async function awaitReadiness(
       if (!reading) libc.close(readEnd);
     },
   };
-}
-
-/** `promise`'s value, or `undefined` after `ms`. */
-async function within<T>(
-  promise: Promise<T>,
-  ms: number,
-): Promise<T | undefined> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    return await Promise.race([
-      promise,
-      new Promise<undefined>((r) => timer = setTimeout(() => r(undefined), ms)),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 /** Why a start failed, in words. */
@@ -600,7 +585,7 @@ async function lockForStart(
     }
     // Locked but no pid yet (a daemon is starting), or the lock was just
     // released: look again shortly.
-    await new Promise((resolve) => setTimeout(resolve, 10));
+    await sleep(10);
   }
 }
 

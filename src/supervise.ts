@@ -39,6 +39,7 @@ import {
 } from "./state.ts";
 import { DroppedRecords } from "./dropped.ts";
 import { SupervisorLog } from "./_supervisor_log.ts";
+import { after, type Timer, within } from "./timer.ts";
 
 /** The longest restart delay, unless `--restart-delay` itself is longer. */
 export const MAX_DELAY = 15;
@@ -165,9 +166,9 @@ interface Child {
   /** The start-up error it reported, or ours (not ready in time), if any. */
   error: string | null;
   /** Stops a daemon that is not ready within `--ready-timeout`. */
-  readyTimer?: ReturnType<typeof setTimeout>;
+  readyTimer?: Timer;
   /** SIGKILL after the stop timeout, once it was asked to stop. */
-  killTimer?: ReturnType<typeof setTimeout>;
+  killTimer?: Timer;
   /** Settles once its readiness pipe is read to the end. */
   messages: Promise<void>;
 }
@@ -377,12 +378,12 @@ class Supervisor {
   #stopChild(child: Child): void {
     this.#signal(child, "SIGTERM");
     const wait = this.#config.stopTimeout + KILL_AFTER;
-    child.killTimer ??= setTimeout(() => {
+    child.killTimer ??= after(wait * 1000, () => {
       this.#log.error(
         `The daemon (pid ${child.pid}) did not stop within ${wait} s: killing it`,
       );
       this.#signal(child, "SIGKILL");
-    }, wait * 1000);
+    });
   }
 
   #installHandlers(): void {
@@ -475,7 +476,7 @@ class Supervisor {
     } else {
       return;
     }
-    clearTimeout(child.readyTimer);
+    child.readyTimer?.cancel();
     if (this.#toCaller === null) {
       this.#log.info(
         `The daemon is ready again (pid ${child.pid}, restart ${this.#restarts})`,
@@ -557,13 +558,13 @@ class Supervisor {
     };
     this.#phase = { kind: "starting", child };
     const timeout = this.#config.readyTimeout;
-    child.readyTimer = setTimeout(() => {
+    child.readyTimer = after(timeout * 1000, () => {
       const phase = this.#phase;
       if (phase.kind !== "starting" || phase.child !== child) return;
       child.error = `The daemon was not ready within ${timeout} s`;
       this.#log.error(`${child.error}: stopping it (pid ${pid})`);
       this.#stopChild(child);
-    }, timeout * 1000);
+    });
     child.messages = this.#follow(child, messages);
     return child;
   }
@@ -591,17 +592,12 @@ class Supervisor {
     await this.#libc.pidfdWait(child.pidfd, Infinity);
     // Its last words (a start-up error) may still be in the pipe; a child
     // of its own that kept the pipe open must not hold us for long.
-    let late: ReturnType<typeof setTimeout> | undefined;
-    await Promise.race([
-      child.messages,
-      new Promise((resolve) => late = setTimeout(resolve, 1000)),
-    ]);
-    clearTimeout(late);
+    await within(child.messages, 1000);
     const status = this.#libc.reap(child.pidfd);
     this.#libc.close(child.pidfd);
     this.#libc.close(child.lifeline);
-    clearTimeout(child.readyTimer);
-    clearTimeout(child.killTimer);
+    child.readyTimer?.cancel();
+    child.killTimer?.cancel();
     return status;
   }
 
@@ -695,9 +691,9 @@ class Supervisor {
     );
     const until = Date.now() + step.delay * 1000;
     const waited = new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, step.delay * 1000);
+      const timer = after(step.delay * 1000, resolve);
       const wake = () => {
-        clearTimeout(timer);
+        timer.cancel();
         resolve();
       };
       this.#phase = { kind: "backing-off", until, wake };
