@@ -65,7 +65,12 @@ export {
   stop,
   type StopOptions,
 } from "./src/api.ts";
-export type { StatusCode, StatusResult, StopResult } from "./src/control.ts";
+export type {
+  StatusCode,
+  StatusReport,
+  StatusResult,
+  StopResult,
+} from "./src/control.ts";
 export { PidfileLockedError } from "./src/pidfile.ts";
 export { helpText, versionText } from "./src/cli.ts";
 export { type ErrnoName, SysError } from "./ffi/mod.ts";

@@ -153,6 +153,10 @@ export interface Libc {
   readAll(fd: number): Uint8Array;
   /** `pread(2)` from offset 0 of at most `max` bytes; `null` when the file holds more. */
   readBounded(fd: number, max: number): Uint8Array | null;
+  /** One `pread(2)` of at most `max` bytes at `offset`: fewer at the end of the file, none past it. */
+  readAt(fd: number, offset: number, max: number): Uint8Array;
+  /** Whether `fd` is the writing end of a pipe or socket whose reader is gone (`poll(2)` says `POLLERR`). */
+  readerGone(fd: number): boolean;
   /**
    * `openat(2)` of one name in a directory (`null`: relative to the current
    * directory, or an absolute name), always with `O_NOFOLLOW`,

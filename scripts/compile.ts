@@ -116,7 +116,7 @@ function denortAdvice(target: string): string {
     `deno compile could not download its base binary (denort) for ${target}.`,
     `Provide it: take denort-${target}.zip of Deno v${version} from Deno's releases`,
     `on a machine that can, unzip it here, and run again with`,
-    `DENORT_BIN=/path/to/denort deno task compile --target ${target}`,
+    `DENORT_BIN=/path/to/denort npm run compile -- --target ${target}`,
   ].join("\n");
 }
 

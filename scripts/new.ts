@@ -1,18 +1,48 @@
 /**
- * `deno task new <name> [--dir DIR]`: a fresh daemon project from this
- * template — its own `daemon.ts` skeleton with every hook commented, a copy
- * of the library under `denod/`, a README stub, tests that pass, and CI.
+ * `npm run new -- <name> [--dir DIR]` (or `deno task new …`): a fresh daemon
+ * project from this template — its own `daemon.ts` skeleton with every hook
+ * commented, a copy of the library under `denod/`, a README whose commands
+ * need only npm, tests that pass, CI, the release workflow, and a git
+ * repository. It goes next to the template (`../<name>`) unless `--dir` says
+ * where (relative to the directory the command ran in).
  *
  * @module
  */
 import { parseArgs } from "node:util";
+import { relative, resolve } from "node:path";
 
 const root = new URL("../", import.meta.url).pathname;
 
 /** Library files copied into the new project, relative to the template root. */
-const LIBRARY = ["mod.ts", "src", "ffi", "LICENSE"];
+const LIBRARY = ["mod.ts", "src", "ffi", "third_party", "LICENSE"];
 /** Files copied as they are. */
-const AS_IS = [".gitignore", "SECURITY.md", ".ci/run", "scripts/compile.ts"];
+const AS_IS = [
+  ".gitignore",
+  "SECURITY.md",
+  ".ci/run",
+  ".github/workflows/release.yml",
+  "scripts/compile.ts",
+];
+
+/**
+ * The project's npm scripts (and the same deno tasks): one per command a
+ * user types daily, and `ctl` for any command with its options
+ * (`npm run ctl -- status --pidfile x.pid`). `env deno` finds the npm
+ * package's Deno on npm's PATH.
+ */
+const TASKS = {
+  start: "env deno run -A daemon.ts start",
+  stop: "env deno run -A daemon.ts stop",
+  status: "env deno run -A daemon.ts status",
+  restart: "env deno run -A daemon.ts restart",
+  reload: "env deno run -A daemon.ts reload",
+  unit: "env deno run -A daemon.ts unit",
+  help: "env deno run -A daemon.ts help",
+  ctl: "env deno run -A daemon.ts",
+  dev: "env deno run -A daemon.ts run",
+  test: "env deno test -A --parallel tests/",
+  compile: "env deno run -A scripts/compile.ts",
+};
 
 /** The skeleton payload: every hook, commented. */
 export function skeleton(name: string): string {
@@ -20,8 +50,9 @@ export function skeleton(name: string): string {
  * ${name}: the daemon. Write the service in main(); everything else —
  * start/stop/status/reload/run, pidfile, logging, privileges — is denod's.
  *
- *   deno run -A daemon.ts run      # in the foreground while developing
- *   deno run -A daemon.ts start    # detached; returns once ready() was called
+ *   npm run dev       # in the foreground while developing
+ *   npm start         # detached; returns once ready() was called
+ *   npm run help      # every command and option (npm run ctl -- <command>)
  *
  * @module
  */
@@ -101,20 +132,45 @@ Deno.test("the daemon starts, reports running, reloads and stops", async () => {
 `;
 }
 
-function readme(name: string): string {
+/** The project's README: commands that need only Node.js and npm. */
+export function readme(name: string): string {
   return `# ${name}
 
-A daemon built on denod: write the service in \`daemon.ts\`.
+A daemon built on denod: write the service in \`daemon.ts\`. \`npm run dev\` runs
+it in the foreground (Ctrl-C stops it); in the background:
 
 \`\`\`sh
-npm ci && npm start   # start ${name} in the background
-npm ci && npm test    # run its tests
-npm run stop
+npm ci                 # once: the dependencies, and Deno itself (npm package deno)
+npm start              # detach; returns once ctx.ready() was called
+npm run status         # is it running? (exit 0 yes, 3 no)
+npm run reload         # reopen the log file, run the reload hook
+npm run ctl -- status  # any command, with options after --
+npm run stop           # graceful stop
+npm run help           # every command and option
 \`\`\`
 
-\`deno run -A daemon.ts help\` lists every command and option;
-\`npm run compile\` builds one executable in \`dist/\`. The library lives in
-\`denod/\`; SECURITY.md says what running it as root involves.
+<!-- not run by denod's tests/readme_test.ts: denod's tests/new_test.ts runs these tests; compile downloads Deno's denort -->
+
+\`\`\`sh
+npm test               # its tests
+npm run compile        # dist/${name}-x86_64-unknown-linux-gnu and its .sha256
+\`\`\`
+
+A tag \`v*\` pushed to GitHub builds the executables for Linux and macOS and
+attaches them to a release (\`.github/workflows/release.yml\`). To run it
+under systemd on this machine, as a user of its own:
+
+<!-- run by denod's tests/readme_test.ts without systemctl -->
+
+\`\`\`sh
+sudo install -m 0755 dist/${name}-x86_64-unknown-linux-gnu /usr/local/bin/${name}
+sudo useradd --system --no-create-home --shell /usr/sbin/nologin ${name}
+${name} unit --user ${name} | sudo tee /etc/systemd/system/${name}.service
+sudo systemctl daemon-reload && sudo systemctl enable --now ${name}
+\`\`\`
+
+The library lives in \`denod/\`; SECURITY.md says what running it as root
+involves.
 `;
 }
 
@@ -151,14 +207,14 @@ export async function scaffold(name: string, dir: string): Promise<void> {
   // The project is not the published library: its own licence is its own.
   delete deno.license;
   delete deno.publish;
-  deno.tasks = {
-    start: "env deno run -A daemon.ts start",
-    stop: "env deno run -A daemon.ts stop",
-    status: "env deno run -A daemon.ts status",
-    dev: "env deno run -A daemon.ts run",
-    test: "env deno test -A --parallel tests/",
-    compile: "env deno run -A scripts/compile.ts",
-  };
+  // The library's LogTape, loaded without the Node layer (see vendor_logtape.ts).
+  deno.imports["@logtape/logtape"] = "./denod/third_party/logtape/mod.js";
+  for (const tool of ["fmt", "lint"]) {
+    deno[tool].exclude = deno[tool].exclude.map((p: string) =>
+      p === "third_party/" ? "denod/third_party/" : p
+    );
+  }
+  deno.tasks = TASKS;
   await writeJson(`${dir}/deno.json`, deno);
   const pkg = JSON.parse(await Deno.readTextFile(`${root}package.json`));
   pkg.name = name;
@@ -203,23 +259,77 @@ async function copy(from: string, to: string): Promise<void> {
   }
 }
 
+/**
+ * Make the project a git repository (without a commit: that needs the
+ * user's name). Returns what to tell the user when git is missing or fails.
+ */
+async function gitInit(dir: string): Promise<string | undefined> {
+  try {
+    const r = await new Deno.Command("git", {
+      args: ["init", "--quiet", dir],
+      stdout: "null",
+      stderr: "piped",
+    }).output();
+    return r.success
+      ? undefined
+      : `git init failed (${new TextDecoder().decode(r.stderr).trim()})`;
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) {
+      return "git is not installed: no repository was made (run git init there later)";
+    }
+    throw err;
+  }
+}
+
+const USAGE =
+  `Usage: npm run new -- <name> [--dir DIR]   (or deno task new <name> [--dir DIR])
+
+Creates the daemon project <name> next to this template (../<name>), or in DIR
+(relative to the directory you ran the command in), with git init.`;
+
 if (import.meta.main) {
-  const { positionals, values } = parseArgs({
-    args: Deno.args,
-    options: { dir: { type: "string" } },
-    allowPositionals: true,
-  });
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: Deno.args,
+      options: {
+        dir: { type: "string" },
+        help: { type: "boolean", short: "h" },
+      },
+      allowPositionals: true,
+    });
+  } catch (err) {
+    console.error(`new: ${(err as Error).message}\n${USAGE}`);
+    Deno.exit(2);
+  }
+  const { positionals, values } = parsed;
+  if (values.help) {
+    console.log(USAGE);
+    Deno.exit(0);
+  }
   if (positionals.length !== 1) {
-    console.error("Usage: deno task new <name> [--dir DIR]");
+    console.error(USAGE);
     Deno.exit(2);
   }
   const name = positionals[0];
-  const dir = values.dir ?? name;
+  // npm and deno task both run scripts in the template's directory and name
+  // the caller's in INIT_CWD: --dir means what it says from there.
+  const cwd = Deno.env.get("INIT_CWD") ?? Deno.cwd();
+  const dir = values.dir === undefined
+    ? resolve(root, "..", name)
+    : resolve(cwd, values.dir);
   try {
     await scaffold(name, dir);
   } catch (err) {
     console.error(`new: ${(err as Error).message}`);
     Deno.exit(1);
   }
-  console.log(`Created ${dir}/: cd ${dir} && npm ci && npm test`);
+  const git = await gitInit(dir);
+  if (git !== undefined) console.error(`new: ${git}`);
+  const there = relative(cwd, dir) || ".";
+  console.log(
+    `Created ${dir}${
+      git === undefined ? " (a git repository)" : ""
+    }\nNext: cd ${there} && npm ci && npm run dev`,
+  );
 }

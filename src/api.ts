@@ -115,7 +115,11 @@ function absolute(path: string): string {
  *
  * const dir = await Deno.makeTempDir();
  * const result = await stop(`${dir}/myd.pid`, { stopTimeout: 5 });
- * assert.deepEqual(result, { outcome: "not-running", removedStale: false });
+ * assert.deepEqual(result, {
+ *   outcome: "not-running",
+ *   removedStale: false,
+ *   cleared: null,
+ * });
  * await Deno.remove(dir);
  * ```
  */
@@ -140,7 +144,8 @@ export function stop(
  *
  * @param pidfile The daemon's pidfile; a relative path is taken from the current directory.
  * @param options The daemon's name.
- * @returns The code (0 running, 1 dead with pidfile, 3 not running, 4 unknown) and message.
+ * @returns The code (0 running, 1 dead, 3 not running, 4 unknown), the
+ * message, and the report `status --json` prints.
  *
  * @example Asking about a daemon that does not run
  * ```ts
@@ -149,7 +154,9 @@ export function stop(
  *
  * const dir = await Deno.makeTempDir();
  * const result = await status(`${dir}/myd.pid`);
- * assert.deepEqual(result, { code: 3, message: "myd is not running" });
+ * assert.equal(result.code, 3);
+ * assert.equal(result.message, "myd is not running");
+ * assert.equal(result.report.state, "stopped");
  * await Deno.remove(dir);
  * ```
  */

@@ -6,20 +6,35 @@
  */
 import { type Libc, libc as loadLibc } from "../ffi/mod.ts";
 import type { DaemonDefinition } from "./definition.ts";
-import { DaemonError, Exit, UsageError } from "./errors.ts";
-import { checkOptions, type Command, COMMANDS } from "./commands.ts";
+import { DaemonError, Exit, StatusExit, UsageError } from "./errors.ts";
+import {
+  checkOptions,
+  type Command,
+  COMMANDS,
+  ONE_COMMAND,
+} from "./commands.ts";
 import {
   CORE_OPTIONS,
   type CoreOptions,
   type OptionSpec,
   type OptionSpecs,
   resolvePath,
+  validateOption,
 } from "./options.ts";
 import type { ParsedCommandLine } from "./parse.ts";
-import { type Caller, type DefaultPaths, resolveOptions } from "./resolve.ts";
+import {
+  type Caller,
+  type DefaultPaths,
+  defaultPaths,
+  describeLogTo,
+  INSTANCE_NAME,
+  instanceName,
+  resolveOptions,
+} from "./resolve.ts";
 import { checkChdir, checkStart, runLeader, start } from "./start.ts";
-import { reload, status, stop } from "./control.ts";
+import { reload, status, type StatusReport, stop } from "./control.ts";
 import { Pidfile } from "./pidfile.ts";
+import { ago, formatDuration } from "./words.ts";
 import { programCommand } from "./program.ts";
 import { readLaunchRecord, type RecordedOptions } from "./state.ts";
 import { PIDFILE_FD, type Stage, takeStage } from "./stage.ts";
@@ -37,7 +52,8 @@ function optionLine(name: string, spec: OptionSpec): string {
         : "VALUE")
     }`;
   const bare = spec.type === "string" && spec.bare !== undefined;
-  const left = bare ? `  --${name}[=${value.trim()}]` : `  --${name}${value}`;
+  const long = bare ? `--${name}[=${value.trim()}]` : `--${name}${value}`;
+  const left = `  ${spec.short === undefined ? "" : `-${spec.short}, `}${long}`;
   let right = spec.description;
   if ("choices" in spec && spec.choices !== undefined) {
     right += ` (${spec.choices.join(", ")})`;
@@ -87,7 +103,7 @@ export function helpText(def: DaemonDefinition): string {
   lines.push(
     "",
     "Exit codes: 0 success, 1 failure, 2 invalid arguments, 4 insufficient privilege,",
-    "7 not running (reload); status: 0 running, 1 dead with pidfile, 3 not running, 4 unknown.",
+    "7 not running (reload); status: 0 running, 1 dead, 3 not running, 4 unknown.",
   );
   return lines.join("\n");
 }
@@ -181,10 +197,16 @@ const HANDLERS: Record<
     );
     console.log(
       result.outcome === "not-running"
-        ? `${def.name} is not running${
-          result.removedStale ? " (removed its stale pidfile)" : ""
+        ? `${label(def, core)} is not running${
+          result.cleared !== null
+            ? ` (cleared the record of its last run: ${result.cleared.how}${
+              result.cleared.detail ? ` (${result.cleared.detail})` : ""
+            } ${ago(result.cleared.at)})`
+            : result.removedStale
+            ? " (removed its stale pidfile)"
+            : ""
         }`
-        : `${def.name} stopped (${
+        : `${label(def, core)} stopped (${
           result.supervised ? "supervisor pid" : "pid"
         } ${result.pid}${
           result.outcome === "killed" ? ", killed after --stop-timeout" : ""
@@ -192,14 +214,53 @@ const HANDLERS: Record<
     );
     return Exit.OK;
   },
-  status: async ({ libc, def, core }) => {
-    const result = await status(libc, def.name, core.pidfile!);
-    console.log(result.message);
+  status: async (run) => {
+    if (run.options.all === true) return await statusOfAll(run);
+    const { libc, def, core, options } = run;
+    const result = await status(
+      libc,
+      label(def, core),
+      core.pidfile!,
+      { logsTo: describeLogTo(core), instance: core.instance ?? null },
+    );
+    console.log(
+      options.json === true
+        ? JSON.stringify(result.report, null, 2)
+        : result.message,
+    );
     return result.code;
+  },
+  logs: async ({ libc, def, core, parsed, identity }) => {
+    const { logSource, showLogs } = await import("./logs.ts");
+    const lines = validateOption(
+      "lines",
+      CORE_OPTIONS.lines,
+      parsed.raw.lines,
+      Deno.cwd(),
+    ) as number;
+    const uid = identity?.user?.uid;
+    const follow = parsed.raw.follow === true;
+    // Following ends quietly, exit 0, on SIGINT and SIGTERM alike, even in
+    // a write to a reader that stopped reading. Without -f they act as on cat.
+    const stop = new AbortController();
+    const abort = () => stop.abort();
+    const signals = follow ? (["SIGINT", "SIGTERM"] as const) : [];
+    for (const s of signals) Deno.addSignalListener(s, abort);
+    try {
+      return await showLogs(libc, logSource(core, def.name), {
+        lines,
+        follow,
+        owners: [0, libc.geteuid(), ...(uid === undefined ? [] : [uid])],
+        note: (text) => console.error(`${def.name}: ${text}`),
+        signal: stop.signal,
+      });
+    } finally {
+      for (const s of signals) Deno.removeSignalListener(s, abort);
+    }
   },
   reload: async ({ libc, def, core }) => {
     const pid = await reload(libc, core.pidfile!, core.readyTimeout);
-    console.log(`${def.name} reloaded (pid ${pid})`);
+    console.log(`${label(def, core)} reloaded (pid ${pid})`);
     return Exit.OK;
   },
 };
@@ -238,32 +299,7 @@ async function dispatch(
   if (libc instanceof Error && COMMANDS[command].libc) {
     throw libcMissing(command, libc);
   }
-  const caller = callerOf(os);
-  // A unit describes a `run`: the same defaults apply.
-  const foreground = command === "run" || command === "unit";
-  let options = raw;
-  let { core, payload, defaults } = resolveOptions(
-    def.name,
-    def.options ?? {},
-    options,
-    caller,
-    foreground,
-  );
-  // A command on a started daemon applies the options it was started with,
-  // under its own given one by one.
-  const record = os !== null && COMMANDS[command].pidfile && command !== "start"
-    ? readLaunchRecord(os, core.pidfile!)
-    : null;
-  if (record !== null) {
-    options = { ...record.options, ...given(raw, def.options ?? {}) };
-    ({ core, payload, defaults } = resolveOptions(
-      def.name,
-      def.options ?? {},
-      options,
-      caller,
-      foreground,
-    ));
-  }
+  const { options, core, payload, defaults } = inForce(def, os, raw, command);
   // Without libc (only `unit` gets here so), names stay unchecked: the
   // service manager resolves them.
   const identity = os === null
@@ -280,8 +316,54 @@ async function dispatch(
     identity,
   };
   if (command === "unit") return await unitCommand({ ...run, libc: os });
-  // Every other command needs libc (the table), so `os` is there.
-  return await HANDLERS[command]({ ...run, libc: os! });
+  // Every other command needs libc (the table), so `os` is there, but `run`.
+  return await HANDLERS[command]({
+    ...run,
+    libc: os ?? await withoutLibc(core, libc as Error),
+  });
+}
+
+/** `run`'s libc without FFI, or a one-line refusal of what needs it. */
+async function withoutLibc(core: CoreOptions, why: Error): Promise<Libc> {
+  const { runWithoutLibc } = await import("./without_libc.ts");
+  return runWithoutLibc(core, (name) => Deno.env.get(name), why);
+}
+
+/**
+ * The options in force for `command`: those given, and for a command on a
+ * started daemon, under them, those it was started with (its launch record),
+ * so that `restart` starts it as it was and `stop` waits its stop timeout.
+ */
+function inForce(
+  def: DaemonDefinition,
+  libc: Libc | null,
+  raw: ParsedCommandLine["raw"],
+  command: Command,
+): ReturnType<typeof resolveOptions> & { options: ParsedCommandLine["raw"] } {
+  const caller = callerOf(libc);
+  // A unit describes a `run`: the same defaults apply.
+  const foreground = command === "run" || command === "unit";
+  const specs = def.options ?? {};
+  const resolved = resolveOptions(def.name, specs, raw, caller, foreground);
+  const record = libc !== null && COMMANDS[command].pidfile &&
+      command !== "start"
+    ? readLaunchRecord(libc, resolved.core.pidfile!)
+    : null;
+  if (record === null) return { ...resolved, options: raw };
+  // Every option given counts, the command's own (`--json`) included.
+  const options: ParsedCommandLine["raw"] = { ...record.options };
+  for (const [name, value] of Object.entries(raw)) {
+    if (value !== undefined) options[name] = value;
+  }
+  return {
+    ...resolveOptions(def.name, specs, options, caller, foreground),
+    options,
+  };
+}
+
+/** What the messages call the daemon: `NAME`, or `NAME@INSTANCE`. */
+function label(def: DaemonDefinition, core: CoreOptions): string {
+  return instanceName(def.name, core.instance);
 }
 
 /** libc through FFI, or why it cannot be had (FFI denied, no driver for this OS). */
@@ -411,7 +493,7 @@ async function startCommand(
       core.readyTimeout,
     );
     if (stopped.outcome !== "not-running") {
-      console.log(`${def.name} stopped (pid ${stopped.pid})`);
+      console.log(`${label(def, core)} stopped (pid ${stopped.pid})`);
     }
   }
   const result = await start(libc, located, startOptions);
@@ -420,8 +502,10 @@ async function startCommand(
     : `, supervised by pid ${result.supervisor}`;
   console.log(
     result.outcome === "started"
-      ? `${def.name} started (pid ${result.pid}${supervised})`
-      : `${def.name} is already running (pid ${result.pid}${supervised})`,
+      ? `${label(def, core)} started (pid ${result.pid}${supervised})`
+      : `${
+        label(def, core)
+      } is already running (pid ${result.pid}${supervised})`,
   );
   return Exit.OK;
 }
@@ -471,9 +555,8 @@ async function unitCommand(
     & Omit<Invocation, "libc">
     & { libc: Libc | null },
 ): Promise<number> {
-  const { serviceCommand, systemdUnit, launchdPlist } = await import(
-    "./unit.ts"
-  );
+  const { serviceCommand, systemdUnit, launchdPlist, hiddenByPrivateTmp } =
+    await import("./unit.ts");
   const specs: OptionSpecs = { ...CORE_OPTIONS, ...def.options };
   const { raw, owners } = parsed;
   const input = {
@@ -493,14 +576,42 @@ async function unitCommand(
   };
   const format = raw.format ??
     (Deno.build.os === "darwin" ? "launchd" : "systemd");
-  const text = format === "launchd" ? launchdPlist(input) : systemdUnit(input);
-  await Deno.stdout.write(new TextEncoder().encode(text));
+  if (format === "launchd") {
+    if (raw["user-unit"] !== undefined) {
+      throw new UsageError(
+        "--user-unit makes a systemd unit, not a launchd one",
+      );
+    }
+    await writeUnit(launchdPlist(input));
+    return Exit.OK;
+  }
+  // A non-root caller cannot install a system unit without sudo, and one
+  // without --user would run the daemon as root: a user unit is meant.
+  const userUnit = raw["user-unit"] === true ||
+    ((libc?.geteuid() ?? uidWithoutLibc()) !== 0 && input.user === undefined &&
+      input.group === undefined);
+  const text = systemdUnit({ ...input, userUnit });
+  // Notes go to stderr: `unit > file` keeps the unit alone.
+  if (userUnit && raw["user-unit"] === undefined) {
+    console.error(
+      `${def.name}: a user unit, as you are not root: save it as ~/.config/systemd/user/${def.name}.service (for a system unit: --user USER, or run unit as root)`,
+    );
+  }
+  const hidden = userUnit ? [] : hiddenByPrivateTmp(input.command);
+  if (hidden.length > 0) {
+    console.error(
+      `${def.name}: warning: the unit has PrivateTmp=yes, which hides /tmp from the service, and its command names ${
+        hidden.map((w) => JSON.stringify(w)).join(", ")
+      }: install the program (and its files) outside /tmp and /var/tmp`,
+    );
+  }
+  await writeUnit(text);
   return Exit.OK;
 }
 
 /**
  * The options given on a command line, to record or to apply over recorded
- * ones: those that describe the daemon (not `--format`, `--notify-fd`),
+ * ones: those that describe the daemon (not `--json`, `--format`, …),
  * paths made absolute against the caller's directory.
  */
 function given(
@@ -513,10 +624,120 @@ function given(
     if (value === undefined || value === false || !Object.hasOwn(specs, name)) {
       continue;
     }
-    if (name === "format" || name === "notify-fd") continue;
+    if ((ONE_COMMAND as readonly string[]).includes(name)) continue;
     out[name] = specs[name].type === "path" && typeof value === "string"
       ? resolvePath(Deno.cwd(), value)
       : value;
   }
   return out;
+}
+
+/**
+ * `status --all`: every instance whose pidfile is in the default place —
+ * `NAME.pid` and `NAME@INSTANCE.pid` — as a table, or a JSON array.
+ *
+ * @returns 1 when any is dead or failed, else 4 when any cannot be judged,
+ * else 0 when all run, else 3 (also when none is found).
+ */
+async function statusOfAll(
+  { libc, def, parsed, options }: Invocation,
+): Promise<number> {
+  for (const name of ["pidfile", "instance"]) {
+    if (parsed.raw[name] !== undefined) {
+      throw new UsageError(
+        `Option "--all" lists the default locations: it does not take "--${name}"`,
+      );
+    }
+  }
+  const caller = callerOf(libc);
+  const dir = dirname(defaultPaths(def.name, caller).pidfile);
+  const instances = findInstances(dir, def.name);
+  const results = await Promise.all(instances.map(async (instance) => {
+    const { core } = inForce(
+      def,
+      libc,
+      instance === null ? {} : { instance },
+      "status",
+    );
+    return await status(libc, instanceName(def.name, instance), core.pidfile!, {
+      logsTo: describeLogTo(core),
+      instance,
+    });
+  }));
+  if (options.json === true) {
+    console.log(JSON.stringify(results.map((r) => r.report), null, 2));
+  } else if (results.length === 0) {
+    console.log(`No instance of ${def.name} found in ${dir}`);
+  } else {
+    console.log(statusTable(results.map((r) => r.report)));
+  }
+  const codes = results.map((r) => r.code);
+  return codes.includes(StatusExit.DEAD_WITH_PIDFILE)
+    ? StatusExit.DEAD_WITH_PIDFILE
+    : codes.includes(StatusExit.UNKNOWN)
+    ? StatusExit.UNKNOWN
+    : codes.length > 0 && codes.every((c) => c === StatusExit.RUNNING)
+    ? StatusExit.RUNNING
+    : StatusExit.NOT_RUNNING;
+}
+
+/**
+ * The instances with a pidfile or an exit record in `dir`: `null` for the
+ * one without an instance name. Only names are read here; `status` opens
+ * each file with its own checks.
+ */
+function findInstances(dir: string, name: string): (string | null)[] {
+  const found = new Set<string | null>();
+  let entries: Deno.DirEntry[];
+  try {
+    entries = [...Deno.readDirSync(dir)];
+  } catch {
+    return [];
+  }
+  for (const { name: file } of entries) {
+    const m = file.match(/^(.*)\.(pid|exit)$/);
+    if (m === null) continue;
+    if (m[1] === name) found.add(null);
+    else if (m[1].startsWith(`${name}@`)) {
+      const instance = m[1].slice(name.length + 1);
+      if (INSTANCE_NAME.test(instance)) found.add(instance);
+    }
+  }
+  return [...found].sort((a, b) => (a ?? "").localeCompare(b ?? ""));
+}
+
+/** One line per instance: state, pid, uptime, restarts, last exit. */
+function statusTable(reports: StatusReport[]): string {
+  const rows = [
+    ["INSTANCE", "STATE", "PID", "UPTIME", "RESTARTS", "LAST EXIT"],
+    ...reports.map((r) => [
+      r.instance ?? "-",
+      r.state,
+      r.pid === null ? "-" : String(r.pid),
+      r.uptime === null ? "-" : formatDuration(r.uptime),
+      r.restarts === null ? "-" : String(r.restarts),
+      r.lastExit === null
+        ? "-"
+        : `${r.lastExit.how}${
+          r.lastExit.detail ? ` (${r.lastExit.detail})` : ""
+        } ${ago(r.lastExit.at)}`,
+    ]),
+  ];
+  const widths = rows[0].map((_, i) =>
+    Math.max(...rows.map((row) => row[i].length))
+  );
+  return rows.map((row) =>
+    row.map((cell, i) => i === row.length - 1 ? cell : cell.padEnd(widths[i]))
+      .join("  ")
+  ).join("\n");
+}
+
+/** The path's directory. */
+function dirname(path: string): string {
+  return path.slice(0, path.lastIndexOf("/")) || "/";
+}
+
+/** Write a unit to stdout. */
+async function writeUnit(text: string): Promise<void> {
+  await Deno.stdout.write(new TextEncoder().encode(text));
 }

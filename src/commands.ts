@@ -32,12 +32,22 @@ const SUPERVISION = [
   "restart-reset",
   "max-restarts",
 ] as const satisfies CoreOptionName[];
+/** Options that belong to one command each (see {@linkcode BELONGS}). */
+export const ONE_COMMAND = [
+  "format",
+  "user-unit",
+  "notify-fd",
+  "json",
+  "all",
+  "lines",
+  "follow",
+] as const satisfies CoreOptionName[];
 /**
  * Everything that describes how the daemon runs. The commands that control
  * a daemon take it too, so that an init script can pass one list to each.
  */
 const DAEMON = (Object.keys(CORE_OPTIONS) as CoreOptionName[]).filter((o) =>
-  o !== "format" && o !== "notify-fd"
+  !(ONE_COMMAND as readonly string[]).includes(o)
 );
 
 /** The commands, in the order `help` lists them. */
@@ -76,7 +86,7 @@ export const COMMANDS = {
       "Say whether the daemon runs (exit 0 running, 1 dead, 3 stopped)",
     libc: true,
     pidfile: true,
-    options: DAEMON,
+    options: [...DAEMON, "json", "all"],
     payload: true,
   },
   reload: {
@@ -90,12 +100,23 @@ export const COMMANDS = {
   run: {
     description:
       "Run in the foreground, logging to stderr (systemd, containers)",
-    libc: true,
+    // Without libc it runs what needs none, and refuses the rest in one
+    // line (see without_libc.ts).
+    libc: false,
     pidfile: false,
     options: [
       ...DAEMON.filter((o) => !(SUPERVISION as readonly string[]).includes(o)),
       "notify-fd",
     ],
+    payload: true,
+  },
+  logs: {
+    description:
+      "Show the daemon's last log lines (-n N), and new ones (-f) across rotation",
+    libc: true,
+    // Its pidfile's launch record says where the daemon logs, and as whom.
+    pidfile: true,
+    options: [...DAEMON, "lines", "follow"],
     payload: true,
   },
   help: {
@@ -118,7 +139,7 @@ export const COMMANDS = {
     // With libc it reads the kernel's argv and checks --user/--group.
     libc: false,
     pidfile: false,
-    options: [...DAEMON, "format"],
+    options: [...DAEMON, "format", "user-unit"],
     payload: true,
   },
 } as const satisfies Record<string, CommandSpec>;
@@ -132,6 +153,11 @@ const BELONGS: Partial<Record<CoreOptionName, string>> = {
     "--restart works with start and restart; under run, the service manager restarts the daemon",
   "notify-fd": "--notify-fd works with run only",
   format: "--format works with unit only",
+  json: "--json works with status only",
+  all: "--all works with status only",
+  "user-unit": "--user-unit works with unit only",
+  lines: "--lines works with logs only",
+  follow: "--follow works with logs only",
 };
 
 /**

@@ -34,6 +34,8 @@ export type OptionSpec =
   | {
     type: "string";
     description: string;
+    /** A one-letter short name: `-x` (GNU style: `-xVALUE`, `-x VALUE`, grouped as `-yx VALUE`). */
+    short?: string;
     /** Placeholder for the value in `help`, e.g. `HOST`. */
     valueName?: string;
     default?: string;
@@ -45,16 +47,23 @@ export type OptionSpec =
      */
     bare?: string;
   }
-  | { type: "path"; description: string; valueName?: string; default?: string }
+  | {
+    type: "path";
+    description: string;
+    short?: string;
+    valueName?: string;
+    default?: string;
+  }
   | {
     type: "integer";
     description: string;
+    short?: string;
     valueName?: string;
     default?: number;
     min?: number;
     max?: number;
   }
-  | { type: "boolean"; description: string };
+  | { type: "boolean"; description: string; short?: string };
 
 /** A daemon's own options, by long name (without the leading dashes). */
 export type OptionSpecs = Record<string, OptionSpec>;
@@ -79,6 +88,8 @@ export type OptionValues<S extends OptionSpecs> = {
 
 /** The options the library itself understands. */
 export interface CoreOptions {
+  /** `--instance`: which of several instances this is (`NAME@INSTANCE`). */
+  instance: string | undefined;
   /** Absolute pidfile path; `undefined` under `run` when none was asked for. */
   pidfile: string | undefined;
   /** Whether `--pidfile` was given. */
@@ -130,6 +141,12 @@ export type RestartPolicy = "no" | "on-failure" | "always";
 
 /** Specs of the core options, for parsing and help. */
 export const CORE_OPTIONS = {
+  instance: {
+    type: "string",
+    valueName: "NAME",
+    description:
+      "One of several instances of this daemon: its own pidfile, log and records (NAME@INSTANCE)",
+  },
   pidfile: {
     type: "path",
     valueName: "PATH",
@@ -269,12 +286,39 @@ export const CORE_OPTIONS = {
     description: "With unit: the service manager's format",
     choices: ["systemd", "launchd"],
   },
+  json: {
+    type: "boolean",
+    description: "With status: one JSON document (an array with --all)",
+  },
+  all: {
+    type: "boolean",
+    description: "With status: every instance found in the default locations",
+  },
+  "user-unit": {
+    type: "boolean",
+    description:
+      "With unit: a systemd user unit (the default when not root and no --user)",
+  },
   "notify-fd": {
     type: "integer",
     valueName: "FD",
     description: "With run: write a newline to this descriptor when ready (s6)",
     min: 3,
     max: 1048575,
+  },
+  lines: {
+    type: "integer",
+    short: "n",
+    valueName: "N",
+    description: "With logs: how many of the last lines to show",
+    default: 10,
+    min: 0,
+    max: 1_000_000_000,
+  },
+  follow: {
+    type: "boolean",
+    short: "f",
+    description: "With logs: keep showing new lines, across rotation",
   },
 } as const satisfies OptionSpecs;
 
@@ -299,9 +343,10 @@ export function checkSpecs(specs: OptionSpecs): void {
         `Option name ${JSON.stringify(name)} is reserved by denod`,
       );
     }
+    const spec = specs[name];
+    checkShort(name, spec, specs);
     // The option's type is the union of its choices: its default and bare
     // value must be among them, or every run would fail to validate.
-    const spec = specs[name];
     if (spec.type !== "string" || spec.choices === undefined) continue;
     for (
       const [what, value] of [["default", spec.default], ["bare", spec.bare]]
@@ -314,6 +359,38 @@ export function checkSpecs(specs: OptionSpecs): void {
         );
       }
     }
+  }
+}
+
+/** The short letters of the library's own flags and options. */
+const CORE_SHORT = new Set([
+  "h",
+  "V",
+  ...Object.values(CORE_OPTIONS as OptionSpecs).flatMap((s) =>
+    s.short === undefined ? [] : [s.short]
+  ),
+]);
+
+/** A payload option's short name is one ASCII letter or digit, nobody else's. */
+function checkShort(name: string, spec: OptionSpec, specs: OptionSpecs): void {
+  if (spec.short === undefined) return;
+  const q = JSON.stringify;
+  if (!/^[A-Za-z0-9]$/.test(spec.short)) {
+    throw new TypeError(
+      `Option ${q(name)} has short name ${
+        q(spec.short)
+      }, which is not one letter or digit`,
+    );
+  }
+  const other = Object.keys(specs).find((n) =>
+    n !== name && specs[n].short === spec.short
+  );
+  if (CORE_SHORT.has(spec.short) || other !== undefined) {
+    throw new TypeError(
+      `Option ${q(name)} has short name ${q(spec.short)}, which ${
+        other === undefined ? "denod" : `option ${q(other)}`
+      } already uses`,
+    );
   }
 }
 

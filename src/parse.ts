@@ -1,6 +1,7 @@
 /**
  * Splitting a command line into its command and raw option values, GNU
- * style (`--name=value`, `--name value`, `-hV`, `--`), by the option specs.
+ * style (`--name=value`, `--name value`, `-hV`, `-n5`, `-fn 5`, `--`), by
+ * the option specs.
  * Loaded only by the stages that parse arguments.
  *
  * Our own parser rather than `node:util` parseArgs: that one starts Deno's
@@ -70,11 +71,11 @@ export function parseCommandLine(
       owners.push(...Array(width).fill(name));
       i += width;
     } else if (arg.startsWith("-") && arg !== "-") {
-      const names = shortFlags(arg);
-      for (const name of names) raw[name] = true;
-      // One argument, one owner: the last flag of a group.
-      owners.push(names[names.length - 1]);
-      i++;
+      const { given, width } = shortGroup(args, i, all);
+      for (const [name, value] of given) raw[name] = value;
+      // One argument, one owner: the last option of a group (and its value's).
+      owners.push(...Array(width).fill(given[given.length - 1][0]));
+      i += width;
     } else {
       owners.push("<command>");
       positionals.push(arg);
@@ -85,7 +86,7 @@ export function parseCommandLine(
 }
 
 /** The flags every program has besides its options, by short name. */
-const SHORT_FLAGS = new Map([["h", "help"], ["V", "version"]]);
+const SHORT_FLAGS = [["h", "help"], ["V", "version"]] as const;
 const FLAG: OptionSpec = { type: "boolean", description: "" };
 
 /** The spec of `--name`, `--help` and `--version` included. */
@@ -144,16 +145,58 @@ function longOption(
   return { name, value: next, width: 2 };
 }
 
-/** The long names of a group of short flags, `-hV`. */
-function shortFlags(arg: string): string[] {
+/**
+ * A group of short options at `args[i]`, GNU style: flags (`-hV`), and at
+ * most one option with a value, which takes the rest of the group (`-n5`,
+ * `-fn5`) or else the next argument (`-fn 5`).
+ */
+function shortGroup(
+  args: readonly string[],
+  i: number,
+  all: OptionSpecs,
+): { given: [string, string | true][]; width: 1 | 2 } {
+  const byLetter = new Map<string, string>(SHORT_FLAGS);
+  for (const [name, spec] of Object.entries(all)) {
+    if (spec.short !== undefined) byLetter.set(spec.short, name);
+  }
   // By code point, so that an unknown `-é` or emoji is named whole.
-  return [...arg.slice(1)].map((c) => {
-    const name = SHORT_FLAGS.get(c);
+  const letters = [...args[i].slice(1)];
+  const given: [string, string | true][] = [];
+  for (let k = 0; k < letters.length; k++) {
+    const option = `-${letters[k]}`;
+    const name = byLetter.get(letters[k]);
     if (name === undefined) {
-      throw new UsageError(`Unknown option ${quote(`-${c}`)}`);
+      throw new UsageError(`Unknown option ${quote(option)}`);
     }
-    return name;
-  });
+    const spec = specOf(all, name)!;
+    if (spec.type === "boolean") {
+      given.push([name, true]);
+      continue;
+    }
+    const rest = letters.slice(k + 1).join("");
+    if (rest !== "") {
+      given.push([name, rest]);
+      return { given, width: 1 };
+    }
+    if (spec.type === "string" && spec.bare !== undefined) {
+      given.push([name, spec.bare]);
+      return { given, width: 1 };
+    }
+    const next: string | undefined = args[i + 1];
+    if (next === undefined) {
+      throw new UsageError(`Option ${quote(option)} needs a value`);
+    }
+    if (next.length > 1 && next.startsWith("-")) {
+      throw new UsageError(
+        `Option ${
+          quote(option)
+        } has a value starting with "-": write it as ${option}VALUE`,
+      );
+    }
+    given.push([name, next]);
+    return { given, width: 2 };
+  }
+  return { given, width: 1 };
 }
 
 /** The command word, `help` without one; `--help` and `--version` win over it. */

@@ -11,10 +11,10 @@ import { inspectPidfile, type PidfileState } from "./pidfile.ts";
 import type { Pinned } from "./process.ts";
 import { type LaunchRecord, readLaunchRecord } from "./state.ts";
 import { oneLine } from "./text.ts";
+import { sleep } from "./timer.ts";
 
 /** How often a waiting command looks at the pidfile again. */
 const LOOK_AGAIN_MS = 20;
-const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * The pidfile's state, waiting up to `waitMs` for a starting daemon to
@@ -29,7 +29,7 @@ export async function settledState(
   for (;;) {
     const st = inspectPidfile(libc, path);
     if (st.state !== "starting" || performance.now() > deadline) return st;
-    await pause(LOOK_AGAIN_MS);
+    await sleep(LOOK_AGAIN_MS);
   }
 }
 

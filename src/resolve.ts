@@ -6,6 +6,7 @@
  * @module
  */
 import type { LogLevel } from "@logtape/logtape";
+import { UsageError } from "./errors.ts";
 import {
   CORE_OPTIONS,
   type CoreOptions,
@@ -50,11 +51,16 @@ export interface DefaultPaths {
  * // /home/ann/.local/state/myd/myd.pid
  * ```
  */
-export function defaultPaths(name: string, caller: Caller): DefaultPaths {
+export function defaultPaths(
+  name: string,
+  caller: Caller,
+  instance?: string,
+): DefaultPaths {
+  const file = instanceName(name, instance);
   if (caller.euid === 0) {
     return {
-      pidfile: `/run/${name}.pid`,
-      logFile: `/var/log/${name}.log`,
+      pidfile: `/run/${file}.pid`,
+      logFile: `/var/log/${file}.log`,
       privateDir: undefined,
     };
   }
@@ -65,17 +71,30 @@ export function defaultPaths(name: string, caller: Caller): DefaultPaths {
     (home === undefined ? undefined : `${home}/.local/state`);
   if (state === undefined) {
     return {
-      pidfile: `/run/user/${caller.euid}/${name}.pid`,
-      logFile: `/run/user/${caller.euid}/${name}.log`,
+      pidfile: `/run/user/${caller.euid}/${file}.pid`,
+      logFile: `/run/user/${caller.euid}/${file}.log`,
       privateDir: undefined,
     };
   }
   const dir = `${state}/${name}`;
   return {
-    pidfile: `${dir}/${name}.pid`,
-    logFile: `${dir}/${name}.log`,
+    pidfile: `${dir}/${file}.pid`,
+    logFile: `${dir}/${file}.log`,
     privateDir: dir,
   };
+}
+
+/** What an instance name may be: it becomes part of file names and units. */
+export const INSTANCE_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$/;
+
+/** `NAME`, or `NAME@INSTANCE` (systemd's template naming). */
+export function instanceName(
+  name: string,
+  instance?: string | null,
+): string {
+  return instance === undefined || instance === null
+    ? name
+    : `${name}@${instance}`;
 }
 
 /**
@@ -102,9 +121,18 @@ export function resolveOptions(
 } {
   const get = (key: keyof typeof CORE_OPTIONS) =>
     validateOption(key, CORE_OPTIONS[key], raw[key], caller.cwd);
-  const defaults = defaultPaths(name, caller);
+  const instance = get("instance") as string | undefined;
+  if (instance !== undefined && !INSTANCE_NAME.test(instance)) {
+    throw new UsageError(
+      `Invalid value for --instance: ${
+        JSON.stringify(instance)
+      } (expected letters, digits, "_", "." and "-", at most 64, not starting with "." or "-")`,
+    );
+  }
+  const defaults = defaultPaths(name, caller, instance);
   const pidfileGiven = raw.pidfile !== undefined;
   const core: CoreOptions = {
+    instance,
     pidfile: pidfileGiven
       ? get("pidfile") as string
       : foreground
@@ -132,8 +160,12 @@ export function resolveOptions(
     noCoreDumps: !(get("allow-core-dumps") as boolean),
     notifyFd: get("notify-fd") as number | undefined,
   };
-  // Read by `unit` alone, from the raw values, but checked with the rest.
+  // Read by one command each, from the raw values, but checked with the rest.
   get("format");
+  get("json");
+  get("all");
+  get("user-unit");
+  get("lines");
   // Where records go: under `run`, stderr unless --syslog; detached, what
   // was asked for, else syslog when its socket exists, else the log file.
   if (core.syslog !== undefined) core.logTo = "syslog";

@@ -14,10 +14,17 @@ import { FACILITIES } from "./syslog.ts";
 import { redirectToLogFile, UNCHANGED_ID } from "./logfile.ts";
 import type { CoreOptions, OptionSpecs, OptionValues } from "./options.ts";
 import { inspectPidfile, Pidfile, PidfileLockedError } from "./pidfile.ts";
-import { LIFELINE_FD, READY_FD, type UpgradeOf } from "./stage.ts";
+import {
+  inheritedExitFd,
+  LIFELINE_FD,
+  READY_FD,
+  type UpgradeOf,
+} from "./stage.ts";
 import { NEWEST_SOCKET, serveShared } from "./listen.ts";
 import {
   type DaemonState,
+  type ExitRecord,
+  ExitRecordFile,
   PublishedState,
   readSupervisorState,
   removeSideFiles,
@@ -29,6 +36,8 @@ import { SERVICE_ENV, ServiceManager } from "./notify.ts";
 import { describeLogTo } from "./resolve.ts";
 import { oneLine } from "./text.ts";
 import { leavePrivateDenoDir, type PrivateDenoDir } from "./denodir.ts";
+import { after, type Timer } from "./timer.ts";
+import { LibcMissing } from "./without_libc.ts";
 
 /** How the payload is being run. */
 export type ServeMode =
@@ -129,6 +138,8 @@ class DaemonRun {
   #readyFd: number | null = null;
   #pidfile: Pidfile | undefined;
   #state: PublishedState<DaemonState> | undefined;
+  /** Where the daemon says how it ended (`x.exit`), when it has a pidfile. */
+  #exitRecord: ExitRecordFile | undefined;
   readonly #published: DaemonState;
   #stop: StopRequests | undefined;
   /** What `ctx.onReload` registered, run in order after the definition's hook. */
@@ -219,8 +230,15 @@ class DaemonRun {
    * for every thread; here it covers `run`'s main thread.
    */
   #harden(): void {
-    if (this.#core.noCoreDumps) this.#libc.disableCoreDumps();
-    if (this.#core.noNewPrivs) this.#libc.setNoNewPrivs();
+    try {
+      if (this.#core.noCoreDumps) this.#libc.disableCoreDumps();
+      if (this.#core.noNewPrivs) this.#libc.setNoNewPrivs();
+    } catch (err) {
+      if (!(err instanceof LibcMissing)) throw err;
+      this.#log.warning(
+        "Without FFI, core dumps and no-new-privs are as the service manager set them (LimitCORE=0, NoNewPrivileges=yes)",
+      );
+    }
   }
 
   /**
@@ -277,11 +295,46 @@ class DaemonRun {
       if (this.#pidfile !== undefined || (mode.detached && mode.supervisor)) {
         this.#state = new PublishedState(this.#libc, this.#published);
       }
+      this.#takeExitRecord();
     });
     this.#dropped.publishEvery(1000, (n) => {
       this.#published.droppedRecords = n;
       this.#publish();
     });
+  }
+
+  /**
+   * The exit record: inherited from `start` (or the supervisor), or, under
+   * `run --pidfile`, created beside the pidfile and given to the user the
+   * daemon becomes.
+   */
+  #takeExitRecord(): void {
+    const { libc, mode } = { libc: this.#libc, mode: this.#mode };
+    if (mode.detached) {
+      const fd = inheritedExitFd(libc);
+      if (fd !== undefined) this.#exitRecord = new ExitRecordFile(libc, fd);
+    } else if (this.#pidfile !== undefined) {
+      const uid = mode.identity?.user?.uid;
+      this.#exitRecord = ExitRecordFile.create(
+        libc,
+        this.#pidfile.path,
+        uid === undefined || libc.geteuid() !== 0
+          ? undefined
+          : { uid, gid: mode.identity!.gid },
+      );
+    }
+    this.#recordExit({ how: "running", detail: "", code: null });
+  }
+
+  /**
+   * Say in the exit record how the daemon ends (or that it runs). A
+   * generation `upgrade` started shares the record with the one it
+   * replaces: until it is ready, the record stays that one's (a failed
+   * upgrade is reported by `upgrade`).
+   */
+  #recordExit(end: Pick<ExitRecord, "how" | "detail" | "code">): void {
+    if (this.#mode.upgrade !== undefined && !this.#ready) return;
+    this.#exitRecord?.write({ pid: Deno.pid, ...end, at: Date.now() });
   }
 
   /** Rewrite the published state; a failure only delays what `status` shows. */
@@ -303,6 +356,13 @@ class DaemonRun {
     const stop = this.#stop!;
     // A payload that calls Deno.exit() itself still leaves no pidfile behind.
     globalThis.addEventListener("unload", () => {
+      if (!this.#exiting) {
+        this.#recordExit({
+          how: "exited",
+          detail: "Deno.exit() in the payload",
+          code: Deno.exitCode,
+        });
+      }
       this.#state?.close();
       this.#leavePidfile();
     });
@@ -315,7 +375,7 @@ class DaemonRun {
         this.#log.warning("The supervisor (pid {pid}) is gone", {
           pid: supervisor.pid,
         });
-        stop.request("the supervisor's exit");
+        stop.request(SUPERVISOR_GONE);
       });
     }
     this.#reloads = new Reloads(this.#published, async () => {
@@ -467,6 +527,9 @@ class DaemonRun {
       return;
     }
     this.#ready = true;
+    if (this.#mode.upgrade !== undefined) {
+      this.#recordExit({ how: "running", detail: "", code: null });
+    }
     this.#log.info("Ready (pid {pid}, {ms} ms after launch)", {
       pid: Deno.pid,
       ms: Math.round(performance.now()),
@@ -513,7 +576,7 @@ class DaemonRun {
     if (err instanceof StartFailed) throw err;
     if (!this.#ready) this.#failStart(err);
     this.#log.fatal("The daemon failed: {error}", { error: err });
-    this.#finish(1, "error in main");
+    this.#finish(1, "error in main", err);
   }
 
   #uncaught(err: unknown): void {
@@ -528,7 +591,7 @@ class DaemonRun {
     }
     this.#log.fatal("Uncaught error: {error}", { error: err });
     try {
-      this.#finish(1, "uncaught error");
+      this.#finish(1, "uncaught error", err);
     } catch {
       // StartFailed: the exit code is resolved.
     }
@@ -540,6 +603,11 @@ class DaemonRun {
       this.#exiting = true;
       this.#log.fatal("Start-up failed: {error}", { error: err });
       this.#manager.failed(err);
+      this.#recordExit({
+        how: "failed",
+        detail: `start-up failed: ${errorText(err)}`,
+        code: 1,
+      });
       if (this.#readyFd !== null) {
         sendLine(this.#libc, this.#readyFd, "ERROR", errorText(err));
       }
@@ -550,12 +618,26 @@ class DaemonRun {
     throw new StartFailed();
   }
 
-  /** Remove the pidfile (still locked) and resolve the exit code. */
-  #finish(code: number, why: string): never {
+  /**
+   * Say how the daemon ended, remove the pidfile (still locked) and resolve
+   * the exit code. `why` is what ended it; `error`, the error that did.
+   */
+  #finish(code: number, why: string, error?: unknown): never {
     if (!this.#exiting) {
       this.#exiting = true;
-      this.#stop?.done();
       const by = this.#ready ? this.#replacedBy() : null;
+      this.#recordExit(
+        error !== undefined
+          ? { how: "failed", detail: `${why}: ${errorText(error)}`, code }
+          : by !== null
+          ? { how: "upgraded", detail: `replaced by pid ${by}; ${why}`, code }
+          : why.startsWith("main returned")
+          ? { how: "returned", detail: why, code }
+          : why === SUPERVISOR_GONE
+          ? { how: "failed", detail: why, code }
+          : { how: "stopped", detail: why, code },
+      );
+      this.#stop?.done();
       this.#log.info(
         "Stopped ({why}, exit {code}, {ms} ms after the stop request)",
         {
@@ -612,7 +694,9 @@ class DaemonRun {
       });
       return;
     }
-    if (pidfile.isCurrent()) removeSideFiles(this.#libc, pidfile.path);
+    if (pidfile.isCurrent()) {
+      removeSideFiles(this.#libc, pidfile.path, { keepExit: true });
+    }
     if (!pidfile.remove()) {
       this.#log.info(
         "Pidfile {path} left for stop to remove (no permission)",
@@ -621,6 +705,9 @@ class DaemonRun {
     }
   }
 }
+
+/** Why a supervised daemon stops when its supervisor is gone: nobody asked. */
+const SUPERVISOR_GONE = "the supervisor's exit";
 
 /**
  * Stop requests (SIGTERM, SIGINT, the supervisor's end): the first aborts
@@ -631,7 +718,7 @@ class StopRequests {
   readonly #controller = new AbortController();
   #requested: string | null = null;
   #startedAt = 0;
-  #timer: ReturnType<typeof setTimeout> | undefined;
+  #timer: Timer | undefined;
 
   constructor(
     private readonly log: Logger,
@@ -667,7 +754,7 @@ class StopRequests {
       this.#startedAt = performance.now();
       this.log.info("Stopping on {signal}", { signal: why });
       this.manager.stopping();
-      this.#timer = setTimeout(() => {
+      this.#timer = after(this.timeoutSeconds * 1000, () => {
         this.log.error("Did not stop within {seconds} s: exiting", {
           seconds: this.timeoutSeconds,
         });
@@ -676,7 +763,7 @@ class StopRequests {
         } catch {
           // The exit code is resolved.
         }
-      }, this.timeoutSeconds * 1000);
+      });
       this.#controller.abort(new DaemonError(`Stopped by ${why}`));
     } catch (err) {
       if (!(err instanceof StartFailed)) throw err;
@@ -685,7 +772,7 @@ class StopRequests {
 
   /** The daemon is ending: no more timeout. */
   done(): void {
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer?.cancel();
   }
 }
 

@@ -35,6 +35,12 @@ export const PIDFILE_WRITE_FD = 7;
  * its supervisor holds: end of file there means the supervisor is gone.
  */
 export const LIFELINE_FD = 6;
+/**
+ * Where the daemon (and its supervisor) has the exit record open for
+ * writing: a file its own user owns, so that it can say how it ended after
+ * dropping privileges.
+ */
+export const EXIT_FD = 8;
 
 /**
  * Seconds a supervisor may take beyond the daemon's stop timeout: it waits
@@ -156,8 +162,9 @@ function stageMemfd(libc: Libc, stage: Stage): number {
  * Spawn this program again as `stage`, with stdin on /dev/null, stdout and
  * stderr on `out`, the stage memfd,
  * the readiness pipe's write end and, when given, the locked pidfile, the
- * pidfile's writing descriptor (for the session leader only) and the
- * supervisor's lifeline. No other descriptor is passed on.
+ * pidfile's writing descriptor (for the session leader only), the
+ * supervisor's lifeline and the exit record. No other descriptor is passed
+ * on.
  *
  * @returns The new process's pid.
  */
@@ -170,6 +177,7 @@ export function spawnStage(
     pidfileFd?: number;
     pidfileWriteFd?: number;
     lifelineFd?: number;
+    exitFd?: number;
     setsid?: boolean;
     env?: Record<string, string>;
     /** The program to run instead of this one as the kernel started it. */
@@ -210,6 +218,7 @@ export function spawnStage(
         ...(io.pidfileWriteFd === undefined
           ? []
           : [{ fd: PIDFILE_WRITE_FD, dup: io.pidfileWriteFd }]),
+        ...(io.exitFd === undefined ? [] : [{ fd: EXIT_FD, dup: io.exitFd }]),
       ],
     });
   } catch (err) {
@@ -269,4 +278,15 @@ function isStage(data: unknown): data is Stage {
     default:
       return false;
   }
+}
+
+/** The exit record this process inherited on {@linkcode EXIT_FD}, if any. */
+export function inheritedExitFd(libc: Libc): number | undefined {
+  try {
+    if (libc.stat(EXIT_FD).type !== "file") return undefined;
+  } catch {
+    return undefined;
+  }
+  libc.setCloexec(EXIT_FD, true);
+  return EXIT_FD;
 }

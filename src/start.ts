@@ -13,6 +13,7 @@ import type { CoreOptions } from "./options.ts";
 import { inspectPidfile, Pidfile, PidfileLockedError } from "./pidfile.ts";
 import { type ReadinessMessage, readMessages, sendLine } from "./readiness.ts";
 import {
+  inheritedExitFd,
   PIDFILE_FD,
   PIDFILE_WRITE_FD,
   READY_FD,
@@ -22,6 +23,7 @@ import {
   type SupervisorConfig,
 } from "./stage.ts";
 import {
+  ExitRecordFile,
   type LaunchRecord,
   readLaunchRecord,
   readSupervisorState,
@@ -36,6 +38,7 @@ import { clearedEnv, type Identity } from "./privileges.ts";
 import { describeLogTo } from "./resolve.ts";
 import { closeParent, openParent } from "./safe_open.ts";
 import { oneLine } from "./text.ts";
+import { after, sleep, type Timer, within } from "./timer.ts";
 import { pidfilePolicy } from "./pidfile.ts";
 
 /**
@@ -61,6 +64,18 @@ function logOwner(identity: Identity | undefined): LogOwner | undefined {
   return identity === undefined
     ? undefined
     : { uid: identity.user?.uid ?? UNCHANGED_ID, gid: identity.gid };
+}
+
+/**
+ * Who the exit record is given to: the user the daemon drops to, which
+ * writes it (a supervisor, root, writes it too, through the same
+ * descriptor).
+ */
+function exitOwner(
+  identity: Identity | undefined,
+): { uid: number; gid: number } | undefined {
+  const owner = logOwner(identity);
+  return owner === undefined || owner.uid === UNCHANGED_ID ? undefined : owner;
 }
 
 /** What `start` reports. */
@@ -132,7 +147,12 @@ export function runLeader(
     const pid = spawnStage(
       libc,
       next,
-      { stdio: { out: 1 }, readyFd: READY_FD, pidfileFd: pidfile.fd },
+      {
+        stdio: { out: 1 },
+        readyFd: READY_FD,
+        pidfileFd: pidfile.fd,
+        exitFd: inheritedExitFd(libc),
+      },
     );
     // The pidfile names that process from now on, while the lock is held.
     pidfile.write(pid);
@@ -165,7 +185,12 @@ function spawnUpgrade(
   const pid = spawnStage(
     libc,
     { ...common, stage: "daemon", supervisor: null, denoDir: null },
-    { stdio: { out: 1 }, readyFd: READY_FD, pidfileFd: PIDFILE_FD },
+    {
+      stdio: { out: 1 },
+      readyFd: READY_FD,
+      pidfileFd: PIDFILE_FD,
+      exitFd: inheritedExitFd(libc),
+    },
   );
   libc.write(PIDFILE_WRITE_FD, new TextEncoder().encode(`${pid}\n`));
   return Exit.OK;
@@ -324,12 +349,21 @@ async function launch(
       core.pidfile,
       launchRecord(libc, options, supervise),
     );
-    readEnd = spawnLeader(
+    const exit = ExitRecordFile.create(
       libc,
-      { core, options, supervise, logFd },
-      pidfile,
-      spawned,
+      core.pidfile,
+      exitOwner(options.identity),
     );
+    try {
+      readEnd = spawnLeader(
+        libc,
+        { core, options, supervise, logFd, exitFd: exit.fd },
+        pidfile,
+        spawned,
+      );
+    } finally {
+      exit.close();
+    }
   } catch (err) {
     await cleanup();
     throw err;
@@ -392,11 +426,12 @@ function launchRecord(
  */
 function spawnLeader(
   libc: Libc,
-  { core, options, supervise, logFd }: {
+  { core, options, supervise, logFd, exitFd }: {
     core: CoreOptions & { pidfile: string };
     options: StartOptions;
     supervise: SupervisorConfig | undefined;
     logFd: number;
+    exitFd: number;
   },
   pidfile: Pidfile,
   spawned: Pinned[],
@@ -422,6 +457,7 @@ function spawnLeader(
         readyFd: w,
         pidfileFd: pidfile.fd,
         pidfileWriteFd: pidfile.writer!,
+        exitFd,
         setsid: true,
         env,
       },
@@ -462,9 +498,9 @@ export async function awaitReadiness(
   });
   Deno.addSignalListener("SIGINT", interrupt);
   Deno.addSignalListener("SIGTERM", interrupt);
-  let timer: ReturnType<typeof setTimeout> | undefined;
+  let timer: Timer | undefined;
   const timeout = new Promise<"timeout">((resolve) => {
-    timer = setTimeout(() => resolve("timeout"), readyTimeout * 1000);
+    timer = after(readyTimeout * 1000, () => resolve("timeout"));
   });
   let reading = true;
   const messages = (async () => {
@@ -476,7 +512,7 @@ export async function awaitReadiness(
     }
   })();
   const outcome = await Promise.race([messages, timeout, interrupted]);
-  clearTimeout(timer);
+  timer?.cancel();
   Deno.removeSignalListener("SIGINT", interrupt);
   Deno.removeSignalListener("SIGTERM", interrupt);
   return {
@@ -489,22 +525,6 @@ export async function awaitReadiness(
       if (!reading) libc.close(readEnd);
     },
   };
-}
-
-/** `promise`'s value, or `undefined` after `ms`. */
-export async function within<T>(
-  promise: Promise<T>,
-  ms: number,
-): Promise<T | undefined> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    return await Promise.race([
-      promise,
-      new Promise<undefined>((r) => timer = setTimeout(() => r(undefined), ms)),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 /** Why a start failed, in words. */
@@ -593,7 +613,7 @@ async function lockForStart(
     }
     // Locked but no pid yet (a daemon is starting), or the lock was just
     // released: look again shortly.
-    await new Promise((resolve) => setTimeout(resolve, 10));
+    await sleep(10);
   }
 }
 

@@ -17,7 +17,7 @@
  */
 import type { Libc } from "../ffi/mod.ts";
 import { pidfilePolicy } from "./pidfile.ts";
-import { openChecked } from "./safe_open.ts";
+import { closeParent, openChecked, openParent } from "./safe_open.ts";
 import { oneLine } from "./text.ts";
 
 /** What the daemon publishes. */
@@ -50,8 +50,13 @@ export interface SupervisorState {
   childReady: boolean;
   /** Restarts since `start`. */
   restarts: number;
-  /** How the last daemon ended (`"status 1"`, `"signal SIGSEGV"`) and when (ms since the epoch). */
-  lastExit: { status: string; at: number } | null;
+  /**
+   * How the last daemon ended (`"status 1"`, `"signal SIGSEGV"`), when (ms
+   * since the epoch), and what it said in its exit record, if anything.
+   */
+  lastExit:
+    | { status: string; at: number; said?: { how: string; detail: string } }
+    | null;
   /** When the next restart is due (ms since the epoch), while waiting for it. */
   nextRestartAt: number | null;
   /** Why the supervisor gave up, once it has. */
@@ -185,6 +190,11 @@ export function supervisorPath(pidfile: string): string {
   return `${base(pidfile)}.supervisor`;
 }
 
+/** The exit record for a pidfile: `x.pid` → `x.exit`. */
+export function exitPath(pidfile: string): string {
+  return `${base(pidfile)}.exit`;
+}
+
 /** The launch record for a pidfile: `x.pid` → `x.launch`. */
 export function launchPath(pidfile: string): string {
   return `${base(pidfile)}.launch`;
@@ -239,19 +249,24 @@ export function readUpgradeFile(
 }
 
 /**
- * Remove the side files of a pidfile whose processes are gone. Only the
- * holder of the pidfile's lock may call this; the pidfile's directory was
- * checked when the lock was taken.
+ * Remove the side files of a pidfile whose processes are gone, and the exit
+ * record unless `keepExit` (a daemon that just ended keeps its own). Only
+ * the holder of the pidfile's lock may call this; the pidfile's directory
+ * was checked when the lock was taken.
  */
-export function removeSideFiles(libc: Libc, pidfile: string): void {
-  for (
-    const path of [
-      launchPath(pidfile),
-      supervisorPath(pidfile),
-      upgradePath(pidfile),
-      requestPath(pidfile),
-    ]
-  ) {
+export function removeSideFiles(
+  libc: Libc,
+  pidfile: string,
+  { keepExit = false } = {},
+): void {
+  const paths = [
+    launchPath(pidfile),
+    supervisorPath(pidfile),
+    upgradePath(pidfile),
+    requestPath(pidfile),
+  ];
+  if (!keepExit) paths.push(exitPath(pidfile));
+  for (const path of paths) {
     try {
       libc.unlink(path);
     } catch {
@@ -455,8 +470,17 @@ export function readSupervisorState(
   return {
     ...data,
     lastExit: data.lastExit === null ? null : {
-      ...data.lastExit,
       status: oneLine(String(data.lastExit?.status)),
+      at: Number(data.lastExit?.at),
+      ...(isString(data.lastExit?.said?.how) &&
+          isString(data.lastExit.said.detail)
+        ? {
+          said: {
+            how: oneLine(data.lastExit.said.how).slice(0, 20),
+            detail: oneLine(data.lastExit.said.detail).slice(0, 500),
+          },
+        }
+        : {}),
     },
     gaveUp: data.gaveUp === null ? null : oneLine(String(data.gaveUp)),
     logsTo: oneLine(String(data.logsTo)),
@@ -511,4 +535,204 @@ function recordedOptions(data: unknown): RecordedOptions {
     if (isString(value) || value === true) options[name] = value;
   }
   return options;
+}
+
+/**
+ * How a daemon's run ended: `running` until it says otherwise (a daemon
+ * killed by SIGKILL or a crash never does); `stopped` when asked to (a
+ * signal, `stop`, its supervisor); `failed` by an error (before or after
+ * ready); `returned` when `main` returned and nothing was left to run;
+ * `exited` by `Deno.exit` in the payload; `killed` by a signal it could not
+ * handle (only a supervisor sees that, and says it); `upgraded` when a new
+ * generation replaced it.
+ */
+export type ExitHow =
+  | "running"
+  | "stopped"
+  | "failed"
+  | "returned"
+  | "exited"
+  | "killed"
+  | "upgraded";
+
+const EXIT_HOWS: readonly ExitHow[] = [
+  "running",
+  "stopped",
+  "failed",
+  "returned",
+  "exited",
+  "killed",
+  "upgraded",
+];
+
+/**
+ * The exit record (`x.exit`): how the last run ended, in the daemon's own
+ * words. The daemon writes it through a descriptor `start` gave it, to a
+ * file its user owns (it runs unprivileged: no file root trusts is ever
+ * writable to it); readers take it as the daemon's word — bounded, checked
+ * field by field, printable, never a pid to signal.
+ */
+export interface ExitRecord {
+  /** The daemon's pid (0 before it wrote one). */
+  pid: number;
+  /** How it ended, or `running`. */
+  how: ExitHow;
+  /** What ended it: the signal, the error's message, who stopped it. */
+  detail: string;
+  /** The exit status, when one was set. */
+  code: number | null;
+  /** When it ended (or, while `running`, started), in ms since the epoch. */
+  at: number;
+}
+
+/**
+ * Whether a run ended in a way somebody should look at — `status` says dead:
+ * an error, a signal, a non-zero status, or no word at all. A daemon stopped
+ * as asked, upgraded, or done with status 0 is merely not running.
+ */
+export function endedBadly(record: ExitRecord): boolean {
+  switch (record.how) {
+    case "stopped":
+    case "upgraded":
+      return false;
+    case "returned":
+    case "exited":
+      return record.code !== 0;
+    default:
+      return true;
+  }
+}
+
+/** An exit record file, written through a descriptor held open. */
+export class ExitRecordFile {
+  #libc: Libc;
+  #fd: number;
+
+  constructor(libc: Libc, fd: number) {
+    this.#libc = libc;
+    this.#fd = fd;
+  }
+
+  /** The descriptor, to hand to the next stage. */
+  get fd(): number {
+    return this.#fd;
+  }
+
+  /**
+   * Create the record for a new run (the caller holds the pidfile lock and
+   * removed the old one), `running`, and give it to the user the daemon
+   * becomes: the daemon writes it after its drop.
+   */
+  static create(
+    libc: Libc,
+    pidfile: string,
+    owner: { uid: number; gid: number } | undefined,
+  ): ExitRecordFile {
+    const { fd } = openChecked(
+      libc,
+      exitPath(pidfile),
+      { ...pidfilePolicy(libc.geteuid()), what: "exit record" },
+      { write: true, create: true, mode: 0o644 },
+      { privateWrite: true },
+    );
+    const file = new ExitRecordFile(libc, fd);
+    try {
+      file.write({
+        pid: 0,
+        how: "running",
+        detail: "",
+        code: null,
+        at: Date.now(),
+      });
+      if (owner !== undefined) libc.fchown(fd, owner.uid, owner.gid);
+    } catch (err) {
+      file.close();
+      throw err;
+    }
+    return file;
+  }
+
+  /** Replace the record; a failure is not worth failing the daemon for. */
+  write(record: ExitRecord): void {
+    try {
+      this.#libc.replace(this.#fd, encode(record));
+    } catch {
+      // A full disk: the record stays as it was.
+    }
+  }
+
+  /** Read the record back through our descriptor (the supervisor, of its child's). */
+  read(): ExitRecord | null {
+    return checkExitRecord(
+      parseJson(() => this.#libc.readBounded(this.#fd, EXIT_MAX)),
+    );
+  }
+
+  /** Close the descriptor; the record stays. */
+  close(): void {
+    if (this.#fd < 0) return;
+    this.#libc.close(this.#fd);
+    this.#fd = -1;
+  }
+}
+
+/** An exit record larger than this is garbage. */
+const EXIT_MAX = 4096;
+
+/** The record, checked field by field and made printable, or `null`. */
+function checkExitRecord(data: unknown): ExitRecord | null {
+  const d = data as Partial<Record<keyof ExitRecord, unknown>> | null;
+  if (
+    d === null || typeof d !== "object" || !isCount(d.pid) ||
+    !EXIT_HOWS.includes(d.how as ExitHow) || !isString(d.detail) ||
+    !(d.code === null || Number.isSafeInteger(d.code)) || !isCount(d.at)
+  ) {
+    return null;
+  }
+  return {
+    pid: d.pid,
+    how: d.how as ExitHow,
+    detail: oneLine(d.detail).slice(0, 500),
+    code: d.code as number | null,
+    at: d.at,
+  };
+}
+
+/**
+ * Read the exit record beside a pidfile, or `null`. The directory is walked
+ * with the pidfile's rules (only root or the caller can have put a file
+ * there); the file may be the daemon's user's, so only what it says is
+ * doubted: a regular file with one link, opened without following a link or
+ * blocking, at most {@linkcode EXIT_MAX} bytes.
+ */
+export function readExitRecord(
+  libc: Libc,
+  pidfile: string,
+): ExitRecord | null {
+  const path = exitPath(pidfile);
+  let parent;
+  try {
+    parent = openParent(libc, path, {
+      ...pidfilePolicy(libc.geteuid()),
+      what: "exit record",
+    });
+  } catch {
+    return null;
+  }
+  try {
+    const fd = libc.openAt(parent.dir, parent.name, {});
+    try {
+      const st = libc.stat(fd);
+      if (st.type !== "file" || st.nlink !== 1) return null;
+      return checkExitRecord(
+        parseJson(() => libc.readBounded(fd, EXIT_MAX)),
+      );
+    } finally {
+      libc.close(fd);
+    }
+  } catch {
+    return null;
+  } finally {
+    closeParent(libc, parent);
+  }
 }

@@ -22,6 +22,7 @@ import { redirectToLogFile } from "./logfile.ts";
 import { Pidfile } from "./pidfile.ts";
 import { readMessages, sendLine } from "./readiness.ts";
 import {
+  inheritedExitFd,
   PIDFILE_FD,
   READY_FD,
   spawnStage,
@@ -30,6 +31,7 @@ import {
   type SupervisorStage,
 } from "./stage.ts";
 import {
+  ExitRecordFile,
   removeSideFiles,
   StateFile,
   type SupervisedUpgrade,
@@ -39,6 +41,7 @@ import {
 } from "./state.ts";
 import { DroppedRecords } from "./dropped.ts";
 import { SupervisorLog } from "./_supervisor_log.ts";
+import { after, type Timer, within } from "./timer.ts";
 
 /** The longest restart delay, unless `--restart-delay` itself is longer. */
 export const MAX_DELAY = 15;
@@ -165,9 +168,9 @@ interface Child {
   /** The start-up error it reported, or ours (not ready in time), if any. */
   error: string | null;
   /** Stops a daemon that is not ready within `--ready-timeout`. */
-  readyTimer?: ReturnType<typeof setTimeout>;
+  readyTimer?: Timer;
   /** SIGKILL after the stop timeout, once it was asked to stop. */
-  killTimer?: ReturnType<typeof setTimeout>;
+  killTimer?: Timer;
   /** Settles once its readiness pipe is read to the end. */
   messages: Promise<void>;
   /** A generation an upgrade started, once it replaced the daemon. */
@@ -232,7 +235,12 @@ interface Run {
   ended: string;
   /** For `start`, when this was the first run. */
   error: string;
+  /** How the daemon said it ended, from its exit record, if it did. */
+  said?: Said;
 }
+
+/** What a daemon said of its end (see {@linkcode SupervisorState}). */
+type Said = NonNullable<NonNullable<SupervisorState["lastExit"]>["said"]>;
 
 /**
  * Spawn the daemon (stage `daemon`), with a pidfd on it.
@@ -243,7 +251,8 @@ interface Run {
 function spawnDaemon(
   libc: Libc,
   stage: Stage,
-  command?: { path: string; argv: string[] },
+  command: { path: string; argv: string[] } | undefined,
+  exitFd: number | undefined,
 ): { pid: number; pidfd: number; lifeline: number; messages: number } {
   const [r, w] = libc.pipe();
   // The daemon's end closes with us; ours stays open while it runs.
@@ -261,7 +270,13 @@ function spawnDaemon(
         denoDir: null,
         upgrade: stage.upgrade ?? null,
       },
-      { stdio: { out: 1 }, readyFd: w, lifelineFd: lifeline, command },
+      {
+        stdio: { out: 1 },
+        readyFd: w,
+        lifelineFd: lifeline,
+        exitFd,
+        command,
+      },
     );
   } catch (err) {
     libc.close(r);
@@ -316,6 +331,8 @@ class Supervisor {
   #upgrading: { child: Child; answer: SupervisedUpgrade } | null = null;
   /** The last upgrade's answer, for `upgrade` to read. */
   #upgradeAnswer: SupervisedUpgrade | undefined;
+  /** The exit record, which each daemon in turn writes (see {@linkcode ExitRecord}). */
+  #exitRecord: ExitRecordFile | undefined;
 
   constructor(libc: Libc, stage: Stage, config: SupervisorConfig) {
     this.#libc = libc;
@@ -328,6 +345,10 @@ class Supervisor {
       this.#dropped,
     );
     this.#pidfile = Pidfile.adopt(libc, stage.pidfile, PIDFILE_FD);
+    const exitFd = inheritedExitFd(libc);
+    if (exitFd !== undefined) {
+      this.#exitRecord = new ExitRecordFile(libc, exitFd);
+    }
     libc.setCloexec(READY_FD, true);
     if (config.noCoreDumps) libc.disableCoreDumps();
     this.#file = StateFile.create(
@@ -376,12 +397,12 @@ class Supervisor {
   #stopChild(child: Child): void {
     this.#signal(child, "SIGTERM");
     const wait = this.#config.stopTimeout + KILL_AFTER;
-    child.killTimer ??= setTimeout(() => {
+    child.killTimer ??= after(wait * 1000, () => {
       this.#log.error(
         `The daemon (pid ${child.pid}) did not stop within ${wait} s: killing it`,
       );
       this.#signal(child, "SIGKILL");
-    }, wait * 1000);
+    });
   }
 
   #installHandlers(): void {
@@ -480,7 +501,7 @@ class Supervisor {
     } else {
       return;
     }
-    clearTimeout(child.readyTimer);
+    child.readyTimer?.cancel();
     if (this.#toCaller === null) {
       this.#log.info(
         `The daemon is ready again (pid ${child.pid}, restart ${this.#restarts})`,
@@ -559,7 +580,12 @@ class Supervisor {
     };
     let spawned;
     try {
-      spawned = spawnDaemon(this.#libc, stage, command);
+      spawned = spawnDaemon(
+        this.#libc,
+        stage,
+        command,
+        this.#exitRecord?.fd,
+      );
     } catch (err) {
       return refuse(`Cannot spawn the daemon: ${(err as Error).message}`);
     }
@@ -577,10 +603,10 @@ class Supervisor {
       `Upgrading: started generation ${request.generation} (pid ${child.pid}) beside pid ${phase.child.pid}`,
     );
     const timeout = this.#config.readyTimeout;
-    child.readyTimer = setTimeout(() => {
+    child.readyTimer = after(timeout * 1000, () => {
       if (this.#upgrading?.child !== child) return;
       this.#upgradeFailed(`The daemon was not ready within ${timeout} s`);
-    }, timeout * 1000);
+    });
     child.messages = this.#follow(child, spawned.messages);
     void this.#libc.pidfdWait(child.pidfd, Infinity).then(async () => {
       if (child.promoted) return; // the run loop reaps it
@@ -611,7 +637,7 @@ class Supervisor {
   #promote(child: Child): void {
     const upgrading = this.#upgrading!;
     const phase = this.#phase;
-    clearTimeout(child.readyTimer);
+    child.readyTimer?.cancel();
     this.#upgrading = null;
     if (phase.kind !== "up") {
       this.#upgradeFailed("The daemon stopped during the upgrade", child);
@@ -621,7 +647,9 @@ class Supervisor {
     child.promoted = true;
     this.#phase = { kind: "up", child };
     if (this.#pendingStage !== null) {
-      this.#stage = this.#pendingStage.stage;
+      // Restarts from now on run the new program and settings, as a
+      // daemon of their own (not an upgrade of one still running).
+      this.#stage = { ...this.#pendingStage.stage, upgrade: null };
       this.#command = this.#pendingStage.command;
       this.#pendingStage = null;
     }
@@ -643,11 +671,32 @@ class Supervisor {
       answer.error = why;
     }
     if (child !== undefined) {
-      clearTimeout(child.readyTimer);
+      child.readyTimer?.cancel();
       this.#log.error(`Upgrade failed: ${why} (pid ${child.pid})`);
       this.#stopChild(child);
     }
     this.#publish();
+  }
+
+  /**
+   * What daemon `pid` said of its end in the exit record; when it said
+   * nothing (a signal it could not handle), the record says so for it.
+   */
+  #childSaid(pid: number, status: string): Said | undefined {
+    const file = this.#exitRecord;
+    if (file === undefined) return undefined;
+    const record = file.read();
+    if (record !== null && record.pid === pid && record.how !== "running") {
+      return { how: record.how, detail: record.detail };
+    }
+    file.write({
+      pid,
+      how: "killed",
+      detail: status,
+      code: null,
+      at: Date.now(),
+    });
+    return undefined;
   }
 
   /** Spawn the daemon, time its start-up and follow its readiness messages. */
@@ -656,6 +705,7 @@ class Supervisor {
       this.#libc,
       this.#stage,
       this.#command,
+      this.#exitRecord?.fd,
     );
     const child: Child = {
       pid,
@@ -667,13 +717,13 @@ class Supervisor {
     };
     this.#phase = { kind: "starting", child };
     const timeout = this.#config.readyTimeout;
-    child.readyTimer = setTimeout(() => {
+    child.readyTimer = after(timeout * 1000, () => {
       const phase = this.#phase;
       if (phase.kind !== "starting" || phase.child !== child) return;
       child.error = `The daemon was not ready within ${timeout} s`;
       this.#log.error(`${child.error}: stopping it (pid ${pid})`);
       this.#stopChild(child);
-    }, timeout * 1000);
+    });
     child.messages = this.#follow(child, messages);
     return child;
   }
@@ -701,17 +751,12 @@ class Supervisor {
     await this.#libc.pidfdWait(child.pidfd, Infinity);
     // Its last words (a start-up error) may still be in the pipe; a child
     // of its own that kept the pipe open must not hold us for long.
-    let late: ReturnType<typeof setTimeout> | undefined;
-    await Promise.race([
-      child.messages,
-      new Promise((resolve) => late = setTimeout(resolve, 1000)),
-    ]);
-    clearTimeout(late);
+    await within(child.messages, 1000);
     const status = this.#libc.reap(child.pidfd);
     this.#libc.close(child.pidfd);
     this.#libc.close(child.lifeline);
-    clearTimeout(child.readyTimer);
-    clearTimeout(child.killTimer);
+    child.readyTimer?.cancel();
+    child.killTimer?.cancel();
     return status;
   }
 
@@ -730,7 +775,7 @@ class Supervisor {
     } else {
       this.#file.remove();
       if (this.#pidfile.isCurrent()) {
-        removeSideFiles(this.#libc, this.#pidfile.path);
+        removeSideFiles(this.#libc, this.#pidfile.path, { keepExit: true });
       }
       this.#pidfile.remove();
     }
@@ -759,7 +804,11 @@ class Supervisor {
     );
     for (;;) {
       const run = await this.#runOnce();
-      this.#lastExit = { status: run.exit.status, at: Date.now() };
+      this.#lastExit = {
+        status: run.exit.status,
+        at: Date.now(),
+        ...(run.said === undefined ? {} : { said: run.said }),
+      };
       const step = nextStep(run.phase, run.exit, c, {
         restarts: this.#restarts,
         inARow: this.#inARow,
@@ -801,9 +850,9 @@ class Supervisor {
     );
     const until = Date.now() + step.delay * 1000;
     const waited = new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, step.delay * 1000);
+      const timer = after(step.delay * 1000, resolve);
       const wake = () => {
-        clearTimeout(timer);
+        timer.cancel();
         resolve();
       };
       this.#phase = { kind: "backing-off", until, wake };
@@ -846,6 +895,7 @@ class Supervisor {
       exit = await this.#exited(child);
       now = running(this.#phase);
     }
+    const said = this.#childSaid(child.pid, describeExit(exit));
     const phase = this.#phase;
     const ready = running(phase)?.ready ?? false;
     const status = describeExit(exit);
@@ -862,6 +912,7 @@ class Supervisor {
         seconds(upMs)
       }${early}`,
       error: child.error ?? `The daemon exited before it was ready (${status})`,
+      ...(said === undefined ? {} : { said }),
     };
   }
 }

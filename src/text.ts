@@ -91,3 +91,24 @@ export function oneLine(text: string, max = 1000): string {
 export function quote(text: string): string {
   return JSON.stringify(text).replace(CONTROL, escape);
 }
+
+/**
+ * Text as a terminal should show it rather than act on it: every control
+ * character but newline and tab (and the bidi overrides) as a `\uXXXX`
+ * escape, lines kept as they are.
+ *
+ * @param text Any text, e.g. a log line written by the payload.
+ * @returns The text, safe to write to a terminal.
+ *
+ * @example
+ * ```ts
+ * import { visible } from "./text.ts";
+ * console.log(visible("a\tb\u001b[2Jc\r\n")); // a	b\u001b[2Jc\u000d + newline
+ * ```
+ */
+export function visible(text: string): string {
+  return text.replace(
+    CONTROL,
+    (c) => c === "\n" || c === "\t" ? c : escape(c),
+  );
+}

@@ -29,12 +29,18 @@ export interface UnitInput {
   group?: string;
   /** `--restart`, when given: the manager's restart policy (default on-failure). */
   restart?: RestartPolicy;
+  /**
+   * A unit for a user's own service manager (`systemctl --user`) instead of
+   * the system's: it runs as that user, so it names none.
+   */
+  userUnit?: boolean;
 }
 
 /** Options the generated command line leaves out: the unit says them itself. */
 const UNIT_OWNED = new Set([
   "<command>",
   "format",
+  "user-unit",
   "user",
   "group",
   "restart",
@@ -146,6 +152,7 @@ function writableDir(
  */
 export function systemdUnit(input: UnitInput): string {
   checkOneLine(input);
+  if (input.userUnit) return systemdUserUnit(input);
   const { name, core } = input;
   const underHome = input.command.some((w) => /^\/(home|root)(\/|$)/.test(w));
   const rw = [
@@ -191,6 +198,64 @@ export function systemdUnit(input: UnitInput): string {
     "",
   ];
   return lines.join("\n");
+}
+
+/**
+ * A systemd user unit (`~/.config/systemd/user/NAME.service`): what the
+ * system unit says, less `User=`/`Group=` and the sandboxing that a user's
+ * manager can only apply inside a user namespace (`ProtectSystem=`,
+ * `ProtectHome=`, `PrivateTmp=`), which many systems refuse to unprivileged
+ * users — the service would then not start at all. Its directories are the
+ * user's own (`$XDG_RUNTIME_DIR/NAME`, `~/.local/state/NAME`).
+ */
+function systemdUserUnit(input: UnitInput): string {
+  const { name, core } = input;
+  if (input.user !== undefined || input.group !== undefined) {
+    throw new UsageError(
+      "A user unit runs as the user whose service manager runs it: drop --user and --group, or make a system unit without --user-unit",
+    );
+  }
+  const lines = [
+    "[Unit]",
+    `Description=${systemdText(input.description)}`,
+    "",
+    "[Service]",
+    "Type=notify",
+    "NotifyAccess=main",
+    `ExecStart=${input.command.map(systemdWord).join(" ")}`,
+    "ExecReload=/bin/kill -HUP $MAINPID",
+    `Restart=${input.restart ?? "on-failure"}`,
+    ...(input.restart !== undefined && input.restart !== "no"
+      ? [`RestartSec=${core.restartDelay}`]
+      : []),
+    `TimeoutStopSec=${Math.ceil(core.stopTimeout) + 5}`,
+    `UMask=${core.umask.toString(8).padStart(4, "0")}`,
+    ...(core.noNewPrivs ? ["NoNewPrivileges=yes"] : []),
+    ...(core.noCoreDumps ? ["LimitCORE=0"] : []),
+    `RuntimeDirectory=${name}`,
+    `StateDirectory=${name}`,
+    "",
+    "[Install]",
+    "WantedBy=default.target",
+    "",
+  ];
+  return lines.join("\n");
+}
+
+/**
+ * The words of a unit's command line that name something under /tmp or
+ * /var/tmp, which `PrivateTmp=yes` replaces by an empty directory for the
+ * service: the program or a file it was given would not be found there.
+ *
+ * @example
+ * ```ts
+ * import { hiddenByPrivateTmp } from "./unit.ts";
+ * console.log(hiddenByPrivateTmp(["/tmp/x/myd", "run", "--config=/etc/c.json"]));
+ * // [ "/tmp/x/myd" ]
+ * ```
+ */
+export function hiddenByPrivateTmp(command: readonly string[]): string[] {
+  return command.filter((w) => /(^|=)\/(var\/)?tmp(\/|$)/.test(w));
 }
 
 /** Escape text for XML. */

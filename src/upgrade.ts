@@ -23,16 +23,17 @@ import { pinDaemon } from "./pin.ts";
 import { type Pinned, terminate } from "./process.ts";
 import { clearedEnv } from "./privileges.ts";
 import { openChecked } from "./safe_open.ts";
-import { spawnStage, SUPERVISOR_GRACE } from "./stage.ts";
+import { EXIT_FD, spawnStage, SUPERVISOR_GRACE } from "./stage.ts";
 import {
   awaitReadiness,
   failure,
   handOverServiceEnv,
   openStart,
   type StartOptions,
-  within,
 } from "./start.ts";
+import { within } from "./timer.ts";
 import {
+  exitPath,
   type LaunchRecord,
   readLaunchRecord,
   readState,
@@ -115,12 +116,15 @@ async function replace(
   const { logFd } = openStart(libc, core, options);
   let lock = -1;
   let writer = -1;
+  let exit: number | undefined;
   try {
     const file = pidfileOf(libc, path, old.pid);
     lock = takeLock(libc, old, file);
     writer = openWriter(libc, path, file);
     const generation = (readState(libc, old.pid)?.generation ?? 1) + 1;
+    exit = takeExitRecord(libc, old, path);
     const next = await spawnGeneration(libc, {
+      exitFd: exit,
       core,
       options,
       logFd,
@@ -164,6 +168,7 @@ async function replace(
   } finally {
     if (writer >= 0) libc.close(writer);
     if (lock >= 0) libc.close(lock);
+    if (exit !== undefined) libc.close(exit);
     libc.close(logFd);
   }
 }
@@ -232,6 +237,41 @@ export function takeLock(libc: Libc, old: Pinned, file: FileStat): number {
   );
 }
 
+/**
+ * The old daemon's exit record, for the new generation to write its end
+ * to (the old one says there that it was upgraded): a copy of its
+ * descriptor, kept only if it is the regular file the record's path names.
+ * The record is its user's file and its word; the new generation writes to
+ * it only what the old one could. `undefined` when there is none to share:
+ * the new generation then keeps no record.
+ */
+function takeExitRecord(
+  libc: Libc,
+  old: Pinned,
+  path: string,
+): number | undefined {
+  let fd: number;
+  try {
+    fd = libc.pidfdGetfd(old.pidfd, EXIT_FD);
+  } catch {
+    return undefined;
+  }
+  try {
+    const mine = libc.stat(fd);
+    const named = libc.stat(exitPath(path));
+    if (
+      mine.type === "file" && named.type === "file" &&
+      mine.dev === named.dev && mine.ino === named.ino
+    ) {
+      return fd;
+    }
+  } catch {
+    // no record at that path
+  }
+  libc.close(fd);
+  return undefined;
+}
+
 /** A descriptor to write the pid through, checked to be the locked file. */
 function openWriter(libc: Libc, path: string, file: FileStat): number {
   const { fd, stat } = openChecked(
@@ -263,7 +303,8 @@ interface NextGeneration extends Pinned {
  */
 async function spawnGeneration(
   libc: Libc,
-  { core, options, logFd, lock, file, upgrade }: {
+  { core, options, logFd, lock, file, upgrade, exitFd }: {
+    exitFd: number | undefined;
     core: CoreOptions & { pidfile: string };
     options: StartOptions & { program: string[] };
     logFd: number;
@@ -299,6 +340,7 @@ async function spawnGeneration(
         readyFd: readyW,
         pidfileFd: lock,
         pidfileWriteFd: pidW,
+        exitFd,
         setsid: true,
         env,
         command: {

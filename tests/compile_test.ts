@@ -119,7 +119,7 @@ Deno.test({
         );
         assert.match(
           r.stderr,
-          /DENORT_BIN=\/path\/to\/denort deno task compile --target/,
+          /DENORT_BIN=\/path\/to\/denort npm run compile -- --target/,
         );
       }
       const bad = await sh(

@@ -171,13 +171,17 @@ Deno.test("console.log and console.error of a detached daemon land in its log fi
   });
 });
 
-Deno.test("a payload that calls Deno.exit() after ready leaves no pidfile behind", async () => {
+Deno.test("a payload that calls Deno.exit() after ready leaves no pidfile behind, and status says it exited", async () => {
   await withScratch(async (s) => {
     const pid = await started(s, BEHAVE, ["--behavior", "exit-after-ready"]);
     await waitFor("daemon exits", () => !alive(pid));
     assert.throws(() => Deno.statSync(s.pidfile));
     const status = await cli(BEHAVE, ["status", ...s.paths]);
-    assert.equal(status.code, 3);
+    assert.equal(status.code, 1, status.stdout);
+    assert.match(
+      status.stdout,
+      /not running: it exited \(Deno\.exit\(\) in the payload\) \d+s ago/,
+    );
   });
 });
 

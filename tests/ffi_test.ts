@@ -154,7 +154,7 @@ Deno.test("the source never uses SIGUSR1 (it opens a debugger under deno run)", 
   }
 });
 
-Deno.test("libc().openAt() never follows a symlink and never blocks on a FIFO; readBounded() stops at its limit", async () => {
+Deno.test("libc().openAt() never follows a symlink and never blocks on a FIFO; readBounded() stops at its limit; readAt() reads where asked; readerGone() sees a closed pipe", async () => {
   const dir = Deno.makeTempDirSync();
   try {
     Deno.writeTextFileSync(`${dir}/f`, "x".repeat(100));
@@ -178,6 +178,14 @@ Deno.test("libc().openAt() never follows a symlink and never blocks on a FIFO; r
     const fd = c.openAt(null, `${dir}/f`, {});
     assert.equal(c.readBounded(fd, 100)?.length, 100);
     assert.equal(c.readBounded(fd, 99), null);
+    assert.equal(c.readAt(fd, 97, 10).length, 3);
+    assert.equal(c.readAt(fd, 100, 10).length, 0);
+    const [r, w] = c.pipe();
+    assert.equal(c.readerGone(w), false);
+    c.close(r);
+    assert.equal(c.readerGone(w), true);
+    c.close(w);
+    assert.equal(c.readerGone(fd), false);
     const st = c.stat(fd);
     assert.equal(st.nlink, 1);
     assert.equal(c.stat("/dev/null").rdev, "1:3");

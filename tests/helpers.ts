@@ -192,6 +192,18 @@ export function asNobodyLine(home: string, line: string): string {
   } setpriv --reuid=nobody --regid=nogroup --clear-groups -- ${line}`;
 }
 
+/** A process for an attack to aim at; killed with the scratch directory. */
+export function victim(s: Scratch): number {
+  const child = new Deno.Command("sleep", {
+    args: ["300"],
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  child.unref();
+  void child.status;
+  return s.track(child.pid)!;
+}
+
 /** Quote for bash. */
 export function shq(s: string): string {
   return `'${s.replaceAll("'", `'\\''`)}'`;

@@ -22,11 +22,15 @@ async function graph(roots: string[]): Promise<Map<string, string[]>> {
     };
     for (const m of info.modules) {
       if (
-        !m.specifier.startsWith(root) || m.specifier.includes("/node_modules/")
+        !m.specifier.startsWith(root) ||
+        m.specifier.includes("/node_modules/") ||
+        m.specifier.includes("/third_party/")
       ) continue;
       const to = (m.dependencies ?? []).flatMap((d) =>
         [d.code?.specifier, d.type?.specifier].filter((s): s is string =>
-          s !== undefined && s.startsWith(root) && !s.includes("/node_modules/")
+          s !== undefined && s.startsWith(root) &&
+          !s.includes("/node_modules/") &&
+          !s.includes("/third_party/")
         )
       );
       edges.set(m.specifier, [...new Set(to)]);

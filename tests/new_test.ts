@@ -12,8 +12,11 @@ Deno.test("a scaffolded daemon passes fmt, lint, check and its own tests", async
   const parent = Deno.makeTempDirSync({ prefix: "denod-new-" });
   try {
     const dir = `${parent}/myd`;
+    // As `npm run new -- myd --dir myd` typed in `parent`: npm runs the
+    // script in the template and names the caller's directory in INIT_CWD.
     const made = await sh(
-      `cd ${shq(root)} && ${deno} run -A scripts/new.ts myd --dir ${shq(dir)}`,
+      `cd ${shq(root)} && ${deno} run -A scripts/new.ts myd --dir myd`,
+      { env: { INIT_CWD: parent } },
     );
     assert.equal(made.code, 0, made.stderr);
     const daemon = Deno.readTextFileSync(`${dir}/daemon.ts`);
@@ -41,10 +44,32 @@ Deno.test("a scaffolded daemon passes fmt, lint, check and its own tests", async
       Deno.statSync(`${dir}/.ci/run`).mode! & 0o100,
       ".ci/run is executable",
     );
+    const pkg = JSON.parse(Deno.readTextFileSync(`${dir}/package.json`));
+    assert.equal(pkg.name, "myd");
+    // npm alone reaches every command, with the Deno it installs.
+    assert.equal(pkg.devDependencies.deno, Deno.version.deno);
+    for (
+      const script of ["start", "stop", "status", "restart", "reload", "unit"]
+    ) {
+      assert.equal(pkg.scripts[script], `env deno run -A daemon.ts ${script}`);
+    }
+    assert.equal(pkg.scripts.ctl, "env deno run -A daemon.ts");
+    assert.deepEqual(config.tasks, pkg.scripts);
     assert.equal(
-      JSON.parse(Deno.readTextFileSync(`${dir}/package.json`)).name,
-      "myd",
+      Deno.readTextFileSync(`${dir}/.github/workflows/release.yml`),
+      Deno.readTextFileSync(`${root}.github/workflows/release.yml`),
     );
+    assert.ok(Deno.statSync(`${dir}/.git/HEAD`).isFile, "a git repository");
+    assert.match(made.stdout, /Next: cd .*myd && npm ci && npm run dev/);
+    // Its README's commands are npm's or the installed binary's, never a global deno.
+    const readme = Deno.readTextFileSync(`${dir}/README.md`);
+    const commands = [...readme.matchAll(/```sh\n([^]*?)```/g)].flatMap((m) =>
+      m[1].split("\n").filter((l) => l.trim() !== "")
+    );
+    assert.ok(commands.length > 10, readme);
+    for (const line of commands) {
+      assert.match(line, /^(npm |sudo |myd )/, line);
+    }
     // The template's installed dependencies stand in for the project's `npm ci`.
     Deno.symlinkSync(`${root}node_modules`, `${dir}/node_modules`);
     // One command at a time, so a failure names its command. The type
@@ -89,6 +114,12 @@ Deno.test("new refuses an invalid name and an existing directory", async () => {
     assert.match(exists.stderr, /exists already/);
     const usage = await sh(`cd ${shq(root)} && ${deno} run -A scripts/new.ts`);
     assert.equal(usage.code, 2);
+    assert.match(usage.stderr, /next to this template \(\.\.\/<name>\)/);
+    const stray = await sh(
+      `cd ${shq(root)} && ${deno} run -A scripts/new.ts myd --nope`,
+    );
+    assert.equal(stray.code, 2);
+    assert.match(stray.stderr, /^new: .*--nope/);
   } finally {
     Deno.removeSync(parent, { recursive: true });
   }

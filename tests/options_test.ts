@@ -450,3 +450,70 @@ Deno.test("checkSpecs() refuses a default or bare value that is not one of the c
   );
   checkSpecs(level({ default: "low", bare: "high" }));
 });
+
+Deno.test("parseCommandLine() takes short options GNU style: attached, next argument, grouped", () => {
+  const specs = {
+    count: { type: "integer", short: "c", description: "" },
+    quiet: { type: "boolean", short: "q", description: "" },
+    tone: { type: "string", short: "t", bare: "low", description: "" },
+  } as const;
+  const cases: [string[], Record<string, unknown>, string[]][] = [
+    [["start", "-c5"], { count: "5" }, ["<command>", "count"]],
+    [["start", "-c", "5"], { count: "5" }, ["<command>", "count", "count"]],
+    [["start", "-qc", "5"], { quiet: true, count: "5" }, [
+      "<command>",
+      "count",
+      "count",
+    ]],
+    [["start", "-qc5"], { quiet: true, count: "5" }, ["<command>", "count"]],
+    // The value takes the rest of the group, flags and all.
+    [["start", "-cq"], { count: "q" }, ["<command>", "count"]],
+    [["start", "-c", "-"], { count: "-" }, ["<command>", "count", "count"]],
+    [["start", "-t"], { tone: "low" }, ["<command>", "tone"]],
+    [["start", "-thigh", "-q"], { tone: "high", quiet: true }, [
+      "<command>",
+      "tone",
+      "quiet",
+    ]],
+    [["-hc", "1", "start"], { help: true, count: "1" }, [
+      "count",
+      "count",
+      "<command>",
+    ]],
+  ];
+  for (const [args, raw, owners] of cases) {
+    const parsed = parseCommandLine(args, specs);
+    assert.deepEqual({ ...parsed.raw }, raw, JSON.stringify(args));
+    assert.deepEqual(parsed.owners, owners, JSON.stringify(args));
+  }
+  const refused: [string[], string][] = [
+    [["start", "-c"], `Option "-c" needs a value`],
+    [["start", "-qc"], `Option "-c" needs a value`],
+    [
+      ["start", "-c", "-5"],
+      `Option "-c" has a value starting with "-": write it as -cVALUE`,
+    ],
+    [["start", "-qx"], `Unknown option "-x"`],
+  ];
+  for (const [args, message] of refused) {
+    assert.throws(() => parseCommandLine(args, specs), { message });
+  }
+});
+
+Deno.test("checkSpecs() refuses a short name that is not one letter or is taken", () => {
+  const one = (short: string) => ({
+    a: { type: "boolean", description: "", short },
+  } as const);
+  assert.throws(() => checkSpecs(one("ab")), /not one letter or digit/);
+  assert.throws(() => checkSpecs(one("-")), /not one letter or digit/);
+  assert.throws(() => checkSpecs(one("h")), /which denod already uses/);
+  assert.throws(
+    () =>
+      checkSpecs({
+        a: { type: "boolean", description: "", short: "x" },
+        b: { type: "integer", description: "", short: "x" },
+      }),
+    /short name "x", which option "b" already uses/,
+  );
+  checkSpecs(one("x"));
+});

@@ -140,10 +140,16 @@ Deno.test({
       assert.equal(stop.code, 0, stop.stderr);
       assert.ok(!alive(pid));
       assert.match(s.log(), /left for stop to remove/);
+      // Left: the logs, and how the run ended, in the daemon's words.
       assert.deepEqual([...Deno.readDirSync(s.dir)].map((e) => e.name).sort(), [
+        "d.exit",
         "d.log",
         "d.log.1",
       ]);
+      assert.match(
+        (await cli(EXAMPLE, ["status", ...s.paths])).stdout,
+        /is not running \(stopped \(SIGTERM\) \d+s ago\)/,
+      );
     }),
 });
 

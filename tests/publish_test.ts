@@ -20,9 +20,18 @@ Deno.test("`deno publish --dry-run` lists only the library, its docs, LICENSE an
   const files = [...text.matchAll(/^\s+file:\/\/(\S+) \(/gm)]
     .map((m) => m[1].slice(root.length));
   const allowed =
-    /^(mod\.ts|deno\.json|LICENSE|README\.md|SECURITY\.md|CHANGELOG\.md|src\/[a-z_]+\.ts|ffi\/(linux\/)?[a-z_]+\.ts)$/;
+    /^(mod\.ts|deno\.json|LICENSE|README\.md|SECURITY\.md|CHANGELOG\.md|src\/[a-z_]+\.ts|ffi\/(linux\/)?[a-z_]+\.ts|third_party\/logtape\/([a-z.-]+\.(js|d\.ts)|LICENSE|VERSION))$/;
   assert.deepEqual(files.filter((f) => !allowed.test(f)), [], text);
-  for (const needed of ["mod.ts", "LICENSE", "README.md", "src/define.ts"]) {
+  for (
+    const needed of [
+      "mod.ts",
+      "LICENSE",
+      "README.md",
+      "src/define.ts",
+      "third_party/logtape/mod.js",
+      "third_party/logtape/LICENSE",
+    ]
+  ) {
     assert.ok(files.includes(needed), `${needed} is published`);
   }
   assert.ok(

@@ -85,9 +85,14 @@ async function stopAll(s: Scratch): Promise<string> {
 }
 
 /** The side files a pidfile may have. */
+/**
+ * What is left beside the log: the pidfile and records, but the exit record,
+ * which stays to say how the last run ended (records_test.ts).
+ */
 function sideFiles(s: Scratch): string[] {
   return [...Deno.readDirSync(s.dir)].map((e) => e.name).filter((n) =>
-    n !== "d.log" && n !== "counter" && !n.startsWith("d.log.")
+    n !== "d.log" && n !== "counter" && !n.startsWith("d.log.") &&
+    n !== "d.exit"
   ).sort();
 }
 
@@ -163,7 +168,7 @@ Deno.test("a daemon that crashes three times is restarted after 0.3, 0.45 and 0.
     assert.match(
       up.stdout,
       new RegExp(
-        `is running \\(pid ${pid}, up \\d+s; supervised by pid ${supervisor}, 3 restarts, last exit status 3 \\d+s ago;`,
+        `is running \\(pid ${pid}, up \\d+s; supervised by pid ${supervisor}, 3 restarts, last exit status 3 \\(exited: Deno\\.exit\\(\\) in the payload\\) \\d+s ago;`,
       ),
     );
 
@@ -224,7 +229,10 @@ Deno.test("a crash loop ends with the supervisor giving up: status exits 1 and s
     );
     assert.equal(readPid(s.pidfile), supervisor);
 
-    assert.match(await stopAll(s), /not running \(removed its stale pidfile\)/);
+    assert.match(
+      await stopAll(s),
+      /not running \(cleared the record of its last run: exited \(Deno\.exit\(\) in the payload\)/,
+    );
     assert.deepEqual(sideFiles(s), []);
     assert.equal((await status(s)).code, 3);
   });
@@ -394,7 +402,10 @@ Deno.test("a daemon that exits 0 is restarted by --restart always, not by on-fai
     );
     assert.equal(daemonPids(s).length, 1);
     assert.deepEqual(sideFiles(s), [], "a finished service leaves nothing");
-    assert.equal((await status(s)).code, 3);
+    // Done, not dead: it returned with status 0.
+    const st = await status(s);
+    assert.equal(st.code, 3, st.stdout);
+    assert.match(st.stdout, /is not running \(returned \(main returned/);
   });
   await withScratch(async (s) => {
     const { supervisor } = await supervised(s, [

@@ -20,21 +20,10 @@ import {
   sh,
   shq,
   started,
+  victim,
   waitFor,
   withScratch,
 } from "./helpers.ts";
-
-/** A process for the attacks to aim at; killed with the scratch directory. */
-function victim(s: Scratch): number {
-  const child = new Deno.Command("sleep", {
-    args: ["300"],
-    stdout: "null",
-    stderr: "null",
-  }).spawn();
-  child.unref();
-  void child.status;
-  return s.track(child.pid)!;
-}
 
 /** Run a shell line as `nobody` (a second, unprivileged local user). */
 function asNobody(line: string): Promise<{ code: number; stderr: string }> {
@@ -99,9 +88,13 @@ Deno.test({
       assert.match(report, /path .*d\.pid refused/);
       assert.match(report, /path .*d\.launch refused/);
       // The kernel's view: the only descriptors on files beside the pidfile
-      // (other than the log, which is the daemon's own) are read-only.
+      // (other than the log and the exit record, which are the daemon's own:
+      // its user's, never read as root's word) are read-only.
+      const exitRecord = `${s.dir}/d.exit`;
+      assert.equal(Deno.statSync(exitRecord).uid, 65534, "nobody's own");
       for (const [fd, path] of procFds(pid)) {
-        if (!path.startsWith(`${s.dir}/`) || path === s.logFile) continue;
+        if (!path.startsWith(`${s.dir}/`)) continue;
+        if (path === s.logFile || path === exitRecord) continue;
         const flags = Deno.readTextFileSync(`/proc/${pid}/fdinfo/${fd}`)
           .match(/^flags:\s*([0-7]+)/m)![1];
         assert.equal(parseInt(flags, 8) & 3, 0, `fd ${fd} on ${path}`);

@@ -132,6 +132,8 @@ Deno.test("`upgrade` whose new generation fails before ready exits 1 with its er
     const port = freePort();
     const old = await started(s, FIXTURE, ["--port", String(port)]);
     const pidfileBefore = Deno.readTextFileSync(s.pidfile);
+    const exitPath = s.pidfile.replace(/\.pid$/, ".exit");
+    const exitBefore = Deno.readTextFileSync(exitPath);
     const cases: [string[], RegExp][] = [
       [["--fail", "throw"], /The new configuration is broken/],
       [["--fail", "exit"], /exited before it was ready/],
@@ -145,6 +147,7 @@ Deno.test("`upgrade` whose new generation fails before ready exits 1 with its er
       assert.equal(r.code, 1, r.stdout + r.stderr);
       assert.match(r.stderr, error);
       assert.equal(Deno.readTextFileSync(s.pidfile), pidfileBefore);
+      assert.equal(Deno.readTextFileSync(exitPath), exitBefore);
       assert.deepEqual(await answer(port), [old, 1]);
       const st = await cli(FIXTURE, ["status", ...s.paths]);
       assert.equal(st.code, 0, st.stdout);
@@ -196,6 +199,16 @@ Deno.test("`status` during an upgrade shows both pids, and a `start` racing it s
     );
     const st = await cli(FIXTURE, ["status", ...s.paths]);
     assert.doesNotMatch(st.stdout, /upgrading/);
+    // The exit record says how the old generation ended, and the new one
+    // writes its own end there in turn.
+    const exitRecord = () =>
+      JSON.parse(Deno.readTextFileSync(s.pidfile.replace(/\.pid$/, ".exit")));
+    assert.equal(exitRecord().pid, old);
+    assert.equal(exitRecord().how, "upgraded");
+    assert.match(exitRecord().detail, new RegExp(`replaced by pid ${next}`));
+    assert.equal((await cli(FIXTURE, ["stop", ...s.paths])).code, 0);
+    assert.equal(exitRecord().pid, next);
+    assert.equal(exitRecord().how, "stopped");
   });
 });
 

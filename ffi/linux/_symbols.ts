@@ -124,6 +124,11 @@ export const SYMBOLS = {
     result: "i32",
     nonblocking: true,
   },
+  poll_now: {
+    name: "poll",
+    parameters: ["buffer", "u64", "i32"],
+    result: "i32",
+  },
 } as const;
 
 /** The declarations in {@linkcode SYMBOLS}. */

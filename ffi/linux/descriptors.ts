@@ -11,6 +11,7 @@ const F_GETFD = 1;
 const F_SETFD = 2;
 const FD_CLOEXEC = 1;
 const MFD_CLOEXEC = 1;
+const POLLERR = 8;
 
 /** The functions of {@linkcode Libc} that work on open descriptors. */
 export type Descriptors = Pick<
@@ -21,6 +22,8 @@ export type Descriptors = Pick<
   | "replace"
   | "readAll"
   | "readBounded"
+  | "readAt"
+  | "readerGone"
   | "pipe"
   | "dup2"
   | "setCloexec"
@@ -62,6 +65,27 @@ export function descriptors(c: Core): Descriptors {
     replace: (fd, data) => replace(c, fd, data),
     readAll: (fd) => readUpTo(c, fd, Infinity)!,
     readBounded: (fd, max) => readUpTo(c, fd, max),
+    readAt(fd, offset, max) {
+      const buf = new Uint8Array(max);
+      const n = Number(c.check(
+        "pread",
+        `fd ${fd}`,
+        () => c.symbol("pread")(fd, buf, BigInt(max), BigInt(offset)),
+      ));
+      return buf.subarray(0, n);
+    },
+    readerGone(fd) {
+      const pfd = new Uint8Array(8);
+      const v = new DataView(pfd.buffer);
+      v.setInt32(0, fd, true);
+      // No events asked: POLLERR is reported anyway.
+      const n = c.check(
+        "poll",
+        `fd ${fd}`,
+        () => c.symbol("poll_now")(pfd, 1n, 0),
+      );
+      return n > 0 && (v.getInt16(6, true) & POLLERR) !== 0;
+    },
     pipe() {
       const fds = new Int32Array(2);
       c.check("pipe2", "", () => c.symbol("pipe2")(fds, O_CLOEXEC));
