@@ -529,11 +529,20 @@ export class ExitRecordFile {
     }
   }
 
-  /** Read the record back through our descriptor (the supervisor, of its child's). */
+  /**
+   * Read the record back through our descriptor (the supervisor, of its
+   * child's), or `null`. The open file description is the daemon's too,
+   * whose status flags it may change (`O_DIRECT` makes a read fail): a
+   * failure is no record, never the reader's end.
+   */
   read(): ExitRecord | null {
-    return checkExitRecord(
-      parseJson(() => this.#libc.readBounded(this.#fd, EXIT_MAX)),
-    );
+    try {
+      return checkExitRecord(
+        parseJson(() => this.#libc.readBounded(this.#fd, EXIT_MAX)),
+      );
+    } catch {
+      return null;
+    }
   }
 
   /** Close the descriptor; the record stays. */

@@ -167,3 +167,37 @@ Deno.test(
     });
   },
 );
+
+Deno.test(
+  asRoot(
+    "a payload turned hostile cannot end its supervisor by making reads of the exit record's shared descriptor fail",
+  ),
+  async () => {
+    await withScratch(async (s) => {
+      Deno.chmodSync(s.dir, 0o755);
+      const r = await cli(ATTACK, [
+        "start",
+        ...s.paths,
+        ...hostile("exit-direct"),
+        "--restart",
+        "always",
+        "--restart-delay",
+        "0.2",
+        "--stop-timeout",
+        "1",
+      ]);
+      s.track();
+      assert.equal(r.code, 0, r.stdout + r.stderr);
+      // Each daemon sets O_DIRECT on the description and exits with 3.
+      await waitFor(
+        "a restart",
+        () => (s.log().match(/Started the daemon/g) ?? []).length >= 2,
+      ).catch((err) => {
+        throw new Error(`${err.message}: ${s.log()}`);
+      });
+      assert.doesNotMatch(s.log(), /The supervisor failed/);
+      const stop = await cli(ATTACK, ["stop", ...s.paths]);
+      assert.equal(stop.code, 0, stop.stdout + stop.stderr);
+    });
+  },
+);
