@@ -295,8 +295,7 @@ class DaemonRun {
 
   /**
    * The exit record: inherited from `start` (or the supervisor), or, under
-   * `run --pidfile`, created beside the pidfile and given to the user the
-   * daemon becomes.
+   * `run --pidfile`, created beside the pidfile before the drop.
    */
   #takeExitRecord(): void {
     const { libc, mode } = { libc: this.#libc, mode: this.#mode };
@@ -304,14 +303,7 @@ class DaemonRun {
       const fd = inheritedExitFd(libc);
       if (fd !== undefined) this.#exitRecord = new ExitRecordFile(libc, fd);
     } else if (this.#pidfile !== undefined) {
-      const uid = mode.identity?.user?.uid;
-      this.#exitRecord = ExitRecordFile.create(
-        libc,
-        this.#pidfile.path,
-        uid === undefined || libc.geteuid() !== 0
-          ? undefined
-          : { uid, gid: mode.identity!.gid },
-      );
+      this.#exitRecord = ExitRecordFile.create(libc, this.#pidfile.path);
     }
     this.#recordExit({ how: "running", detail: "", code: null });
   }

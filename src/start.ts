@@ -66,18 +66,6 @@ function logOwner(identity: Identity | undefined): LogOwner | undefined {
     : { uid: identity.user?.uid ?? UNCHANGED_ID, gid: identity.gid };
 }
 
-/**
- * Who the exit record is given to: the user the daemon drops to, which
- * writes it (a supervisor, root, writes it too, through the same
- * descriptor).
- */
-function exitOwner(
-  identity: Identity | undefined,
-): { uid: number; gid: number } | undefined {
-  const owner = logOwner(identity);
-  return owner === undefined || owner.uid === UNCHANGED_ID ? undefined : owner;
-}
-
 /** What `start` reports. */
 export type StartResult =
   /** `pid` is the daemon's; `supervisor` the supervisor's, under `--restart`. */
@@ -321,11 +309,7 @@ async function launch(
       core.pidfile,
       launchRecord(libc, options, supervise),
     );
-    const exit = ExitRecordFile.create(
-      libc,
-      core.pidfile,
-      exitOwner(options.identity),
-    );
+    const exit = ExitRecordFile.create(libc, core.pidfile);
     try {
       readEnd = spawnLeader(
         libc,
