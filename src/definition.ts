@@ -161,9 +161,12 @@ export interface Daemon<S extends OptionSpecs = OptionSpecs> {
   readonly definition: DaemonDefinition<S>;
   /**
    * Run the command line (`start`, `stop`, `status`, `run`, …) and exit the
-   * process with its exit code.
+   * process with its exit code. It settles only when a daemon's `main`
+   * returned without a stop request while the daemon runs on (a server
+   * started without `await`): the process then exits by itself once
+   * stopped, or once nothing is left to run.
    *
    * @param args The arguments, `Deno.args` by default.
    */
-  cli(args?: readonly string[]): Promise<never>;
+  cli(args?: readonly string[]): Promise<void>;
 }

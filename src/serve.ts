@@ -43,6 +43,11 @@ export type ServeMode =
     identity?: Identity;
     /** The private `DENO_DIR` the daemon booted with, if any. */
     denoDir?: PrivateDenoDir;
+    /**
+     * Called when `main` returned and the daemon runs on: the entry point's
+     * `await` ends, so that the event loop can be seen to empty.
+     */
+    runsOn?: () => void;
   };
 
 /** The supervisor a daemon runs under. */
@@ -57,16 +62,26 @@ export interface SupervisedBy {
  * Resolve once the supervisor is gone: its end of the lifeline pipe closes
  * when its last thread has exited, however it ended (even SIGKILL), so the
  * daemon learns it exactly once, never runs on orphaned, and still stops
- * gracefully. The wait is a read blocked in the kernel: no wake-ups.
+ * gracefully. The pipe is polled each second on an unreferenced timer
+ * rather than read: a read blocked on another thread keeps the event loop
+ * alive forever (measured), and the daemon could then never see that
+ * nothing is left to run.
  */
-async function supervisorGone(libc: Libc): Promise<void> {
+function supervisorGone(libc: Libc): Promise<void> {
   libc.setCloexec(LIFELINE_FD, true);
-  try {
-    // The supervisor never writes: the read returns at end of file.
-    while ((await libc.readAsync(LIFELINE_FD, 64)).length > 0);
-  } catch {
-    // A failed read means no supervisor either.
-  }
+  return new Promise((resolve) => {
+    const timer = setInterval(async () => {
+      try {
+        // The supervisor never writes: readable means end of file (POLLHUP).
+        if (!(await libc.pidfdWait(LIFELINE_FD, 0))) return;
+      } catch {
+        // A failed poll means no supervisor either.
+      }
+      clearInterval(timer);
+      resolve();
+    }, 1000);
+    Deno.unrefTimer(timer);
+  });
 }
 
 /** One-line text of any thrown value, for the readiness pipe. */
@@ -120,6 +135,7 @@ class DaemonRun {
   readonly #dropped = new DroppedRecords();
   #exiting = false;
   #ready = false;
+  #mainReturned = false;
   #log!: Logger;
   #manager!: ServiceManager;
   #readyFd: number | null = null;
@@ -302,6 +318,9 @@ class DaemonRun {
       this.#pidfile?.remove();
     });
     catchUncaught((err) => this.#uncaught(err));
+    // Signal listeners and denod's own timers do not keep the event loop
+    // alive (measured): this fires when the payload has nothing left.
+    globalThis.addEventListener("beforeunload", () => this.#nothingLeft());
     Deno.addSignalListener("SIGTERM", () => stop.request("SIGTERM"));
     Deno.addSignalListener("SIGINT", () => stop.request("SIGINT"));
     const supervisor = this.#mode.detached ? this.#mode.supervisor : undefined;
@@ -386,14 +405,24 @@ class DaemonRun {
     });
   }
 
-  /** `main`, until it returns; then the daemon is done. */
+  /**
+   * `main`. Its return ends the daemon only after a stop request: a `main`
+   * that started a server without awaiting it runs on until stopped or
+   * until its event loop has nothing left ({@linkcode #nothingLeft}), ready
+   * or not: a server's `onListen` may still call `ctx.ready()`.
+   */
   async #main(): Promise<void> {
     await this.#payload(() => this.#def.main(this.#ctx));
+    this.#mainReturned = true;
     const stopped = this.#stop!.requested;
-    if (!this.#ready && stopped === null) {
-      this.#failStart(
-        new DaemonError("The daemon returned before it was ready"),
+    if (stopped === null) {
+      this.#log.info(
+        this.#ready
+          ? "main() returned: running on while the event loop has work"
+          : "main() returned before ctx.ready() was called: waiting for it while the event loop has work",
       );
+      this.#mode.runsOn?.();
+      return;
     }
     if (!this.#ready && this.#readyFd !== null) {
       sendLine(
@@ -403,7 +432,41 @@ class DaemonRun {
         `Stopped by ${stopped} before it was ready`,
       );
     }
-    this.#finish(0, stopped ?? "main returned");
+    this.#finish(0, stopped);
+  }
+
+  /**
+   * The event loop is empty (`beforeunload`: no timer, socket, pending
+   * operation or child left, so no code can run again). Seen only once
+   * `main` returned: until then the entry point's pending `await` keeps the
+   * process alive, as it always did.
+   */
+  #nothingLeft(): void {
+    if (this.#exiting) return;
+    const stopped = this.#stop?.requested ?? null;
+    try {
+      if (stopped !== null) {
+        if (!this.#ready && this.#readyFd !== null) {
+          sendLine(
+            this.#libc,
+            this.#readyFd,
+            "ERROR",
+            `Stopped by ${stopped} before it was ready`,
+          );
+        }
+        this.#finish(0, stopped);
+      }
+      if (!this.#ready) {
+        this.#failStart(
+          new DaemonError(
+            "The daemon's main() returned before it was ready (ctx.ready() was not called), and nothing was left to run",
+          ),
+        );
+      }
+      this.#finish(0, "main returned and nothing was left to run");
+    } catch {
+      // StartFailed: the exit code is resolved.
+    }
   }
 
   /** What every hook receives. */
@@ -537,10 +600,18 @@ class DaemonRun {
     if (!this.#exiting) {
       this.#exiting = true;
       this.#stop?.done();
-      this.#log.info(
-        "Stopped ({why}, exit {code}, {ms} ms after the stop request)",
-        { why, code, ms: this.#stop?.elapsedMs() ?? 0 },
-      );
+      if (this.#stop?.requested != null) {
+        this.#log.info(
+          "Stopped ({why}, exit {code}, {ms} ms after the stop request)",
+          { why, code, ms: this.#stop.elapsedMs() },
+        );
+      } else {
+        this.#log.info("Stopped ({why}, exit {code}, after {s} s)", {
+          why,
+          code,
+          s: Math.round((performance.now() - this.#startedAt) / 100) / 10,
+        });
+      }
       this.#state?.close();
       const pidfile = this.#pidfile;
       if (pidfile?.isCurrent()) removeSideFiles(this.#libc, pidfile.path);
@@ -613,6 +684,9 @@ class StopRequests {
           // The exit code is resolved.
         }
       }, this.timeoutSeconds * 1000);
+      // The payload's own work keeps the daemon alive, not this deadline: a
+      // payload that has stopped everything ends at once.
+      Deno.unrefTimer(this.#timer);
       this.#controller.abort(new DaemonError(`Stopped by ${why}`));
     } catch (err) {
       if (!(err instanceof StartFailed)) throw err;
