@@ -7,7 +7,8 @@
 import type { Logger } from "@logtape/logtape";
 import type { Libc } from "../ffi/mod.ts";
 import type { DaemonContext, DaemonDefinition } from "./definition.ts";
-import { catchUncaught, DaemonError } from "./errors.ts";
+import { catchUncaught, DaemonError, Exit } from "./errors.ts";
+import { nameBindErrors, startupFailure } from "./bind.ts";
 import { setupLogging } from "./log.ts";
 import { DroppedRecords } from "./dropped.ts";
 import { FACILITIES } from "./syslog.ts";
@@ -21,7 +22,7 @@ import {
   removeSideFiles,
   writeLaunchRecord,
 } from "./state.ts";
-import { sendLine } from "./readiness.ts";
+import { sendError, sendLine } from "./readiness.ts";
 import { clearedEnv, dropPrivileges, type Identity } from "./privileges.ts";
 import { SERVICE_ENV, ServiceManager } from "./notify.ts";
 import { describeLogTo } from "./resolve.ts";
@@ -177,6 +178,7 @@ class DaemonRun {
     this.#setUpLogging();
     this.#harden();
     this.#takeServiceManagerVariables();
+    nameBindErrors();
     void this.#daemonSteps().catch((err) => {
       try {
         this.#failed(err);
@@ -425,10 +427,10 @@ class DaemonRun {
       return;
     }
     if (!this.#ready && this.#readyFd !== null) {
-      sendLine(
+      sendError(
         this.#libc,
         this.#readyFd,
-        "ERROR",
+        Exit.FAILURE,
         `Stopped by ${stopped} before it was ready`,
       );
     }
@@ -447,10 +449,10 @@ class DaemonRun {
     try {
       if (stopped !== null) {
         if (!this.#ready && this.#readyFd !== null) {
-          sendLine(
+          sendError(
             this.#libc,
             this.#readyFd,
-            "ERROR",
+            Exit.FAILURE,
             `Stopped by ${stopped} before it was ready`,
           );
         }
@@ -579,18 +581,22 @@ class DaemonRun {
     }
   }
 
-  /** Report a start-up failure to `start` (or stderr): exit 1. */
-  #failStart(err: unknown): never {
+  /**
+   * Report a start-up failure to `start` (or stderr): exit 1, or 4 for a
+   * port refused for want of privilege.
+   */
+  #failStart(thrown: unknown): never {
     if (!this.#exiting) {
       this.#exiting = true;
+      const { error: err, code } = startupFailure(thrown);
       this.#log.fatal("Start-up failed: {error}", { error: err });
       this.#manager.failed(err);
       if (this.#readyFd !== null) {
-        sendLine(this.#libc, this.#readyFd, "ERROR", errorText(err));
+        sendError(this.#libc, this.#readyFd, code, errorText(err));
       }
       this.#state?.close();
       this.#pidfile?.remove();
-      this.#exit.resolve(1);
+      this.#exit.resolve(code);
     }
     throw new StartFailed();
   }

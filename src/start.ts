@@ -327,11 +327,15 @@ async function launch(
       ? { outcome: "started", pid: Number(outcome.text), supervisor: pid }
       : { outcome: "started", pid };
   }
+  const why = failure(outcome, core);
   await cleanup();
   // With the daemon side gone the reader sees end of file and finishes.
   await within(wait.finished, 1000);
   wait.close();
-  throw new DaemonError(failure(outcome, core));
+  const code = typeof outcome === "object" && outcome?.kind === "ERROR"
+    ? wait.code
+    : Exit.FAILURE;
+  throw new DaemonError(why, code);
 }
 
 /** What may hold the pidfile: this program, as the caller or the user it drops to. */
@@ -409,6 +413,8 @@ function spawnLeader(
 interface Readiness {
   /** A message, `null` at end of file, or why the wait was cut short. */
   outcome: ReadinessMessage | null | "timeout" | "interrupted";
+  /** The exit code of a failure the daemon reported: 1, or 4. */
+  code: number;
   /** Settles once the reader has seen the end of the pipe. */
   finished: Promise<unknown>;
   /** Close the read end, unless a read still blocked on it holds it. */
@@ -435,9 +441,17 @@ async function awaitReadiness(
     timer = setTimeout(() => resolve("timeout"), readyTimeout * 1000);
   });
   let reading = true;
+  let code: number = Exit.FAILURE;
   const messages = (async () => {
     try {
-      for await (const msg of readMessages(libc, readEnd)) return msg;
+      for await (const msg of readMessages(libc, readEnd)) {
+        // Only codes a start-up failure may have: the daemon is not trusted.
+        if (msg.kind === "EXIT") {
+          code = msg.text === String(Exit.PRIVILEGE)
+            ? Exit.PRIVILEGE
+            : Exit.FAILURE;
+        } else return msg;
+      }
       return null;
     } finally {
       reading = false;
@@ -449,6 +463,7 @@ async function awaitReadiness(
   Deno.removeSignalListener("SIGTERM", interrupt);
   return {
     outcome,
+    code,
     finished: messages,
     // A read still blocked on another thread keeps the descriptor until the
     // daemon side closes; closing it under that read could hit a reused

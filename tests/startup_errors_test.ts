@@ -1,5 +1,6 @@
 /**
- * How a daemon ends when its `main` returns.
+ * How a daemon ends when its `main` returns, and start-up errors that say
+ * what to do: bind failures naming the address, a privileged port (exit 4).
  */
 import assert from "node:assert/strict";
 import {
@@ -83,4 +84,71 @@ Deno.test("a main() that returns before ctx.ready() may still become ready; with
       /main\(\) returned before it was ready \(ctx\.ready\(\) was not called\), and nothing was left to run/,
     );
   });
+});
+
+for (const behavior of ["listen", "serve-unawaited"]) {
+  Deno.test(`a bind failure names the address and port (Deno.${behavior === "listen" ? "listen" : "serve"}), in start and in run`, async () => {
+    await withScratch(async (s) => {
+      const busy = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+      try {
+        const port = busy.addr.port;
+        const expected = new RegExp(
+          `Cannot listen on "127\\.0\\.0\\.1:${port}": Address already in use`,
+        );
+        const r = await cli(BEHAVE, [
+          "start",
+          ...s.paths,
+          "--behavior",
+          behavior,
+          "--port",
+          String(port),
+        ]);
+        assert.equal(r.code, 1, r.stdout);
+        assert.match(r.stderr, expected);
+        assert.equal(r.stderr.split("\n").length, 2, "one line");
+        const run = await cli(BEHAVE, [
+          "run",
+          "--behavior",
+          behavior,
+          "--port",
+          String(port),
+        ]);
+        assert.equal(run.code, 1);
+        assert.match(run.stderr, expected);
+      } finally {
+        busy.close();
+      }
+    });
+  });
+}
+
+/** The kernel's lowest unprivileged port; 0 lets anyone bind anything. */
+function unprivilegedStart(): number {
+  return Number(
+    Deno.readTextFileSync("/proc/sys/net/ipv4/ip_unprivileged_port_start"),
+  );
+}
+
+Deno.test({
+  name:
+    "a privileged port refused to a user (or after --user drops privileges) exits 4 with a hint, in start and in run",
+  ignore: unprivilegedStart() === 0,
+  fn: () =>
+    withScratch(async (s) => {
+      Deno.chmodSync(s.dir, 0o755);
+      // Refused before the address is even looked at: any port below the
+      // limit will do, in use or not.
+      const port = String(unprivilegedStart() - 1);
+      const hint =
+        /Cannot listen on "127\.0\.0\.1:\d+": Permission denied.*ports below \d+ need privilege; bind it in prepare\(\).*CAP_NET_BIND_SERVICE/;
+      const args = ["--behavior", "listen", "--port", port];
+      if (Deno.uid() === 0) args.push("--user", "nobody");
+      const r = await cli(BEHAVE, ["start", ...s.paths, ...args]);
+      assert.equal(r.code, 4, r.stdout + r.stderr);
+      assert.match(r.stderr, hint);
+      assert.equal(r.stderr.split("\n").length, 2, "one line");
+      const run = await cli(BEHAVE, ["run", ...args]);
+      assert.equal(run.code, 4, run.stderr);
+      assert.match(run.stderr, hint);
+    }),
 });
