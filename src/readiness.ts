@@ -6,6 +6,8 @@
  * - `ERROR text`: start-up failed; the text is the daemon's own message.
  * - `EXIT n`: sent before `ERROR` when the failure is not exit 1 (so far
  *   only 4, a privilege problem); the reader accepts only codes it knows.
+ * - `MAIN`: the payload's `main` is about to run (for "main has run for
+ *   n s" when it is never ready).
  *
  * A detached daemon's payload holds the pipe too, so what comes through it
  * is the daemon's word: `start` learns pids from the pidfile, not from here.
@@ -15,9 +17,9 @@
 import type { Libc } from "../ffi/mod.ts";
 
 /** A message kind. */
-export type ReadinessKind = "READY" | "ERROR" | "EXIT";
+export type ReadinessKind = "READY" | "ERROR" | "EXIT" | "MAIN";
 
-const KINDS: readonly string[] = ["READY", "ERROR", "EXIT"];
+const KINDS: readonly string[] = ["READY", "ERROR", "EXIT", "MAIN"];
 /** The longest line kept: the daemon side is not trusted to be brief. */
 const MAX_LINE = 8192;
 

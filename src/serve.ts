@@ -414,6 +414,7 @@ class DaemonRun {
    * or not: a server's `onListen` may still call `ctx.ready()`.
    */
   async #main(): Promise<void> {
+    if (this.#readyFd !== null) sendLine(this.#libc, this.#readyFd, "MAIN", "");
     await this.#payload(() => this.#def.main(this.#ctx));
     this.#mainReturned = true;
     const stopped = this.#stop!.requested;

@@ -1,6 +1,7 @@
 /**
  * How a daemon ends when its `main` returns, and start-up errors that say
- * what to do: bind failures naming the address, a privileged port (exit 4).
+ * what to do: bind failures naming the address, a privileged port (exit 4),
+ * the ready timeout.
  */
 import assert from "node:assert/strict";
 import {
@@ -151,4 +152,48 @@ Deno.test({
       assert.equal(run.code, 4, run.stderr);
       assert.match(run.stderr, hint);
     }),
+});
+
+Deno.test("the ready timeout says ctx.ready() was not called, how long main ran, and the log's last lines", async () => {
+  await withScratch(async (s) => {
+    const r = await cli(BEHAVE, [
+      "start",
+      ...s.paths,
+      "--behavior",
+      "never-ready",
+      "--ready-timeout",
+      "1.5",
+    ]);
+    assert.equal(r.code, 1);
+    assert.match(
+      r.stderr,
+      /not ready within 1\.5 s and was stopped: main\(\) had run for \d+\.\d s without calling ctx\.ready\(\)\. Last lines of .*d\.log:\n/,
+    );
+    const tail = r.stderr.split("\n").slice(1).filter((l) => l !== "");
+    assert.ok(tail.length >= 1 && tail.length <= 5, r.stderr);
+    assert.match(tail[tail.length - 1], /^ {2}.*Behavior never-ready$/);
+  });
+});
+
+Deno.test("the ready timeout shows the log start opened, not a link the daemon put in its place", async () => {
+  await withScratch(async (s) => {
+    const secret = `${s.dir}/secret`;
+    Deno.writeTextFileSync(secret, "TOP SECRET\n");
+    Deno.chmodSync(secret, 0o600);
+    const r = await cli(BEHAVE, [
+      "start",
+      ...s.paths,
+      "--behavior",
+      "swap-log-never-ready",
+      "--secret",
+      secret,
+      "--ready-timeout",
+      "1.5",
+      "--stop-timeout",
+      "1",
+    ]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /Swapped the log for a link/);
+    assert.doesNotMatch(r.stderr, /TOP SECRET/);
+  });
 });
