@@ -18,6 +18,7 @@ import type { ParsedCommandLine } from "./parse.ts";
 import { type Caller, type DefaultPaths, resolveOptions } from "./resolve.ts";
 import { checkChdir, checkStart, runLeader, start } from "./start.ts";
 import { reload, status, stop } from "./control.ts";
+import { withProgress } from "./progress.ts";
 import { Pidfile } from "./pidfile.ts";
 import { PIDFILE_FD, type Stage, takeStage } from "./stage.ts";
 import { type Identity, requireRoot, resolveIdentity } from "./privileges.ts";
@@ -183,11 +184,9 @@ const HANDLERS: Record<
   start: (run) => startCommand(run, false),
   restart: (run) => startCommand(run, true),
   stop: async ({ libc, def, core }) => {
-    const result = await stop(
-      libc,
-      core.pidfile!,
-      core.stopTimeout,
-      core.readyTimeout,
+    const result = await withProgress(
+      `Waiting for ${def.name} to stop`,
+      stop(libc, core.pidfile!, core.stopTimeout, core.readyTimeout),
     );
     console.log(
       result.outcome === "not-running"
@@ -394,17 +393,18 @@ async function startCommand(
     // Whatever would make the new daemon fail to start is found before the
     // running one is stopped.
     checkStart(libc, located, startOptions);
-    const stopped = await stop(
-      libc,
-      located.pidfile,
-      core.stopTimeout,
-      core.readyTimeout,
+    const stopped = await withProgress(
+      `Waiting for ${def.name} to stop`,
+      stop(libc, located.pidfile, core.stopTimeout, core.readyTimeout),
     );
     if (stopped.outcome !== "not-running") {
       console.log(`${def.name} stopped (pid ${stopped.pid})`);
     }
   }
-  const result = await start(libc, located, startOptions);
+  const result = await withProgress(
+    `Waiting for ${def.name} to be ready`,
+    start(libc, located, startOptions),
+  );
   const supervised = result.supervisor === undefined
     ? ""
     : `, supervised by pid ${result.supervisor}`;

@@ -1,14 +1,17 @@
 /**
  * How a daemon ends when its `main` returns, and start-up errors that say
  * what to do: bind failures naming the address, a privileged port (exit 4),
- * the ready timeout.
+ * the ready timeout, and the progress line on a terminal.
  */
 import assert from "node:assert/strict";
 import {
   alive,
   BEHAVE,
   cli,
+  denoLine,
   type Scratch,
+  sh,
+  shq,
   started,
   waitFor,
   withScratch,
@@ -195,5 +198,47 @@ Deno.test("the ready timeout shows the log start opened, not a link the daemon p
     assert.equal(r.code, 1);
     assert.match(r.stderr, /Swapped the log for a link/);
     assert.doesNotMatch(r.stderr, /TOP SECRET/);
+  });
+});
+
+Deno.test("start and stop show a progress line on a terminal after 2 s, and none without one", async () => {
+  await withScratch(async (s) => {
+    const out = `${s.dir}/typescript`;
+    const start = denoLine(BEHAVE, [
+      "start",
+      ...s.paths,
+      "--behavior",
+      "never-ready",
+      "--ready-timeout",
+      "3.5",
+    ]);
+    // script gives the command a pty; it records what reached the terminal.
+    await sh(`script -qec ${shq(start)} ${shq(out)}`);
+    const shown = Deno.readTextFileSync(out);
+    assert.match(shown, /\rWaiting for behave to be ready… 2 s/);
+    assert.match(shown, /\rWaiting for behave to be ready… 3 s/);
+    assert.doesNotMatch(shown, /ready… [01] s/, "nothing before 2 s");
+    // Cleared before the final message.
+    assert.match(shown, /\r +\rbehave: The daemon was not ready/);
+
+    const plain = await cli(BEHAVE, [
+      "start",
+      ...s.paths,
+      "--behavior",
+      "never-ready",
+      "--ready-timeout",
+      "2.5",
+    ]);
+    assert.equal(plain.code, 1);
+    assert.doesNotMatch(plain.stderr, /Waiting/);
+  });
+  await withScratch(async (s) => {
+    await started(s, BEHAVE, ["--behavior", "slow-stop"]);
+    const out = `${s.dir}/typescript`;
+    const stop = denoLine(BEHAVE, ["stop", ...s.paths, "--stop-timeout", "3"]);
+    await sh(`script -qec ${shq(stop)} ${shq(out)}`);
+    const shown = Deno.readTextFileSync(out);
+    assert.match(shown, /\rWaiting for behave to stop… 2 s/);
+    assert.match(shown, /\r +\rbehave stopped \(pid \d+, killed after/);
   });
 });
