@@ -143,6 +143,14 @@ export interface DaemonDefinition<S extends OptionSpecs = OptionSpecs> {
    * The service. Call `ctx.ready()` once it answers, and return (or resolve)
    * after `ctx.signal` is aborted and everything is shut down. An error
    * thrown here before `ready()` makes `start` fail with its message.
+   *
+   * Returning earlier does not end the daemon while work is left (a server
+   * started without `await`, a timer): it runs until stopped, or until
+   * nothing is left to run, and may still call `ctx.ready()` meanwhile. A
+   * daemon left with nothing to run before `ctx.ready()` fails to start.
+   * `Deno.serve`, `Deno.listen` and `Deno.listenTls` errors name the
+   * address; a port below the unprivileged limit refused after the
+   * privilege drop makes `start` exit 4.
    */
   main(ctx: DaemonContext<S>): void | Promise<void>;
   /**
