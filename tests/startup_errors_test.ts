@@ -176,6 +176,21 @@ Deno.test("the ready timeout says ctx.ready() was not called, how long main ran,
     assert.ok(tail.length >= 1 && tail.length <= 5, r.stderr);
     assert.match(tail[tail.length - 1], /^ {2}.*Behavior never-ready$/);
   });
+  await withScratch(async (s) => {
+    // Under a supervisor, which passes on no more than ready or not.
+    const r = await cli(BEHAVE, [
+      "start",
+      ...s.paths,
+      "--behavior",
+      "never-ready",
+      "--ready-timeout",
+      "1.5",
+      "--restart",
+      "on-failure",
+    ]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /ctx\.ready\(\) was not called\. Last lines of /);
+  });
 });
 
 Deno.test("the ready timeout shows the log start opened, not a link the daemon put in its place", async () => {
