@@ -73,7 +73,8 @@ function supervisorGone(libc: Libc): Promise<void> {
   return new Promise((resolve) => {
     const timer = setInterval(async () => {
       try {
-        // The supervisor never writes: readable means end of file (POLLHUP).
+        // pidfdWait is poll(2) for POLLIN, good for any descriptor; the
+        // supervisor never writes, so readable means end of file (POLLHUP).
         if (!(await libc.pidfdWait(LIFELINE_FD, 0))) return;
       } catch {
         // A failed poll means no supervisor either.
