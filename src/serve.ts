@@ -313,6 +313,7 @@ class DaemonRun {
       this.#manager,
       this.#core.stopTimeout,
       (code, why) => this.#finish(code, why),
+      () => this.#mainReturned,
     );
     const stop = this.#stop!;
     // A payload that calls Deno.exit() itself still leaves no pidfile behind.
@@ -653,6 +654,7 @@ class StopRequests {
     private readonly manager: ServiceManager,
     private readonly timeoutSeconds: number,
     private readonly finish: (code: number, why: string) => never,
+    private readonly mainReturned: () => boolean,
   ) {}
 
   /** Aborted on the first request. */
@@ -683,8 +685,13 @@ class StopRequests {
       this.log.info("Stopping on {signal}", { signal: why });
       this.manager.stopping();
       this.#timer = setTimeout(() => {
-        this.log.error("Did not stop within {seconds} s: exiting", {
+        // What main() left running was never told to stop: say how.
+        const hint = this.mainReturned()
+          ? " (main() had returned: pass ctx.signal to what it starts, e.g. Deno.serve({ signal: ctx.signal }))"
+          : "";
+        this.log.error("Did not stop within {seconds} s: exiting{hint}", {
           seconds: this.timeoutSeconds,
+          hint,
         });
         try {
           this.finish(1, "stop timeout");

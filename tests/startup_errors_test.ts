@@ -51,6 +51,25 @@ Deno.test("a main() that does not await Deno.serve keeps serving until stop", as
   });
 });
 
+Deno.test("a server main() started without ctx.signal is stopped at the stop timeout, with a hint", async () => {
+  await withScratch(async (s) => {
+    const pid = await started(s, BEHAVE, [
+      "--behavior",
+      "serve-unawaited-deaf",
+      "--stop-timeout",
+      "1",
+    ]);
+    await servingPort(s);
+    const stop = await cli(BEHAVE, ["stop", ...s.paths]);
+    assert.equal(stop.code, 0, stop.stderr);
+    assert.ok(!alive(pid));
+    assert.match(
+      s.log(),
+      /Did not stop within 1 s: exiting \(main\(\) had returned: pass ctx\.signal to what it starts/,
+    );
+  });
+});
+
 Deno.test("a daemon whose main() returned with nothing left to run ends, and says so", async () => {
   await withScratch(async (s) => {
     const pid = await started(s, BEHAVE, ["--behavior", "return-after-ready"]);
