@@ -141,6 +141,13 @@ export interface Libc {
   ): number;
   /** `close(2)`. */
   close(fd: number): void;
+  /**
+   * Wait, on another thread, until one of `fds` is readable (or at its end);
+   * `Infinity` waits for ever without a wake-up.
+   *
+   * @returns Its index in `fds`, or -1 after `timeoutMs`.
+   */
+  waitReadable(fds: readonly number[], timeoutMs: number): Promise<number>;
   /** `read(2)` on a blocking thread, so the event loop keeps running meanwhile. */
   readAsync(fd: number, max: number): Promise<Uint8Array>;
   /** `fchmod(2)`. */

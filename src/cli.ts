@@ -33,6 +33,7 @@ import {
 } from "./resolve.ts";
 import { checkChdir, checkStart, runLeader, start } from "./start.ts";
 import { reload, status, type StatusReport, stop } from "./control.ts";
+import { withProgress } from "./progress.ts";
 import { Pidfile } from "./pidfile.ts";
 import { ago, formatDuration } from "./words.ts";
 import { programCommand } from "./program.ts";
@@ -135,22 +136,35 @@ export function versionText(def: DaemonDefinition): string {
 export async function runCli(
   def: DaemonDefinition,
   args: readonly string[],
-): Promise<never> {
+): Promise<void> {
   try {
-    Deno.exit(await dispatch(def, args));
+    // A daemon whose main returned runs on while its event loop has work;
+    // the entry point's `await` must end then, or the loop never looks
+    // empty (a pending top-level await hides it: measured on Deno 2.9).
+    const runsOn = Promise.withResolvers<null>();
+    const done = dispatch(def, args, () => runsOn.resolve(null));
+    const code = await Promise.race([done, runsOn.promise]);
+    if (code !== null) Deno.exit(code);
+    done.then((code) => Deno.exit(code), (err) => exitWith(def, err));
+    return;
   } catch (err) {
-    const code = err instanceof UsageError || err instanceof DaemonError
-      ? err.exitCode
-      : Exit.FAILURE;
-    const text = err instanceof UsageError || err instanceof DaemonError
-      ? err.message
-      : `Unexpected error: ${err instanceof Error ? err.stack : String(err)}`;
-    console.error(`${def.name}: ${text}`);
-    if (err instanceof UsageError) {
-      console.error(`Usage: ${def.name} <command> [options]; try "help"`);
-    }
-    Deno.exit(code);
+    exitWith(def, err);
   }
+}
+
+/** Report what a command threw and exit with its code. */
+function exitWith(def: DaemonDefinition, err: unknown): never {
+  const code = err instanceof UsageError || err instanceof DaemonError
+    ? err.exitCode
+    : Exit.FAILURE;
+  const text = err instanceof UsageError || err instanceof DaemonError
+    ? err.message
+    : `Unexpected error: ${err instanceof Error ? err.stack : String(err)}`;
+  console.error(`${def.name}: ${text}`);
+  if (err instanceof UsageError) {
+    console.error(`Usage: ${def.name} <command> [options]; try "help"`);
+  }
+  Deno.exit(code);
 }
 
 /** What a command's handler gets: the command line, resolved. */
@@ -165,6 +179,8 @@ interface Invocation {
   payload: Record<string, unknown>;
   defaults: DefaultPaths;
   identity: Identity | undefined;
+  /** For `run`: main returned and the daemon runs on (see `runCli`). */
+  runsOn: () => void;
 }
 
 /**
@@ -176,24 +192,23 @@ const HANDLERS: Record<
   Exclude<Command, "help" | "version" | "unit">,
   (run: Invocation) => Promise<number>
 > = {
-  run: async ({ libc, def, core, payload, identity }) => {
+  run: async ({ libc, def, core, payload, identity, runsOn }) => {
     requireRoot(libc, identity);
     checkChdir(core.chdir);
     const { serve } = await import("./serve.ts");
     return await serve(libc, def, core, payload, {
       detached: false,
       identity,
+      runsOn,
     });
   },
   start: (run) => startCommand(run, false),
   restart: (run) => startCommand(run, true),
   upgrade: (run) => upgradeCommand(run),
   stop: async ({ libc, def, core }) => {
-    const result = await stop(
-      libc,
-      core.pidfile!,
-      core.stopTimeout,
-      core.readyTimeout,
+    const result = await withProgress(
+      `Waiting for ${def.name} to stop`,
+      stop(libc, core.pidfile!, core.stopTimeout, core.readyTimeout),
     );
     console.log(
       result.outcome === "not-running"
@@ -273,12 +288,15 @@ const HANDLERS: Record<
 async function dispatch(
   def: DaemonDefinition,
   args: readonly string[],
+  runsOn: () => void,
 ): Promise<number> {
   const libc = loadLibcIfAllowed();
   // A process spawned by `start` learns its stage first, before anything
   // can leak the stage descriptor to the payload (it always has FFI).
   const stage = libc instanceof Error ? null : takeStage(libc);
-  if (stage !== null) return await runStage(libc as Libc, def, stage);
+  if (stage !== null) {
+    return await runStage(libc as Libc, def, stage, runsOn);
+  }
   const { parseCommandLine, requireUtf8 } = await import("./parse.ts");
   if (!(libc instanceof Error)) requireUtf8(libc.selfArgvBytes());
   const parsed = parseCommandLine(args, def.options ?? {});
@@ -314,6 +332,7 @@ async function dispatch(
     payload,
     defaults,
     identity,
+    runsOn,
   };
   if (command === "unit") return await unitCommand({ ...run, libc: os });
   // Every other command needs libc (the table), so `os` is there, but `run`.
@@ -428,6 +447,7 @@ async function runStage(
   libc: Libc,
   def: DaemonDefinition,
   stage: Stage,
+  runsOn: () => void,
 ): Promise<number> {
   if (stage.stage === "leader") return runLeader(libc, stage);
   if (stage.stage === "supervisor") {
@@ -440,6 +460,7 @@ async function runStage(
     identity: identity ?? undefined,
     denoDir: stage.denoDir ?? undefined,
     upgrade: stage.upgrade ?? undefined,
+    runsOn,
   };
   return await serve(
     libc,
@@ -486,17 +507,18 @@ async function startCommand(
     // Whatever would make the new daemon fail to start is found before the
     // running one is stopped.
     checkStart(libc, located, startOptions);
-    const stopped = await stop(
-      libc,
-      located.pidfile,
-      core.stopTimeout,
-      core.readyTimeout,
+    const stopped = await withProgress(
+      `Waiting for ${def.name} to stop`,
+      stop(libc, located.pidfile, core.stopTimeout, core.readyTimeout),
     );
     if (stopped.outcome !== "not-running") {
       console.log(`${label(def, core)} stopped (pid ${stopped.pid})`);
     }
   }
-  const result = await start(libc, located, startOptions);
+  const result = await withProgress(
+    `Waiting for ${def.name} to be ready`,
+    start(libc, located, startOptions),
+  );
   const supervised = result.supervisor === undefined
     ? ""
     : `, supervised by pid ${result.supervisor}`;

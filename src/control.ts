@@ -30,6 +30,9 @@ import {
 } from "./state.ts";
 import { ago, formatDuration, plural } from "./words.ts";
 
+/** Seconds `stop` gives a daemon beyond its stop timeout before SIGKILL. */
+const STOP_GRACE = 1;
+
 /** How often `reload` looks at the daemon's state again. */
 const LOOK_AGAIN_MS = 20;
 
@@ -70,7 +73,8 @@ export type StopResult =
   };
 
 /**
- * Stop the daemon: SIGTERM, wait up to `stopTimeout`, then SIGKILL; remove a
+ * Stop the daemon: SIGTERM, wait up to `stopTimeout` (and a second more, for
+ * the daemon's own deadline to end it), then SIGKILL; remove a
  * pidfile the daemon could not remove itself. A supervisor gets its daemon's
  * stop timeout and {@linkcode SUPERVISOR_GRACE} more: it stops the daemon first.
  */
@@ -95,8 +99,10 @@ export async function stop(
     };
   }
   const sup = readSupervisorState(libc, path, daemon.pid);
+  // The daemon's own deadline comes first (it logs and records why it
+  // ends); SIGKILL is for a daemon that cannot even do that.
   const wait = sup === null
-    ? stopTimeout
+    ? stopTimeout + STOP_GRACE
     : Math.max(stopTimeout, sup.stopTimeout) + SUPERVISOR_GRACE;
   const how = await terminate(libc, daemon, wait);
   // The daemon's own word on its end stays, for status.

@@ -166,6 +166,14 @@ export interface DaemonDefinition<S extends OptionSpecs = OptionSpecs> {
    * The service. Call `ctx.ready()` once it answers, and return (or resolve)
    * after `ctx.signal` is aborted and everything is shut down. An error
    * thrown here before `ready()` makes `start` fail with its message.
+   *
+   * Returning earlier does not end the daemon while work is left (a server
+   * started without `await`, a timer): it runs until stopped, or until
+   * nothing is left to run, and may still call `ctx.ready()` meanwhile. A
+   * daemon left with nothing to run before `ctx.ready()` fails to start.
+   * `Deno.serve`, `Deno.listen` and `Deno.listenTls` errors name the
+   * address; a port below the unprivileged limit refused after the
+   * privilege drop makes `start` exit 4.
    */
   main(ctx: DaemonContext<S>): void | Promise<void>;
   /**
@@ -184,9 +192,12 @@ export interface Daemon<S extends OptionSpecs = OptionSpecs> {
   readonly definition: DaemonDefinition<S>;
   /**
    * Run the command line (`start`, `stop`, `status`, `run`, …) and exit the
-   * process with its exit code.
+   * process with its exit code. It settles only when a daemon's `main`
+   * returned without a stop request while the daemon runs on (a server
+   * started without `await`): the process then exits by itself once
+   * stopped, or once nothing is left to run.
    *
    * @param args The arguments, `Deno.args` by default.
    */
-  cli(args?: readonly string[]): Promise<never>;
+  cli(args?: readonly string[]): Promise<void>;
 }

@@ -4,6 +4,10 @@
  *
  * - `READY n`: the daemon n is ready; the pidfile is complete.
  * - `ERROR text`: start-up failed; the text is the daemon's own message.
+ * - `EXIT n`: sent before `ERROR` when the failure is not exit 1 (so far
+ *   only 4, a privilege problem); the reader accepts only codes it knows.
+ * - `MAIN`: the payload's `main` is about to run (for "main has run for
+ *   n s" when it is never ready).
  *
  * A detached daemon's payload holds the pipe too, so what comes through it
  * is the daemon's word: `start` learns pids from the pidfile, not from here.
@@ -13,7 +17,11 @@
 import type { Libc } from "../ffi/mod.ts";
 
 /** A message kind. */
-export type ReadinessKind = "READY" | "ERROR";
+export type ReadinessKind = "READY" | "ERROR" | "EXIT" | "MAIN";
+
+const KINDS: readonly string[] = ["READY", "ERROR", "EXIT", "MAIN"];
+/** The longest line kept: the daemon side is not trusted to be brief. */
+const MAX_LINE = 8192;
 
 /** One parsed message. */
 export interface ReadinessMessage {
@@ -43,6 +51,20 @@ export function sendLine(
 }
 
 /**
+ * Report a start-up failure: its exit code (when not 1), then its text.
+ * Never throws.
+ */
+export function sendError(
+  libc: Libc,
+  fd: number,
+  code: number,
+  text: string,
+): void {
+  if (code !== 1) sendLine(libc, fd, "EXIT", String(code));
+  sendLine(libc, fd, "ERROR", text);
+}
+
+/**
  * Read messages from the pipe until end of file.
  *
  * @param libc The OS interface.
@@ -65,9 +87,12 @@ export async function* readMessages(
       pending = pending.slice(nl + 1);
       const space = line.indexOf(" ");
       const kind = (space < 0 ? line : line.slice(0, space)) as ReadinessKind;
-      if (kind === "READY" || kind === "ERROR") {
+      if (KINDS.includes(kind)) {
         yield { kind, text: space < 0 ? "" : line.slice(space + 1) };
       }
     }
+    // A line without its end yet is cut short (the rest of it is dropped
+    // with the cut): the reader's memory stays bounded.
+    if (pending.length > MAX_LINE) pending = pending.slice(0, MAX_LINE);
   }
 }

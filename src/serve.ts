@@ -7,7 +7,8 @@
 import type { Logger } from "@logtape/logtape";
 import type { Libc } from "../ffi/mod.ts";
 import type { DaemonContext, DaemonDefinition } from "./definition.ts";
-import { catchUncaught, DaemonError } from "./errors.ts";
+import { catchUncaught, DaemonError, Exit } from "./errors.ts";
+import { nameBindErrors, startupFailure } from "./bind.ts";
 import { setupLogging } from "./log.ts";
 import { DroppedRecords } from "./dropped.ts";
 import { FACILITIES } from "./syslog.ts";
@@ -30,7 +31,7 @@ import {
   removeSideFiles,
   writeLaunchRecord,
 } from "./state.ts";
-import { sendLine } from "./readiness.ts";
+import { sendError, sendLine } from "./readiness.ts";
 import { clearedEnv, dropPrivileges, type Identity } from "./privileges.ts";
 import { SERVICE_ENV, ServiceManager } from "./notify.ts";
 import { describeLogTo } from "./resolve.ts";
@@ -56,6 +57,11 @@ export type ServeMode =
     denoDir?: PrivateDenoDir;
     /** Set for a generation that `upgrade` started. */
     upgrade?: UpgradeOf;
+    /**
+     * Called when `main` returned and the daemon runs on: the entry point's
+     * `await` ends, so that the event loop can be seen to empty.
+     */
+    runsOn?: () => void;
   };
 
 /** The supervisor a daemon runs under. */
@@ -70,16 +76,41 @@ export interface SupervisedBy {
  * Resolve once the supervisor is gone: its end of the lifeline pipe closes
  * when its last thread has exited, however it ended (even SIGKILL), so the
  * daemon learns it exactly once, never runs on orphaned, and still stops
- * gracefully. The wait is a read blocked in the kernel: no wake-ups.
+ * gracefully. The pipe is waited on with poll(2) on another thread: no
+ * wake-up while both run. That wait keeps the event loop alive (measured),
+ * so once `main()` has returned (`released`), when the daemon must end as
+ * soon as nothing else is left, the pipe is polled each second on an
+ * unreferenced timer instead.
  */
-async function supervisorGone(libc: Libc): Promise<void> {
+function supervisorGone(libc: Libc, released: Promise<void>): Promise<void> {
   libc.setCloexec(LIFELINE_FD, true);
-  try {
-    // The supervisor never writes: the read returns at end of file.
-    while ((await libc.readAsync(LIFELINE_FD, 64)).length > 0);
-  } catch {
-    // A failed read means no supervisor either.
-  }
+  const [wakeRead, wakeWrite] = libc.pipe();
+  let open = true;
+  void released.then(() => {
+    if (open) libc.write(wakeWrite, new Uint8Array([1]));
+  });
+  return (async () => {
+    const which = await libc.waitReadable([LIFELINE_FD, wakeRead], Infinity)
+      // A failed poll means no supervisor either.
+      .catch(() => 0);
+    open = false;
+    libc.close(wakeRead);
+    libc.close(wakeWrite);
+    if (which === 0) return;
+    await new Promise<void>((resolve) => {
+      const timer = setInterval(async () => {
+        try {
+          // The supervisor never writes: readable means end of file.
+          if (!(await libc.pidfdWait(LIFELINE_FD, 0))) return;
+        } catch {
+          // As above.
+        }
+        clearInterval(timer);
+        resolve();
+      }, 1000);
+      Deno.unrefTimer(timer);
+    });
+  })();
 }
 
 /** One-line text of any thrown value, for the readiness pipe. */
@@ -133,6 +164,9 @@ class DaemonRun {
   readonly #dropped = new DroppedRecords();
   #exiting = false;
   #ready = false;
+  #mainReturned = false;
+  /** Settles when main() has returned and the daemon runs on. */
+  readonly #released = Promise.withResolvers<void>();
   #log!: Logger;
   #manager!: ServiceManager;
   #readyFd: number | null = null;
@@ -177,6 +211,7 @@ class DaemonRun {
     this.#setUpLogging();
     this.#harden();
     this.#takeServiceManagerVariables();
+    nameBindErrors();
     void this.#daemonSteps().catch((err) => {
       try {
         this.#failed(err);
@@ -305,8 +340,7 @@ class DaemonRun {
 
   /**
    * The exit record: inherited from `start` (or the supervisor), or, under
-   * `run --pidfile`, created beside the pidfile and given to the user the
-   * daemon becomes.
+   * `run --pidfile`, created beside the pidfile before the drop.
    */
   #takeExitRecord(): void {
     const { libc, mode } = { libc: this.#libc, mode: this.#mode };
@@ -314,14 +348,7 @@ class DaemonRun {
       const fd = inheritedExitFd(libc);
       if (fd !== undefined) this.#exitRecord = new ExitRecordFile(libc, fd);
     } else if (this.#pidfile !== undefined) {
-      const uid = mode.identity?.user?.uid;
-      this.#exitRecord = ExitRecordFile.create(
-        libc,
-        this.#pidfile.path,
-        uid === undefined || libc.geteuid() !== 0
-          ? undefined
-          : { uid, gid: mode.identity!.gid },
-      );
+      this.#exitRecord = ExitRecordFile.create(libc, this.#pidfile.path);
     }
     this.#recordExit({ how: "running", detail: "", code: null });
   }
@@ -352,6 +379,7 @@ class DaemonRun {
       this.#manager,
       this.#core.stopTimeout,
       (code, why) => this.#finish(code, why),
+      () => this.#mainReturned,
     );
     const stop = this.#stop!;
     // A payload that calls Deno.exit() itself still leaves no pidfile behind.
@@ -367,11 +395,14 @@ class DaemonRun {
       this.#leavePidfile();
     });
     catchUncaught((err) => this.#uncaught(err));
+    // Signal listeners and denod's own timers do not keep the event loop
+    // alive (measured): this fires when the payload has nothing left.
+    globalThis.addEventListener("beforeunload", () => this.#nothingLeft());
     Deno.addSignalListener("SIGTERM", () => stop.request("SIGTERM"));
     Deno.addSignalListener("SIGINT", () => stop.request("SIGINT"));
     const supervisor = this.#mode.detached ? this.#mode.supervisor : undefined;
     if (supervisor !== undefined) {
-      void supervisorGone(this.#libc).then(() => {
+      void supervisorGone(this.#libc, this.#released.promise).then(() => {
         this.#log.warning("The supervisor (pid {pid}) is gone", {
           pid: supervisor.pid,
         });
@@ -451,24 +482,70 @@ class DaemonRun {
     });
   }
 
-  /** `main`, until it returns; then the daemon is done. */
+  /**
+   * `main`. Its return ends the daemon only after a stop request: a `main`
+   * that started a server without awaiting it runs on until stopped or
+   * until its event loop has nothing left ({@linkcode #nothingLeft}), ready
+   * or not: a server's `onListen` may still call `ctx.ready()`.
+   */
   async #main(): Promise<void> {
+    if (this.#readyFd !== null) sendLine(this.#libc, this.#readyFd, "MAIN", "");
     await this.#payload(() => this.#def.main(this.#ctx));
+    this.#mainReturned = true;
     const stopped = this.#stop!.requested;
-    if (!this.#ready && stopped === null) {
-      this.#failStart(
-        new DaemonError("The daemon returned before it was ready"),
+    if (stopped === null) {
+      this.#log.info(
+        this.#ready
+          ? "main() returned: running on while the event loop has work"
+          : "main() returned before ctx.ready() was called: waiting for it while the event loop has work",
       );
+      this.#mode.runsOn?.();
+      this.#released.resolve();
+      return;
     }
     if (!this.#ready && this.#readyFd !== null) {
-      sendLine(
+      sendError(
         this.#libc,
         this.#readyFd,
-        "ERROR",
+        Exit.FAILURE,
         `Stopped by ${stopped} before it was ready`,
       );
     }
-    this.#finish(0, stopped ?? "main returned");
+    this.#finish(0, stopped);
+  }
+
+  /**
+   * The event loop is empty (`beforeunload`: no timer, socket, pending
+   * operation or child left, so no code can run again). Seen only once
+   * `main` returned: until then the entry point's pending `await` keeps the
+   * process alive, as it always did.
+   */
+  #nothingLeft(): void {
+    if (this.#exiting) return;
+    const stopped = this.#stop?.requested ?? null;
+    try {
+      if (stopped !== null) {
+        if (!this.#ready && this.#readyFd !== null) {
+          sendError(
+            this.#libc,
+            this.#readyFd,
+            Exit.FAILURE,
+            `Stopped by ${stopped} before it was ready`,
+          );
+        }
+        this.#finish(0, stopped);
+      }
+      if (!this.#ready) {
+        this.#failStart(
+          new DaemonError(
+            "The daemon's main() returned before it was ready (ctx.ready() was not called), and nothing was left to run",
+          ),
+        );
+      }
+      this.#finish(0, "main returned and nothing was left to run");
+    } catch {
+      // StartFailed: the exit code is resolved.
+    }
   }
 
   /** What every hook receives. */
@@ -597,10 +674,14 @@ class DaemonRun {
     }
   }
 
-  /** Report a start-up failure to `start` (or stderr): exit 1. */
-  #failStart(err: unknown): never {
+  /**
+   * Report a start-up failure to `start` (or stderr): exit 1, or 4 for a
+   * port refused for want of privilege.
+   */
+  #failStart(thrown: unknown): never {
     if (!this.#exiting) {
       this.#exiting = true;
+      const { error: err, code } = startupFailure(thrown);
       this.#log.fatal("Start-up failed: {error}", { error: err });
       this.#manager.failed(err);
       this.#recordExit({
@@ -609,11 +690,11 @@ class DaemonRun {
         code: 1,
       });
       if (this.#readyFd !== null) {
-        sendLine(this.#libc, this.#readyFd, "ERROR", errorText(err));
+        sendError(this.#libc, this.#readyFd, code, errorText(err));
       }
       this.#state?.close();
       this.#leavePidfile();
-      this.#exit.resolve(1);
+      this.#exit.resolve(code);
     }
     throw new StartFailed();
   }
@@ -638,14 +719,22 @@ class DaemonRun {
           : { how: "stopped", detail: why, code },
       );
       this.#stop?.done();
-      this.#log.info(
-        "Stopped ({why}, exit {code}, {ms} ms after the stop request)",
-        {
+      if (this.#stop?.requested != null) {
+        this.#log.info(
+          "Stopped ({why}, exit {code}, {ms} ms after the stop request)",
+          {
+            why: by === null ? why : `upgraded: replaced by pid ${by}; ${why}`,
+            code,
+            ms: this.#stop.elapsedMs(),
+          },
+        );
+      } else {
+        this.#log.info("Stopped ({why}, exit {code}, after {s} s)", {
           why: by === null ? why : `upgraded: replaced by pid ${by}; ${why}`,
           code,
-          ms: this.#stop?.elapsedMs() ?? 0,
-        },
-      );
+          s: Math.round((performance.now() - this.#startedAt) / 100) / 10,
+        });
+      }
       this.#state?.close();
       this.#leavePidfile();
       this.#exit.resolve(code);
@@ -710,6 +799,19 @@ class DaemonRun {
 const SUPERVISOR_GONE = "the supervisor's exit";
 
 /**
+ * A timer that does not keep the daemon alive: once main() has returned,
+ * what it left running decides when the daemon ends, not the stop deadline.
+ * (On the runtime's `setTimeout`, which loads Node's timers in Deno 2.9:
+ * a web timer that is listened to cannot be unreferenced. Only this path
+ * pays for it.)
+ */
+function unreferenced(ms: number, fn: () => void): Timer {
+  const id = setTimeout(fn, ms);
+  Deno.unrefTimer(id);
+  return { cancel: () => clearTimeout(id) };
+}
+
+/**
  * Stop requests (SIGTERM, SIGINT, the supervisor's end): the first aborts
  * the payload's signal and starts the stop timeout; a second one, or the
  * timeout, ends the daemon at once.
@@ -725,6 +827,7 @@ class StopRequests {
     private readonly manager: ServiceManager,
     private readonly timeoutSeconds: number,
     private readonly finish: (code: number, why: string) => never,
+    private readonly mainReturned: () => boolean,
   ) {}
 
   /** Aborted on the first request. */
@@ -754,16 +857,24 @@ class StopRequests {
       this.#startedAt = performance.now();
       this.log.info("Stopping on {signal}", { signal: why });
       this.manager.stopping();
-      this.#timer = after(this.timeoutSeconds * 1000, () => {
-        this.log.error("Did not stop within {seconds} s: exiting", {
+      const timedOut = () => {
+        // What main() left running was never told to stop: say how.
+        const hint = this.mainReturned()
+          ? " (main() had returned: pass ctx.signal to what it starts, e.g. Deno.serve({ signal: ctx.signal }))"
+          : "";
+        this.log.error("Did not stop within {seconds} s: exiting{hint}", {
           seconds: this.timeoutSeconds,
+          hint,
         });
         try {
           this.finish(1, "stop timeout");
         } catch {
           // The exit code is resolved.
         }
-      });
+      };
+      this.#timer = this.mainReturned()
+        ? unreferenced(this.timeoutSeconds * 1000, timedOut)
+        : after(this.timeoutSeconds * 1000, timedOut);
       this.#controller.abort(new DaemonError(`Stopped by ${why}`));
     } catch (err) {
       if (!(err instanceof StartFailed)) throw err;

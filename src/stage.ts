@@ -37,8 +37,8 @@ export const PIDFILE_WRITE_FD = 7;
 export const LIFELINE_FD = 6;
 /**
  * Where the daemon (and its supervisor) has the exit record open for
- * writing: a file its own user owns, so that it can say how it ended after
- * dropping privileges.
+ * writing: opened before the drop, so that the daemon can say how it ended
+ * after dropping privileges without owning the file.
  */
 export const EXIT_FD = 8;
 

@@ -66,18 +66,6 @@ function logOwner(identity: Identity | undefined): LogOwner | undefined {
     : { uid: identity.user?.uid ?? UNCHANGED_ID, gid: identity.gid };
 }
 
-/**
- * Who the exit record is given to: the user the daemon drops to, which
- * writes it (a supervisor, root, writes it too, through the same
- * descriptor).
- */
-function exitOwner(
-  identity: Identity | undefined,
-): { uid: number; gid: number } | undefined {
-  const owner = logOwner(identity);
-  return owner === undefined || owner.uid === UNCHANGED_ID ? undefined : owner;
-}
-
 /** What `start` reports. */
 export type StartResult =
   /** `pid` is the daemon's; `supervisor` the supervisor's, under `--restart`. */
@@ -349,11 +337,7 @@ async function launch(
       core.pidfile,
       launchRecord(libc, options, supervise),
     );
-    const exit = ExitRecordFile.create(
-      libc,
-      core.pidfile,
-      exitOwner(options.identity),
-    );
+    const exit = ExitRecordFile.create(libc, core.pidfile);
     try {
       readEnd = spawnLeader(
         libc,
@@ -389,11 +373,16 @@ async function launch(
       ? { outcome: "started", pid: Number(outcome.text), supervisor: pid }
       : { outcome: "started", pid };
   }
+  // Worded first: the log's last lines are what it said while starting.
+  const why = failure(wait, core, logFd, supervise !== undefined);
   await cleanup();
   // With the daemon side gone the reader sees end of file and finishes.
   await within(wait.finished, 1000);
   wait.close();
-  throw new DaemonError(failure(outcome, core));
+  const code = typeof outcome === "object" && outcome?.kind === "ERROR"
+    ? wait.code
+    : Exit.FAILURE;
+  throw new DaemonError(why, code);
 }
 
 /** What may hold the pidfile: this program, as the caller or the user it drops to. */
@@ -477,6 +466,10 @@ function spawnLeader(
 export interface Readiness {
   /** A message, `null` at end of file, or why the wait was cut short. */
   outcome: ReadinessMessage | null | "timeout" | "interrupted";
+  /** The exit code of a failure the daemon reported: 1, or 4. */
+  code: number;
+  /** How long `main` has run, if the daemon said it started. */
+  mainMs: number | undefined;
   /** Settles once the reader has seen the end of the pipe. */
   finished: Promise<unknown>;
   /** Close the read end, unless a read still blocked on it holds it. */
@@ -503,9 +496,19 @@ export async function awaitReadiness(
     timer = after(readyTimeout * 1000, () => resolve("timeout"));
   });
   let reading = true;
+  let mainAt: number | undefined;
+  let code: number = Exit.FAILURE;
   const messages = (async () => {
     try {
-      for await (const msg of readMessages(libc, readEnd)) return msg;
+      for await (const msg of readMessages(libc, readEnd)) {
+        if (msg.kind === "MAIN") mainAt ??= performance.now();
+        // Only codes a start-up failure may have: the daemon is not trusted.
+        else if (msg.kind === "EXIT") {
+          code = msg.text === String(Exit.PRIVILEGE)
+            ? Exit.PRIVILEGE
+            : Exit.FAILURE;
+        } else return msg;
+      }
       return null;
     } finally {
       reading = false;
@@ -517,6 +520,8 @@ export async function awaitReadiness(
   Deno.removeSignalListener("SIGTERM", interrupt);
   return {
     outcome,
+    code,
+    mainMs: mainAt === undefined ? undefined : performance.now() - mainAt,
     finished: messages,
     // A read still blocked on another thread keeps the descriptor until the
     // daemon side closes; closing it under that read could hit a reused
@@ -529,20 +534,78 @@ export async function awaitReadiness(
 
 /** Why a start failed, in words. */
 export function failure(
-  outcome: Readiness["outcome"],
+  { outcome, mainMs }: Readiness,
   core: CoreOptions,
+  logFd: number,
+  supervised: boolean,
 ): string {
   if (outcome === "interrupted") {
     return "Interrupted: the starting daemon was stopped";
   }
   if (outcome === "timeout") {
-    return `The daemon was not ready within ${core.readyTimeout} s and was stopped (log: ${core.logFile})`;
+    const running = supervised && mainMs === undefined
+      // The supervisor passes on only READY and ERROR.
+      ? "ctx.ready() was not called"
+      : mainMs === undefined
+      ? "main() was never called: the daemon was still starting (in prepare() or before)"
+      : `main() had run for ${
+        (mainMs / 1000).toFixed(1)
+      } s without calling ctx.ready()`;
+    return `The daemon was not ready within ${core.readyTimeout} s and was stopped: ${running}${
+      logTail(core, logFd)
+    }`;
   }
   // The daemon side may be the payload: its text reaches a terminal.
   if (outcome !== null && outcome.kind === "ERROR") {
     return oneLine(outcome.text);
   }
   return `The daemon exited before it was ready (log: ${core.logFile})`;
+}
+
+/** How many of the log's last lines a failed start shows, and from how many bytes. */
+const TAIL_LINES = 5;
+const TAIL_BYTES = 4096;
+
+/**
+ * The log's last lines, for a start that timed out: read through the
+ * descriptor `start` opened and checked (never the path again, which the
+ * daemon's user may have replaced since), at most the last few KiB, each
+ * line made printable.
+ */
+function logTail(core: CoreOptions, logFd: number): string {
+  if (core.logTo === "syslog") return " (log: syslog)";
+  const where = ` (log: ${core.logFile})`;
+  let text: string;
+  let cut = false;
+  try {
+    // The same open file, read-only: /proc/self/fd names our descriptor's
+    // inode, not a path anyone else can change.
+    using file = Deno.openSync(`/proc/self/fd/${logFd}`, { read: true });
+    const st = file.statSync();
+    if (!st.isFile) return where;
+    const size = st.size;
+    const from = Math.max(0, size - TAIL_BYTES);
+    file.seekSync(from, Deno.SeekMode.Start);
+    const buf = new Uint8Array(size - from);
+    let got = 0;
+    while (got < buf.length) {
+      const n = file.readSync(buf.subarray(got));
+      if (n === null || n === 0) break;
+      got += n;
+    }
+    text = new TextDecoder().decode(buf.subarray(0, got));
+    cut = from > 0;
+  } catch {
+    return where;
+  }
+  const lines = text.split("\n");
+  // The first may be cut; the last is empty after a final newline.
+  if (cut) lines.shift();
+  const last = lines.filter((l) => l.trim() !== "").slice(-TAIL_LINES);
+  if (last.length === 0) return `${where}; the log is empty`;
+  return `. Last lines of ${core.logFile}:\n${
+    last.map((l) => `  ${oneLine(l, 300)}`).join("\n")
+  }`;
 }
 
 /**

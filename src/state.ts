@@ -17,7 +17,7 @@
  */
 import type { Libc } from "../ffi/mod.ts";
 import { pidfilePolicy } from "./pidfile.ts";
-import { closeParent, openChecked, openParent } from "./safe_open.ts";
+import { openChecked } from "./safe_open.ts";
 import { oneLine } from "./text.ts";
 
 /** What the daemon publishes. */
@@ -567,10 +567,10 @@ const EXIT_HOWS: readonly ExitHow[] = [
 
 /**
  * The exit record (`x.exit`): how the last run ended, in the daemon's own
- * words. The daemon writes it through a descriptor `start` gave it, to a
- * file its user owns (it runs unprivileged: no file root trusts is ever
- * writable to it); readers take it as the daemon's word — bounded, checked
- * field by field, printable, never a pid to signal.
+ * words. The daemon writes it through a descriptor `start` opened for it
+ * before the drop, to a file root (or the caller) keeps owning; readers
+ * take it as the daemon's word — bounded, checked field by field,
+ * printable, never a pid to signal.
  */
 export interface ExitRecord {
   /** The daemon's pid (0 before it wrote one). */
@@ -620,14 +620,13 @@ export class ExitRecordFile {
 
   /**
    * Create the record for a new run (the caller holds the pidfile lock and
-   * removed the old one), `running`, and give it to the user the daemon
-   * becomes: the daemon writes it after its drop.
+   * removed the old one), `running`. It stays the creator's: the daemon
+   * writes it after its drop through the descriptor alone, since as the
+   * file's owner it could also lease it (every other open of it, root's
+   * included, then waits the kernel's lease-break-time), open it to every
+   * user, or link it into a directory of its own.
    */
-  static create(
-    libc: Libc,
-    pidfile: string,
-    owner: { uid: number; gid: number } | undefined,
-  ): ExitRecordFile {
+  static create(libc: Libc, pidfile: string): ExitRecordFile {
     const { fd } = openChecked(
       libc,
       exitPath(pidfile),
@@ -644,7 +643,6 @@ export class ExitRecordFile {
         code: null,
         at: Date.now(),
       });
-      if (owner !== undefined) libc.fchown(fd, owner.uid, owner.gid);
     } catch (err) {
       file.close();
       throw err;
@@ -661,11 +659,20 @@ export class ExitRecordFile {
     }
   }
 
-  /** Read the record back through our descriptor (the supervisor, of its child's). */
+  /**
+   * Read the record back through our descriptor (the supervisor, of its
+   * child's), or `null`. The open file description is the daemon's too,
+   * whose status flags it may change (`O_DIRECT` makes a read fail): a
+   * failure is no record, never the reader's end.
+   */
   read(): ExitRecord | null {
-    return checkExitRecord(
-      parseJson(() => this.#libc.readBounded(this.#fd, EXIT_MAX)),
-    );
+    try {
+      return checkExitRecord(
+        parseJson(() => this.#libc.readBounded(this.#fd, EXIT_MAX)),
+      );
+    } catch {
+      return null;
+    }
   }
 
   /** Close the descriptor; the record stays. */
@@ -699,40 +706,33 @@ function checkExitRecord(data: unknown): ExitRecord | null {
 }
 
 /**
- * Read the exit record beside a pidfile, or `null`. The directory is walked
- * with the pidfile's rules (only root or the caller can have put a file
- * there); the file may be the daemon's user's, so only what it says is
- * doubted: a regular file with one link, opened without following a link or
- * blocking, at most {@linkcode EXIT_MAX} bytes.
+ * Read the exit record beside a pidfile, or `null`. It is opened with the
+ * pidfile's rules — root's or the caller's, one link, writable by nobody
+ * else, without following a link or blocking —: in a shared directory like
+ * /tmp another user could have put one there. What it says is still only
+ * the daemon's word, at most {@linkcode EXIT_MAX} bytes.
  */
 export function readExitRecord(
   libc: Libc,
   pidfile: string,
 ): ExitRecord | null {
-  const path = exitPath(pidfile);
-  let parent;
+  let fd: number;
   try {
-    parent = openParent(libc, path, {
-      ...pidfilePolicy(libc.geteuid()),
-      what: "exit record",
-    });
+    ({ fd } = openChecked(
+      libc,
+      exitPath(pidfile),
+      { ...pidfilePolicy(libc.geteuid()), what: "exit record" },
+      {},
+      { privateWrite: true },
+    ));
   } catch {
     return null;
   }
   try {
-    const fd = libc.openAt(parent.dir, parent.name, {});
-    try {
-      const st = libc.stat(fd);
-      if (st.type !== "file" || st.nlink !== 1) return null;
-      return checkExitRecord(
-        parseJson(() => libc.readBounded(fd, EXIT_MAX)),
-      );
-    } finally {
-      libc.close(fd);
-    }
+    return checkExitRecord(parseJson(() => libc.readBounded(fd, EXIT_MAX)));
   } catch {
     return null;
   } finally {
-    closeParent(libc, parent);
+    libc.close(fd);
   }
 }

@@ -23,7 +23,7 @@ import { pinDaemon } from "./pin.ts";
 import { type Pinned, terminate } from "./process.ts";
 import { clearedEnv } from "./privileges.ts";
 import { openChecked } from "./safe_open.ts";
-import { EXIT_FD, spawnStage, SUPERVISOR_GRACE } from "./stage.ts";
+import { spawnStage, SUPERVISOR_GRACE } from "./stage.ts";
 import {
   awaitReadiness,
   failure,
@@ -122,7 +122,7 @@ async function replace(
     lock = takeLock(libc, old, file);
     writer = openWriter(libc, path, file);
     const generation = (readState(libc, old.pid)?.generation ?? 1) + 1;
-    exit = takeExitRecord(libc, old, path);
+    exit = openExitRecord(libc, path);
     const next = await spawnGeneration(libc, {
       exitFd: exit,
       core,
@@ -140,11 +140,16 @@ async function replace(
         outcome === null || typeof outcome !== "object" ||
         outcome.kind !== "READY"
       ) {
+        // Worded first: the log's last lines are what it said while starting.
+        const why = failure(wait, core, logFd, false);
         await terminate(libc, next, core.stopTimeout).catch(() => {});
         next.pidfd = -1;
         await within(wait.finished, 1000);
         wait.close();
-        throw new DaemonError(failure(outcome, core));
+        const code = typeof outcome === "object" && outcome?.kind === "ERROR"
+          ? wait.code
+          : Exit.FAILURE;
+        throw new DaemonError(why, code);
       }
       wait.close();
       // From here on the pidfile names the new generation, which holds the
@@ -238,38 +243,24 @@ export function takeLock(libc: Libc, old: Pinned, file: FileStat): number {
 }
 
 /**
- * The old daemon's exit record, for the new generation to write its end
- * to (the old one says there that it was upgraded): a copy of its
- * descriptor, kept only if it is the regular file the record's path names.
- * The record is its user's file and its word; the new generation writes to
- * it only what the old one could. `undefined` when there is none to share:
- * the new generation then keeps no record.
+ * A descriptor on the exit record for the new generation, which writes its
+ * end there in turn (the old one says there that it was upgraded). The
+ * record is root's (or the caller's): opened afresh with the pidfile's
+ * rules, never copied from the old daemon. `undefined` when there is none
+ * (a daemon started before records were kept): the new one keeps no record.
  */
-function takeExitRecord(
-  libc: Libc,
-  old: Pinned,
-  path: string,
-): number | undefined {
-  let fd: number;
+function openExitRecord(libc: Libc, path: string): number | undefined {
   try {
-    fd = libc.pidfdGetfd(old.pidfd, EXIT_FD);
+    return openChecked(
+      libc,
+      exitPath(path),
+      { ...pidfilePolicy(libc.geteuid()), what: "exit record" },
+      { write: true },
+      { privateWrite: true },
+    ).fd;
   } catch {
     return undefined;
   }
-  try {
-    const mine = libc.stat(fd);
-    const named = libc.stat(exitPath(path));
-    if (
-      mine.type === "file" && named.type === "file" &&
-      mine.dev === named.dev && mine.ino === named.ino
-    ) {
-      return fd;
-    }
-  } catch {
-    // no record at that path
-  }
-  libc.close(fd);
-  return undefined;
 }
 
 /** A descriptor to write the pid through, checked to be the locked file. */
@@ -368,7 +359,7 @@ async function spawnGeneration(
       // The leader said why on the readiness pipe, if it could.
       const wait = await awaitReadiness(libc, readEnd, 1);
       wait.close();
-      throw new DaemonError(failure(wait.outcome, core));
+      throw new DaemonError(failure(wait, core, logFd, false));
     }
     return { pid, pidfd, readEnd };
   } finally {

@@ -5,7 +5,17 @@
  * open.
  */
 import assert from "node:assert/strict";
-import { asRoot, cli, started, withScratch } from "./helpers.ts";
+import {
+  asNobodyLine,
+  asRoot,
+  cli,
+  nobodyHome,
+  sh,
+  shq,
+  started,
+  waitFor,
+  withScratch,
+} from "./helpers.ts";
 
 const ATTACK = new URL("./fixtures/attack.ts", import.meta.url).pathname;
 
@@ -93,6 +103,101 @@ Deno.test(
       assert.match(r.stdout, new RegExp(`started \\(pid ${pid}\\)`));
       const stop = await cli(ATTACK, ["stop", ...s.paths]);
       assert.equal(stop.code, 0, stop.stdout + stop.stderr + s.log());
+    });
+  },
+);
+
+Deno.test(
+  asRoot(
+    "a payload turned hostile cannot lease its exit record to block root's reads of it, nor open it to other users",
+  ),
+  async () => {
+    await withScratch(async (s) => {
+      Deno.chmodSync(s.dir, 0o755);
+      await started(s, ATTACK, [
+        ...hostile("exit-lease"),
+        "--stop-timeout",
+        "1",
+      ]);
+      await waitFor("the attack tried", () => s.log().includes("done"));
+      assert.match(s.log(), /no chmod/);
+      assert.match(s.log(), /no lease/);
+      const record = `${s.dir}/d.exit`;
+      // Any reader root runs (cat, a backup, a monitor) waits out a lease:
+      // 45 seconds by default.
+      const cat = await sh(`timeout 5 cat ${shq(record)}`);
+      assert.equal(cat.code, 0, `cat blocked: ${s.log()}`);
+      assert.equal(
+        Deno.statSync(record).mode! & 0o022,
+        0,
+        `writable by others: ${s.log()}`,
+      );
+      const stop = await cli(ATTACK, ["stop", ...s.paths]);
+      assert.equal(stop.code, 0, stop.stdout + stop.stderr);
+    });
+  },
+);
+
+Deno.test(
+  asRoot(
+    "`status` ignores an exit record another user put beside a pidfile in a sticky directory",
+  ),
+  async () => {
+    await withScratch(async (s) => {
+      const lie = JSON.stringify({
+        pid: 0,
+        how: "failed",
+        detail: "FORGED by another user",
+        code: 1,
+        at: Date.now(),
+      });
+      const home = nobodyHome(s);
+      // A shared directory like /tmp: anyone may create a file in it.
+      Deno.chmodSync(s.dir, 0o1777);
+      const w = await sh(
+        asNobodyLine(
+          home,
+          `sh -c ${shq(`printf %s ${shq(lie)} > ${s.dir}/d.exit`)}`,
+        ),
+      );
+      assert.equal(w.code, 0, w.stderr);
+      const st = await cli(ATTACK, ["status", ...s.paths]);
+      assert.doesNotMatch(st.stdout, /FORGED/);
+      assert.equal(st.code, 3, st.stdout + st.stderr);
+    });
+  },
+);
+
+Deno.test(
+  asRoot(
+    "a payload turned hostile cannot end its supervisor by making reads of the exit record's shared descriptor fail",
+  ),
+  async () => {
+    await withScratch(async (s) => {
+      Deno.chmodSync(s.dir, 0o755);
+      const r = await cli(ATTACK, [
+        "start",
+        ...s.paths,
+        ...hostile("exit-direct"),
+        "--restart",
+        "always",
+        "--restart-delay",
+        "0.2",
+        "--stop-timeout",
+        "1",
+      ]);
+      s.track();
+      assert.equal(r.code, 0, r.stdout + r.stderr);
+      // Each daemon sets O_DIRECT on the description and exits with 3.
+      await waitFor(
+        "a restart",
+        () => (s.log().match(/Started the daemon/g) ?? []).length >= 2,
+      ).catch((err) => {
+        throw new Error(`${err.message}: ${s.log()}`);
+      });
+      assert.doesNotMatch(s.log(), /The supervisor failed/);
+      const stop = await cli(ATTACK, ["stop", ...s.paths]);
+      assert.equal(stop.code, 0, stop.stdout + stop.stderr);
     });
   },
 );

@@ -88,10 +88,11 @@ Deno.test({
       assert.match(report, /path .*d\.pid refused/);
       assert.match(report, /path .*d\.launch refused/);
       // The kernel's view: the only descriptors on files beside the pidfile
-      // (other than the log and the exit record, which are the daemon's own:
-      // its user's, never read as root's word) are read-only.
+      // (other than the log, the daemon's own, and the exit record, root's
+      // but the daemon's to write through this descriptor alone, never read
+      // as root's word) are read-only.
       const exitRecord = `${s.dir}/d.exit`;
-      assert.equal(Deno.statSync(exitRecord).uid, 65534, "nobody's own");
+      assert.equal(Deno.statSync(exitRecord).uid, 0, "root's, not nobody's");
       for (const [fd, path] of procFds(pid)) {
         if (!path.startsWith(`${s.dir}/`)) continue;
         if (path === s.logFile || path === exitRecord) continue;

@@ -6,6 +6,7 @@
  */
 import type { Libc } from "../types.ts";
 import { type Core, cstr, ERRNO, O_CLOEXEC } from "./_core.ts";
+import { waitAnyReadable } from "./_poll.ts";
 
 const F_GETFD = 1;
 const F_SETFD = 2;
@@ -18,6 +19,7 @@ export type Descriptors = Pick<
   Libc,
   | "close"
   | "readAsync"
+  | "waitReadable"
   | "write"
   | "replace"
   | "readAll"
@@ -38,6 +40,7 @@ export type Descriptors = Pick<
  */
 export function descriptors(c: Core): Descriptors {
   return {
+    waitReadable: (fds, timeoutMs) => waitAnyReadable(c, fds, timeoutMs),
     close(fd) {
       // close(2) must not be retried on EINTR: the descriptor is gone either way.
       if (c.symbol("close")(fd) === -1) {
