@@ -3,6 +3,7 @@
  *
  *   deno run -A daemon.ts start     # detach; returns once it answers
  *   deno run -A daemon.ts status
+ *   deno run -A daemon.ts upgrade   # new generation, then the old one stops
  *   deno run -A daemon.ts stop
  *   deno run -A daemon.ts run       # foreground, logs to stderr
  *
@@ -48,10 +49,13 @@ export const daemon = defineDaemon({
       ctx.log.info("Configuration loaded: {config}", { config });
     });
 
-    const server = Deno.serve({
+    // ctx.serve is Deno.serve on a port that `upgrade` hands to the next
+    // generation without refusing a connection (and that still fails with
+    // "address in use" when anyone else holds it).
+    const server = ctx.serve({
       hostname: ctx.options.host,
       port: ctx.options.port,
-      signal: ctx.signal, // the server closes when the daemon is stopped
+      // signal: ctx.signal by default: the server closes when the daemon is stopped
       onListen: ({ hostname, port }) => {
         ctx.log.info("Listening on http://{hostname}:{port}/", {
           hostname,

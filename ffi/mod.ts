@@ -8,6 +8,7 @@ import { linuxLibc } from "./linux/mod.ts";
 import type { Libc } from "./types.ts";
 
 export type {
+  BpfInstruction,
   ErrnoName,
   ExitStatus,
   FileStat,

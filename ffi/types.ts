@@ -103,6 +103,18 @@ export type ExitStatus =
   | { exited: true; code: number }
   | { exited: false; signal: string; coreDumped: boolean };
 
+/** One classic BPF instruction (`struct sock_filter`). */
+export interface BpfInstruction {
+  /** The opcode. */
+  code: number;
+  /** Jump if true. */
+  jt: number;
+  /** Jump if false. */
+  jf: number;
+  /** The constant. */
+  k: number;
+}
+
 /** How to spawn a process with {@linkcode Libc.spawn}. */
 export interface SpawnRequest {
   /** Path of the executable. */
@@ -188,6 +200,16 @@ export interface Libc {
     max: number,
     owners: readonly number[],
   ): Uint8Array | null;
+  /**
+   * The descriptors of process `pid` (or `"self"`) open on `file` whose open
+   * file description holds the exclusive `flock`, as `/proc/PID/fdinfo`
+   * shows them, each with its access mode. `null` when its descriptors
+   * cannot be read.
+   */
+  lockingFds(
+    pid: number | "self",
+    file: { dev: string; ino: bigint },
+  ): { fd: number; access: "read" | "write" | "read-write" }[] | null;
   /** `flock(2)` without blocking; returns `false` when another holder has it. */
   tryLock(fd: number, exclusive: boolean): boolean;
   /** `pipe2(2)` with `O_CLOEXEC`: `[readEnd, writeEnd]`. */
@@ -222,6 +244,13 @@ export interface Libc {
   pidfdOpen(pid: number): number;
   /** Send `signal` through a pidfd (`pidfd_send_signal(2)`). */
   pidfdSignal(pidfd: number, signal: Deno.Signal): void;
+  /**
+   * Duplicate descriptor `fd` of the process behind a pidfd into this one
+   * (`pidfd_getfd(2)`, close-on-exec): the same open file description, so
+   * a `flock` held on it is held through the copy too. Needs ptrace rights
+   * over that process (root, or its own uid where yama allows).
+   */
+  pidfdGetfd(pidfd: number, fd: number): number;
   /** Wait up to `timeoutMs` for the process behind a pidfd to exit; `true` once it has. */
   pidfdWait(pidfd: number, timeoutMs: number): Promise<boolean>;
   /**
@@ -263,6 +292,17 @@ export interface Libc {
   ): void;
   /** Bind a Unix datagram socket at `address` (path or `@abstract`); returns its descriptor. */
   bindDatagram(address: string): number;
+  /**
+   * The local port of a listening TCP socket on descriptor `fd`
+   * (`SO_ACCEPTCONN`, `getsockname`), or `null` when `fd` is none.
+   */
+  tcpListenerPort(fd: number): number | null;
+  /**
+   * Attach a classic BPF program to the `SO_REUSEPORT` group of socket `fd`
+   * (`SO_ATTACH_REUSEPORT_CBPF`): it returns the index of the socket, in
+   * the order they joined, that gets each new connection.
+   */
+  attachReuseportFilter(fd: number, program: readonly BpfInstruction[]): void;
   /** Wait up to `timeoutMs` for one datagram on a bound socket; `null` on timeout. */
   receiveDatagram(fd: number, timeoutMs: number): Promise<Uint8Array | null>;
   /** `CLOCK_MONOTONIC` in microseconds, as systemd's `MONOTONIC_USEC` wants it. */

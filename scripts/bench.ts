@@ -15,11 +15,14 @@
  *   context switches over 10 s idle (target 0), after 12 s to settle (the
  *   runtime retires idle worker threads after 10 s);
  * - `stop` of a running daemon, `start --restart` → ready, and log
- *   throughput (file sink, syslog sink to a real rsyslogd, a plain append).
+ *   throughput (file sink, syslog sink to a real rsyslogd, a plain append);
+ * - `upgrade` and `restart` under four looping clients: wall time, and the
+ *   requests that failed (`_upgradebench.ts`).
  *
  * Usage: deno run -A scripts/bench.ts [--runs N] [--idle-seconds S]
  */
 import { parseArgs } from "node:util";
+import { upgradeBench } from "./_upgradebench.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -417,6 +420,8 @@ try {
   for (const [what, perSecond] of throughput) {
     console.log(`  ${what.padEnd(36)} ${perSecond}`);
   }
+  console.log("");
+  console.log((await upgradeBench(root, dir, RUNS)).join("\n"));
 } finally {
   try {
     await run(["run", "-A", "daemon.ts", "stop", ...paths]);

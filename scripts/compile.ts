@@ -23,6 +23,10 @@ export const PERMISSIONS = [
   "--allow-env", // Deno.env, NOTIFY_SOCKET, the logger
   "--allow-net", // the payload's listeners
   "--allow-sys", // hostname and OS facts the payload may ask for
+  // Not a permission: SO_REUSEPORT, which ctx.serve needs so that `upgrade`
+  // can hand the port over (deno.json says so too; a binary must not
+  // depend on the config it was built next to).
+  "--unstable-net",
 ] as const;
 
 /** The targets `deno compile` builds for, with the short names the script also accepts. */

@@ -204,6 +204,7 @@ const HANDLERS: Record<
   },
   start: (run) => startCommand(run, false),
   restart: (run) => startCommand(run, true),
+  upgrade: (run) => upgradeCommand(run),
   stop: async ({ libc, def, core }) => {
     const result = await withProgress(
       `Waiting for ${def.name} to stop`,
@@ -458,6 +459,7 @@ async function runStage(
   const how = {
     identity: identity ?? undefined,
     denoDir: stage.denoDir ?? undefined,
+    upgrade: stage.upgrade ?? undefined,
     runsOn,
   };
   return await serve(
@@ -526,6 +528,33 @@ async function startCommand(
       : `${
         label(def, core)
       } is already running (pid ${result.pid}${supervised})`,
+  );
+  return Exit.OK;
+}
+
+/** `upgrade`: a new generation from the program on disk, then the old one stops. */
+async function upgradeCommand(
+  { libc, def, options, core, payload, identity }: Invocation,
+): Promise<number> {
+  requireRoot(libc, identity);
+  const { upgrade } = await import("./upgrade.ts");
+  const record = readLaunchRecord(libc, core.pidfile!);
+  const result = await upgrade(libc, { ...core, pidfile: core.pidfile! }, {
+    name: def.name,
+    options: payload,
+    declaredEnv: def.env,
+    identity,
+    // The program as started, so that a binary replaced at that path is
+    // the one that runs; without a record, the one running this command.
+    program: record?.program ??
+      programCommand(libc.selfCommand().argv, Deno.args, Deno.cwd()),
+    given: given(options, def.options ?? {}),
+  });
+  const supervised = result.supervisor === undefined
+    ? ""
+    : `, supervised by pid ${result.supervisor}`;
+  console.log(
+    `${def.name} upgraded (pid ${result.pid}, generation ${result.generation}, replacing pid ${result.previous}${supervised})`,
   );
   return Exit.OK;
 }

@@ -73,6 +73,14 @@ export const COMMANDS = {
     options: DAEMON,
     payload: true,
   },
+  upgrade: {
+    description:
+      "Start a new generation from the program on disk; stop the old once it is ready",
+    libc: true,
+    pidfile: true,
+    options: DAEMON,
+    payload: true,
+  },
   status: {
     description:
       "Say whether the daemon runs (exit 0 running, 1 dead, 3 stopped)",

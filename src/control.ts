@@ -24,6 +24,7 @@ import {
   readLaunchRecord,
   readState,
   readSupervisorState,
+  readUpgradeFile,
   removeSideFiles,
   type SupervisorState,
 } from "./state.ts";
@@ -373,7 +374,7 @@ function runningStatus(
       up === undefined ? "unknown" : formatDuration(up)
     }, pidfile ${path}${logsTo ? `, logs to ${logsTo}` : ""}${
       droppedText(state?.droppedRecords)
-    })`,
+    })${upgradeText(libc, path, pid)}`,
     {
       name,
       state: "running",
@@ -383,6 +384,21 @@ function runningStatus(
     },
     base,
   );
+}
+
+/**
+ * `"; upgrading: pid 10 → pid 12"` while `upgrade` has two generations
+ * holding the pidfile's lock, one of them `pid`; the other is named only if
+ * the kernel shows it holding the lock too.
+ */
+function upgradeText(libc: Libc, path: string, pid: number): string {
+  const up = readUpgradeFile(libc, path);
+  if (up === null || (up.pid !== pid && up.next !== pid)) return "";
+  const st = inspectPidfile(libc, path);
+  if (st.state !== "running") return "";
+  const other = up.pid === pid ? up.next : up.pid;
+  if (libc.processView(other, st.file)?.holdsLock !== true) return "";
+  return `; upgrading: pid ${up.pid} → pid ${up.next}`;
 }
 
 /** `", 12 log records dropped"` when there are any. */
@@ -441,7 +457,11 @@ function supervisedStatus(
       sup.childReady ? "running" : "starting"
     } (pid ${sup.child}, up ${
       up === undefined ? "unknown" : formatDuration(up)
-    }; supervised by pid ${sup.pid}, ${restarts}${last}; ${where})`,
+    }; supervised by pid ${sup.pid}, ${restarts}${last}; ${where})${
+      sup.upgrade?.outcome === "starting" && sup.upgrade.next !== null
+        ? `; upgrading: pid ${sup.upgrade.pid} → pid ${sup.upgrade.next}`
+        : ""
+    }`,
     {
       ...report,
       state: sup.childReady ? "running" : "starting",

@@ -99,6 +99,29 @@ export interface DaemonContext<S extends OptionSpecs = OptionSpecs> {
   readonly core: Readonly<CoreOptions>;
   /** `true` when started with `start`, `false` under `run`. */
   readonly detached: boolean;
+  /**
+   * 1 for a daemon started by `start` or `run`; n + 1 for the generation
+   * that `upgrade` started while generation n kept serving. A later
+   * generation shares its listening ports with the one it replaces
+   * (see {@linkcode DaemonContext.serve}).
+   */
+  readonly generation: number;
+  /**
+   * `Deno.serve` for a TCP port that `upgrade` can hand over without
+   * refusing a connection: every generation binds it with `SO_REUSEPORT`
+   * (Linux; needs `--unstable-net`, which the template's deno.json sets),
+   * and a first generation first checks that nobody holds the port, so
+   * that a port in use still fails with "address in use". `signal`
+   * defaults to `ctx.signal`.
+   *
+   * @param options `Deno.serve`'s TCP options.
+   * @param handler The request handler.
+   * @returns The server.
+   */
+  serve(
+    options: Deno.ServeTcpOptions,
+    handler: Deno.ServeHandler<Deno.NetAddr>,
+  ): Deno.HttpServer<Deno.NetAddr>;
   /** Aborted when the daemon is asked to stop (SIGTERM, SIGINT). */
   readonly signal: AbortSignal;
   /** The daemon's logger: the log file when detached, stderr under `run`. */

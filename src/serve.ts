@@ -15,12 +15,19 @@ import { FACILITIES } from "./syslog.ts";
 import { redirectToLogFile, UNCHANGED_ID } from "./logfile.ts";
 import type { CoreOptions, OptionSpecs, OptionValues } from "./options.ts";
 import { inspectPidfile, Pidfile, PidfileLockedError } from "./pidfile.ts";
-import { inheritedExitFd, LIFELINE_FD, READY_FD } from "./stage.ts";
+import {
+  inheritedExitFd,
+  LIFELINE_FD,
+  READY_FD,
+  type UpgradeOf,
+} from "./stage.ts";
+import { NEWEST_SOCKET, serveShared } from "./listen.ts";
 import {
   type DaemonState,
   type ExitRecord,
   ExitRecordFile,
   PublishedState,
+  readSupervisorState,
   removeSideFiles,
   writeLaunchRecord,
 } from "./state.ts";
@@ -48,6 +55,8 @@ export type ServeMode =
     identity?: Identity;
     /** The private `DENO_DIR` the daemon booted with, if any. */
     denoDir?: PrivateDenoDir;
+    /** Set for a generation that `upgrade` started. */
+    upgrade?: UpgradeOf;
     /**
      * Called when `main` returned and the daemon runs on: the entry point's
      * `await` ends, so that the event loop can be seen to empty.
@@ -192,6 +201,7 @@ class DaemonRun {
       reloadsDone: 0,
       lastReloadError: null,
       logsTo: describeLogTo(core),
+      generation: mode.upgrade?.generation ?? 1,
     };
   }
 
@@ -343,8 +353,14 @@ class DaemonRun {
     this.#recordExit({ how: "running", detail: "", code: null });
   }
 
-  /** Say in the exit record how the daemon ends (or that it runs). */
+  /**
+   * Say in the exit record how the daemon ends (or that it runs). A
+   * generation `upgrade` started shares the record with the one it
+   * replaces: until it is ready, the record stays that one's (a failed
+   * upgrade is reported by `upgrade`).
+   */
   #recordExit(end: Pick<ExitRecord, "how" | "detail" | "code">): void {
+    if (this.#mode.upgrade !== undefined && !this.#ready) return;
     this.#exitRecord?.write({ pid: Deno.pid, ...end, at: Date.now() });
   }
 
@@ -376,7 +392,7 @@ class DaemonRun {
         });
       }
       this.#state?.close();
-      this.#pidfile?.remove();
+      this.#leavePidfile();
     });
     catchUncaught((err) => this.#uncaught(err));
     // Signal listeners and denod's own timers do not keep the event loop
@@ -546,6 +562,19 @@ class DaemonRun {
       options: this.#options as OptionValues<OptionSpecs>,
       core,
       detached: this.#mode.detached,
+      generation: this.#published.generation ?? 1,
+      serve: (options, handler) =>
+        serveShared(
+          {
+            generation: this.#published.generation ?? 1,
+            signal: this.#stop!.signal,
+            warn: (message) => this.#log.warning(message),
+            steer: (port) => steerToNewest(this.#libc, port),
+            replaced: () => this.#replaced(),
+          },
+          options,
+          handler,
+        ),
       signal: this.#stop!.signal,
       log: this.#log,
       ready: () => this.#onReady(),
@@ -575,6 +604,9 @@ class DaemonRun {
       return;
     }
     this.#ready = true;
+    if (this.#mode.upgrade !== undefined) {
+      this.#recordExit({ how: "running", detail: "", code: null });
+    }
     this.#log.info("Ready (pid {pid}, {ms} ms after launch)", {
       pid: Deno.pid,
       ms: Math.round(performance.now()),
@@ -661,7 +693,7 @@ class DaemonRun {
         sendError(this.#libc, this.#readyFd, code, errorText(err));
       }
       this.#state?.close();
-      this.#pidfile?.remove();
+      this.#leavePidfile();
       this.#exit.resolve(code);
     }
     throw new StartFailed();
@@ -674,9 +706,12 @@ class DaemonRun {
   #finish(code: number, why: string, error?: unknown): never {
     if (!this.#exiting) {
       this.#exiting = true;
+      const by = this.#ready ? this.#replacedBy() : null;
       this.#recordExit(
         error !== undefined
           ? { how: "failed", detail: `${why}: ${errorText(error)}`, code }
+          : by !== null
+          ? { how: "upgraded", detail: `replaced by pid ${by}; ${why}`, code }
           : why.startsWith("main returned")
           ? { how: "returned", detail: why, code }
           : why === SUPERVISOR_GONE
@@ -687,31 +722,76 @@ class DaemonRun {
       if (this.#stop?.requested != null) {
         this.#log.info(
           "Stopped ({why}, exit {code}, {ms} ms after the stop request)",
-          { why, code, ms: this.#stop.elapsedMs() },
+          {
+            why: by === null ? why : `upgraded: replaced by pid ${by}; ${why}`,
+            code,
+            ms: this.#stop.elapsedMs(),
+          },
         );
       } else {
         this.#log.info("Stopped ({why}, exit {code}, after {s} s)", {
-          why,
+          why: by === null ? why : `upgraded: replaced by pid ${by}; ${why}`,
           code,
           s: Math.round((performance.now() - this.#startedAt) / 100) / 10,
         });
       }
       this.#state?.close();
-      const pidfile = this.#pidfile;
-      if (pidfile?.isCurrent()) {
-        removeSideFiles(this.#libc, pidfile.path, { keepExit: true });
-      }
-      if (pidfile !== undefined && !pidfile.remove()) {
-        this.#log.info(
-          "Pidfile {path} left for stop to remove (no permission)",
-          {
-            path: pidfile.path,
-          },
-        );
-      }
+      this.#leavePidfile();
       this.#exit.resolve(code);
     }
     throw new StartFailed();
+  }
+
+  /**
+   * Whether a newer generation runs: the pidfile names another pid, or the
+   * supervisor's record another daemon.
+   */
+  #replaced(): boolean {
+    return this.#replacedBy() !== null;
+  }
+
+  /** The pid of the newer generation that replaced this one, or `null`. */
+  #replacedBy(): number | null {
+    const mode = this.#mode;
+    if (this.#pidfile !== undefined) {
+      const pid = namedPid(this.#pidfile);
+      return pid !== undefined && pid !== Deno.pid ? pid : null;
+    }
+    if (!mode.detached || mode.supervisor === undefined) return null;
+    const sup = readSupervisorState(
+      this.#libc,
+      mode.supervisor.pidfile,
+      mode.supervisor.pid,
+    );
+    return sup?.child != null && sup.child !== Deno.pid ? sup.child : null;
+  }
+
+  /**
+   * Remove the pidfile (still locked) and its side files, unless it names
+   * another process: an upgrade handed it, lock and all, to the next
+   * generation (or this generation failed to replace the one it names).
+   */
+  #leavePidfile(): void {
+    const pidfile = this.#pidfile;
+    if (pidfile === undefined) return;
+    const holder = namedPid(pidfile);
+    if (holder !== undefined && holder !== Deno.pid) {
+      pidfile.close();
+      this.#log.info("Pidfile {path} names pid {pid} now: left to it", {
+        path: pidfile.path,
+        pid: holder,
+      });
+      return;
+    }
+    if (pidfile.isCurrent()) {
+      removeSideFiles(this.#libc, pidfile.path, { keepExit: true });
+    }
+    if (!pidfile.remove()) {
+      this.#log.info(
+        "Pidfile {path} left for stop to remove (no permission)",
+        { path: pidfile.path },
+      );
+    }
   }
 }
 
@@ -856,6 +936,29 @@ class Reloads {
       manager.ready(detached);
     }
     this.#running = false;
+  }
+}
+
+/**
+ * Attach {@linkcode NEWEST_SOCKET} to the `SO_REUSEPORT` group of our
+ * listener on `port`: Deno does not give out a server's descriptor, so it
+ * is found among ours by its port.
+ */
+function steerToNewest(libc: Libc, port: number): void {
+  for (const fd of libc.openFds()) {
+    if (libc.tcpListenerPort(fd) !== port) continue;
+    libc.attachReuseportFilter(fd, NEWEST_SOCKET);
+    return;
+  }
+  throw new Error(`no listening socket on port ${port}`);
+}
+
+/** The pid a pidfile names, or `undefined` (none yet, closed, unreadable). */
+function namedPid(pidfile: Pidfile): number | undefined {
+  try {
+    return pidfile.isCurrent() ? pidfile.read() : undefined;
+  } catch {
+    return undefined;
   }
 }
 

@@ -103,6 +103,17 @@ export interface DaemonSettings {
   identity: Identity | null;
 }
 
+/**
+ * A generation started by `upgrade` while generation `generation - 1` (pid
+ * `previous`) keeps serving.
+ */
+export interface UpgradeOf {
+  /** This generation's number: 2 for the first upgrade. */
+  generation: number;
+  /** The pid of the generation it replaces. */
+  previous: number;
+}
+
 /** What every spawned process is told. */
 interface StageBase {
   /** Absolute pidfile path (its locked descriptor is on {@linkcode PIDFILE_FD}, except for a supervised daemon). */
@@ -111,6 +122,13 @@ interface StageBase {
   noNewPrivs: boolean;
   /** The daemon's settings. */
   daemon: DaemonSettings;
+  /**
+   * Set when `upgrade` spawned it: the session leader then sends the
+   * daemon's pid down {@linkcode PIDFILE_WRITE_FD} (a pipe, not the
+   * pidfile, which keeps naming the old generation until the new one is
+   * ready).
+   */
+  upgrade?: UpgradeOf | null;
 }
 
 /** What a spawned process is told, by stage. */
@@ -162,6 +180,8 @@ export function spawnStage(
     exitFd?: number;
     setsid?: boolean;
     env?: Record<string, string>;
+    /** The program to run instead of this one as the kernel started it. */
+    command?: { path: string; argv: string[] };
   },
 ): number {
   // Under deno run --user, the daemon gets Deno caches of its own (denodir.ts).
@@ -176,7 +196,7 @@ export function spawnStage(
       : stage,
   );
   try {
-    const { path, argv } = libc.selfCommand();
+    const { path, argv } = io.command ?? libc.selfCommand();
     const { stdio } = io;
     return libc.spawn({
       path,

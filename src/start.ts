@@ -48,7 +48,7 @@ import { pidfilePolicy } from "./pidfile.ts";
  * the daemon (which announces itself with `MAINPID`): `WATCHDOG_PID` goes and
  * `WATCHDOG_USEC` stays; a watchdog meant for another process goes entirely.
  */
-function handOverServiceEnv(): void {
+export function handOverServiceEnv(): void {
   for (const name of ["LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"]) {
     Deno.env.delete(name);
   }
@@ -121,6 +121,7 @@ export function runLeader(
     // Set here, in the one thread that spawns the next stage, every thread
     // of it (and of every daemon a supervisor spawns) inherits it.
     if (stage.noNewPrivs) libc.setNoNewPrivs();
+    if (stage.upgrade) return spawnUpgrade(libc, stage);
     const pidfile = Pidfile.adopt(
       libc,
       stage.pidfile,
@@ -154,6 +155,33 @@ export function runLeader(
     );
     return Exit.FAILURE;
   }
+}
+
+/**
+ * The session leader of an upgrade: spawn the new daemon on the shared
+ * lock and tell `upgrade` its pid through the pipe on
+ * {@linkcode PIDFILE_WRITE_FD}; the pidfile is rewritten by `upgrade` once
+ * the new generation is ready.
+ */
+function spawnUpgrade(
+  libc: Libc,
+  stage: Extract<Stage, { stage: "leader" }>,
+): number {
+  libc.setCloexec(PIDFILE_FD, true);
+  libc.setCloexec(PIDFILE_WRITE_FD, true);
+  const { supervise: _, ...common } = stage;
+  const pid = spawnStage(
+    libc,
+    { ...common, stage: "daemon", supervisor: null, denoDir: null },
+    {
+      stdio: { out: 1 },
+      readyFd: READY_FD,
+      pidfileFd: PIDFILE_FD,
+      exitFd: inheritedExitFd(libc),
+    },
+  );
+  libc.write(PIDFILE_WRITE_FD, new TextEncoder().encode(`${pid}\n`));
+  return Exit.OK;
 }
 
 /**
@@ -237,7 +265,7 @@ export function checkStart(
  * {@linkcode checkStart}, keeping what it opened: the supervision settings
  * and the log file's descriptor, which becomes the daemon's output.
  */
-function openStart(
+export function openStart(
   libc: Libc,
   core: CoreOptions & { pidfile: string },
   options: StartOptions,
@@ -435,7 +463,7 @@ function spawnLeader(
 }
 
 /** How waiting for readiness ended, and the reader to close afterwards. */
-interface Readiness {
+export interface Readiness {
   /** A message, `null` at end of file, or why the wait was cut short. */
   outcome: ReadinessMessage | null | "timeout" | "interrupted";
   /** The exit code of a failure the daemon reported: 1, or 4. */
@@ -452,7 +480,7 @@ interface Readiness {
  * Wait for the first readiness message, the end of the pipe, the ready
  * timeout, or Ctrl-C (or SIGTERM), which stops the half-started daemon too.
  */
-async function awaitReadiness(
+export async function awaitReadiness(
   libc: Libc,
   readEnd: number,
   readyTimeout: number,
@@ -505,7 +533,7 @@ async function awaitReadiness(
 }
 
 /** Why a start failed, in words. */
-function failure(
+export function failure(
   { outcome, mainMs }: Readiness,
   core: CoreOptions,
   logFd: number,

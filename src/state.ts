@@ -36,6 +36,8 @@ export interface DaemonState {
   logsTo?: string;
   /** Log records it could not write (a deaf syslog, a full disk), once there are any. */
   droppedRecords?: number;
+  /** 1 for a daemon `start` or `run` started, n + 1 for the one `upgrade` started from generation n. */
+  generation?: number;
 }
 
 /** What the supervisor publishes. */
@@ -65,6 +67,80 @@ export interface SupervisorState {
   logsTo: string;
   /** The supervisor's own log records it could not write, once there are any. */
   droppedRecords?: number;
+  /** The last upgrade asked of it (`upgrade`), once there is one. */
+  upgrade?: SupervisedUpgrade;
+}
+
+/** How an upgrade asked of the supervisor goes. */
+export interface SupervisedUpgrade {
+  /** The request's id. */
+  id: string;
+  /** The daemon being replaced. */
+  pid: number;
+  /** The new generation, once spawned. */
+  next: number | null;
+  /** Under way, done (the new one is ready, the old one asked to stop), or failed. */
+  outcome: "starting" | "done" | "failed";
+  /** Why it failed. */
+  error: string | null;
+}
+
+/**
+ * What `upgrade` asks of the supervisor of `start --restart`, in a root-owned
+ * file beside the pidfile (`x.request`), announced with SIGWINCH.
+ */
+export interface UpgradeRequest {
+  /** Matches the answer in {@linkcode SupervisorState.upgrade}. */
+  id: string;
+  /** The program to run (see {@linkcode LaunchRecord.program}). */
+  program: string[];
+  /** The new generation's settings. */
+  daemon: unknown;
+  /** The new generation's number. */
+  generation: number;
+}
+
+/** The upgrade request for a pidfile: `x.pid` → `x.request`. */
+export function requestPath(pidfile: string): string {
+  return `${base(pidfile)}.request`;
+}
+
+/** Write an upgrade request; the supervisor removes it once read. */
+export function writeUpgradeRequest(
+  libc: Libc,
+  pidfile: string,
+  request: UpgradeRequest,
+): void {
+  StateFile.create(libc, requestPath(pidfile), request).close();
+}
+
+/** Read and remove the upgrade request, or `null` when there is none to trust. */
+export function takeUpgradeRequest(
+  libc: Libc,
+  pidfile: string,
+): UpgradeRequest | null {
+  const data = readSideFile(libc, requestPath(pidfile)) as
+    | Record<string, unknown>
+    | null;
+  try {
+    libc.unlink(requestPath(pidfile));
+  } catch {
+    // not there
+  }
+  if (
+    data === null || !isString(data.id) || !Array.isArray(data.program) ||
+    data.program.length === 0 || !data.program.every(isString) ||
+    !isCount(data.generation) || typeof data.daemon !== "object" ||
+    data.daemon === null
+  ) {
+    return null;
+  }
+  return {
+    id: data.id,
+    program: data.program,
+    daemon: data.daemon,
+    generation: data.generation,
+  };
 }
 
 /** What may hold the pidfile, recorded by whoever started the daemon. */
@@ -124,6 +200,54 @@ export function launchPath(pidfile: string): string {
   return `${base(pidfile)}.launch`;
 }
 
+/** The upgrade in progress for a pidfile: `x.pid` → `x.upgrade`. */
+export function upgradePath(pidfile: string): string {
+  return `${base(pidfile)}.upgrade`;
+}
+
+/**
+ * What `upgrade` records while two generations hold the pidfile's lock, for
+ * `status`; neither pid is believed unless the kernel shows it holding the
+ * lock.
+ */
+export interface UpgradeInProgress {
+  /** The generation being replaced. */
+  pid: number;
+  /** The generation replacing it. */
+  next: number;
+}
+
+/** Record an upgrade in progress; the caller holds the pidfile's lock. */
+export function writeUpgradeFile(
+  libc: Libc,
+  pidfile: string,
+  upgrade: UpgradeInProgress,
+): void {
+  StateFile.create(libc, upgradePath(pidfile), upgrade).close();
+}
+
+/** The upgrade is over. */
+export function removeUpgradeFile(libc: Libc, pidfile: string): void {
+  try {
+    libc.unlink(upgradePath(pidfile));
+  } catch {
+    // not there
+  }
+}
+
+/** The upgrade in progress, as recorded, or `null`. */
+export function readUpgradeFile(
+  libc: Libc,
+  pidfile: string,
+): UpgradeInProgress | null {
+  const data = readSideFile(libc, upgradePath(pidfile)) as
+    | Record<string, unknown>
+    | null;
+  return data !== null && isCount(data.pid) && isCount(data.next)
+    ? { pid: data.pid, next: data.next }
+    : null;
+}
+
 /**
  * Remove the side files of a pidfile whose processes are gone, and the exit
  * record unless `keepExit` (a daemon that just ended keeps its own). Only
@@ -135,7 +259,12 @@ export function removeSideFiles(
   pidfile: string,
   { keepExit = false } = {},
 ): void {
-  const paths = [launchPath(pidfile), supervisorPath(pidfile)];
+  const paths = [
+    launchPath(pidfile),
+    supervisorPath(pidfile),
+    upgradePath(pidfile),
+    requestPath(pidfile),
+  ];
   if (!keepExit) paths.push(exitPath(pidfile));
   for (const path of paths) {
     try {
@@ -315,6 +444,7 @@ export function readState(libc: Libc, pid: number): DaemonState | null {
     ...(isCount(data.droppedRecords)
       ? { droppedRecords: data.droppedRecords }
       : {}),
+    ...(isCount(data.generation) ? { generation: data.generation } : {}),
   };
 }
 

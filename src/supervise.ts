@@ -34,8 +34,10 @@ import {
   ExitRecordFile,
   removeSideFiles,
   StateFile,
+  type SupervisedUpgrade,
   supervisorPath,
   type SupervisorState,
+  takeUpgradeRequest,
 } from "./state.ts";
 import { DroppedRecords } from "./dropped.ts";
 import { SupervisorLog } from "./_supervisor_log.ts";
@@ -171,6 +173,8 @@ interface Child {
   killTimer?: Timer;
   /** Settles once its readiness pipe is read to the end. */
   messages: Promise<void>;
+  /** A generation an upgrade started, once it replaced the daemon. */
+  promoted?: boolean;
 }
 
 /**
@@ -247,6 +251,7 @@ type Said = NonNullable<NonNullable<SupervisorState["lastExit"]>["said"]>;
 function spawnDaemon(
   libc: Libc,
   stage: Stage,
+  command: { path: string; argv: string[] } | undefined,
   exitFd: number | undefined,
 ): { pid: number; pidfd: number; lifeline: number; messages: number } {
   const [r, w] = libc.pipe();
@@ -263,8 +268,15 @@ function spawnDaemon(
         daemon: stage.daemon,
         supervisor: Deno.pid,
         denoDir: null,
+        upgrade: stage.upgrade ?? null,
       },
-      { stdio: { out: 1 }, readyFd: w, lifelineFd: lifeline, exitFd },
+      {
+        stdio: { out: 1 },
+        readyFd: w,
+        lifelineFd: lifeline,
+        exitFd,
+        command,
+      },
     );
   } catch (err) {
     libc.close(r);
@@ -313,6 +325,12 @@ class Supervisor {
   #restarts = 0;
   #inARow = 0;
   #lastExit: SupervisorState["lastExit"] = null;
+  /** The program the daemon is run from, once an upgrade named one. */
+  #command: { path: string; argv: string[] } | undefined;
+  /** The upgrade under way: the new generation, not yet ready. */
+  #upgrading: { child: Child; answer: SupervisedUpgrade } | null = null;
+  /** The last upgrade's answer, for `upgrade` to read. */
+  #upgradeAnswer: SupervisedUpgrade | undefined;
   /** The exit record, which each daemon in turn writes (see {@linkcode ExitRecord}). */
   #exitRecord: ExitRecordFile | undefined;
 
@@ -357,6 +375,7 @@ class Supervisor {
       ...(this.#dropped.total > 0
         ? { droppedRecords: this.#dropped.total }
         : {}),
+      ...(this.#upgradeAnswer ? { upgrade: this.#upgradeAnswer } : {}),
     };
   }
 
@@ -390,6 +409,8 @@ class Supervisor {
     Deno.addSignalListener("SIGTERM", () => this.#onStop("SIGTERM"));
     Deno.addSignalListener("SIGINT", () => this.#onStop("SIGINT"));
     Deno.addSignalListener("SIGHUP", () => this.#onReload());
+    // Not the first user signal (it opens Deno's inspector); USR2 is the payload's.
+    Deno.addSignalListener("SIGWINCH", () => this.#onUpgrade());
     Deno.addSignalListener("SIGUSR2", () => {
       const daemon = running(this.#phase);
       if (daemon) this.#signal(daemon.child, "SIGUSR2");
@@ -422,6 +443,9 @@ class Supervisor {
       return;
     }
     this.#log.info(`Stopping on ${signal}`);
+    if (this.#upgrading !== null) {
+      this.#upgradeFailed(`Stopped by ${signal}`);
+    }
     if (phase.kind === "starting" || phase.kind === "up") {
       this.#phase = {
         kind: "stopping",
@@ -465,6 +489,7 @@ class Supervisor {
 
   /** READY from `child`: it is up, and said so even while being stopped. */
   #onReady(child: Child): void {
+    if (this.#upgrading?.child === child) return this.#promote(child);
     const phase = this.#phase;
     if (phase.kind === "starting" && phase.child === child) {
       this.#phase = { kind: "up", child };
@@ -521,6 +546,139 @@ class Supervisor {
   }
 
   /**
+   * WINCH from `upgrade`: spawn a new generation from the request beside
+   * the pidfile while the daemon serves on; it replaces the daemon once it
+   * is ready ({@linkcode Supervisor.#promote}). Restart counts are untouched.
+   */
+  #onUpgrade(): void {
+    const request = takeUpgradeRequest(this.#libc, this.#stage.pidfile);
+    if (request === null) return;
+    const phase = this.#phase;
+    const answer: SupervisedUpgrade = {
+      id: request.id,
+      pid: phase.kind === "up" ? phase.child.pid : 0,
+      next: null,
+      outcome: "starting",
+      error: null,
+    };
+    this.#upgradeAnswer = answer;
+    const refuse = (why: string) => {
+      answer.outcome = "failed";
+      answer.error = why;
+      this.#publish();
+    };
+    if (phase.kind !== "up") return refuse("The daemon is not up: no upgrade");
+    if (this.#upgrading !== null) return refuse("An upgrade is under way");
+    const stage = {
+      ...this.#stage,
+      daemon: request.daemon as Stage["daemon"],
+      upgrade: { generation: request.generation, previous: phase.child.pid },
+    };
+    const command = {
+      path: request.program[0],
+      argv: [...request.program, "upgrade"],
+    };
+    let spawned;
+    try {
+      spawned = spawnDaemon(
+        this.#libc,
+        stage,
+        command,
+        this.#exitRecord?.fd,
+      );
+    } catch (err) {
+      return refuse(`Cannot spawn the daemon: ${(err as Error).message}`);
+    }
+    const child: Child = {
+      pid: spawned.pid,
+      lifeline: spawned.lifeline,
+      pidfd: spawned.pidfd,
+      startedAt: performance.now(),
+      error: null,
+      messages: Promise.resolve(),
+    };
+    answer.next = child.pid;
+    this.#upgrading = { child, answer };
+    this.#log.info(
+      `Upgrading: started generation ${request.generation} (pid ${child.pid}) beside pid ${phase.child.pid}`,
+    );
+    const timeout = this.#config.readyTimeout;
+    child.readyTimer = after(timeout * 1000, () => {
+      if (this.#upgrading?.child !== child) return;
+      this.#upgradeFailed(`The daemon was not ready within ${timeout} s`);
+    });
+    child.messages = this.#follow(child, spawned.messages);
+    void this.#libc.pidfdWait(child.pidfd, Infinity).then(async () => {
+      if (child.promoted) return; // the run loop reaps it
+      if (this.#upgrading?.child === child) {
+        this.#upgradeFailed(
+          child.error ?? "The daemon exited before it was ready",
+        );
+      }
+      const status = await this.#exited(child);
+      this.#log.warning(
+        `The new generation (pid ${child.pid}) exited with ${
+          describeExit(status)
+        } before it was ready; pid ${answer.pid} serves on`,
+      );
+    });
+    // On-the-fly settings: restarts from now on run the new program.
+    this.#pendingStage = { stage, command };
+    this.#publish();
+  }
+
+  /** Settings of the generation being started, adopted once it is ready. */
+  #pendingStage: {
+    stage: Stage;
+    command: { path: string; argv: string[] };
+  } | null = null;
+
+  /** The new generation is ready: it becomes the daemon; the old one stops. */
+  #promote(child: Child): void {
+    const upgrading = this.#upgrading!;
+    const phase = this.#phase;
+    child.readyTimer?.cancel();
+    this.#upgrading = null;
+    if (phase.kind !== "up") {
+      this.#upgradeFailed("The daemon stopped during the upgrade", child);
+      return;
+    }
+    const old = phase.child;
+    child.promoted = true;
+    this.#phase = { kind: "up", child };
+    if (this.#pendingStage !== null) {
+      // Restarts from now on run the new program and settings, as a
+      // daemon of their own (not an upgrade of one still running).
+      this.#stage = { ...this.#pendingStage.stage, upgrade: null };
+      this.#command = this.#pendingStage.command;
+      this.#pendingStage = null;
+    }
+    upgrading.answer.outcome = "done";
+    this.#publish();
+    this.#log.info(
+      `Upgraded: pid ${child.pid} is ready; stopping pid ${old.pid}`,
+    );
+    this.#stopChild(old);
+  }
+
+  /** The upgrade failed: stop the new generation; the daemon serves on. */
+  #upgradeFailed(why: string, child = this.#upgrading?.child): void {
+    const answer = this.#upgrading?.answer ?? this.#upgradeAnswer;
+    this.#upgrading = null;
+    this.#pendingStage = null;
+    if (answer !== undefined && answer.outcome === "starting") {
+      answer.outcome = "failed";
+      answer.error = why;
+    }
+    if (child !== undefined) {
+      child.readyTimer?.cancel();
+      this.#log.error(`Upgrade failed: ${why} (pid ${child.pid})`);
+      this.#stopChild(child);
+    }
+    this.#publish();
+  }
+
+  /**
    * What daemon `pid` said of its end in the exit record; when it said
    * nothing (a signal it could not handle), the record says so for it.
    */
@@ -546,6 +704,7 @@ class Supervisor {
     const { pid, pidfd, lifeline, messages } = spawnDaemon(
       this.#libc,
       this.#stage,
+      this.#command,
       this.#exitRecord?.fd,
     );
     const child: Child = {
@@ -724,7 +883,18 @@ class Supervisor {
         : `Started the daemon (pid ${child.pid}, restart ${this.#restarts}, ${this.#inARow} in a row)`,
     );
     this.#publish();
-    const exit = await this.#exited(child);
+    let exit = await this.#exited(child);
+    // An upgrade replaced it: follow the new generation.
+    for (let now = running(this.#phase); now && now.child !== child;) {
+      this.#log.info(
+        `The previous generation (pid ${child.pid}) exited with ${
+          describeExit(exit)
+        }`,
+      );
+      child = now.child;
+      exit = await this.#exited(child);
+      now = running(this.#phase);
+    }
     const said = this.#childSaid(child.pid, describeExit(exit));
     const phase = this.#phase;
     const ready = running(phase)?.ready ?? false;

@@ -82,7 +82,7 @@ export function listFds(c: Core, who: string): number[] {
  * @param pid The process.
  * @returns The numbers, or `null` when they cannot be read.
  */
-export function fdsOf(c: Core, pid: number): number[] | null {
+export function fdsOf(c: Core, pid: number | "self"): number[] | null {
   try {
     return listFds(c, String(pid));
   } catch {

@@ -99,6 +99,15 @@ export const SYMBOLS = {
     result: "isize",
   },
   bind: { parameters: ["i32", "buffer", "u32"], result: "i32" },
+  getsockname: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
+  getsockopt: {
+    parameters: ["i32", "i32", "i32", "buffer", "buffer"],
+    result: "i32",
+  },
+  setsockopt: {
+    parameters: ["i32", "i32", "i32", "buffer", "u32"],
+    result: "i32",
+  },
   recv_async: {
     name: "recv",
     parameters: ["i32", "buffer", "usize", "i32"],

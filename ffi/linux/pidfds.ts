@@ -10,6 +10,7 @@ import { waitReadable } from "./_poll.ts";
 
 const SYS_PIDFD_SEND_SIGNAL = 424;
 const SYS_PIDFD_OPEN = 434;
+const SYS_PIDFD_GETFD = 438;
 const P_PIDFD = 3;
 const WEXITED = 4;
 /** `siginfo_t` is 128 bytes; `si_code` at 8, `si_status` at 24 for SIGCHLD. */
@@ -80,7 +81,7 @@ function signalName(n: number): string {
 /** The functions of {@linkcode Libc} that work through pidfds. */
 export type Pidfds = Pick<
   Libc,
-  "pidfdOpen" | "pidfdSignal" | "pidfdWait" | "reap"
+  "pidfdOpen" | "pidfdSignal" | "pidfdGetfd" | "pidfdWait" | "reap"
 >;
 
 /**
@@ -107,6 +108,14 @@ export function pidfds(c: Core): Pidfds {
         `fd ${pidfd}`,
         () => c.symbol("syscall")(nr, BigInt(pidfd), n, 0n, 0n),
       );
+    },
+    pidfdGetfd(pidfd, fd) {
+      const nr = BigInt(SYS_PIDFD_GETFD);
+      return Number(c.check(
+        "pidfd_getfd",
+        `fd ${fd} of pidfd ${pidfd}`,
+        () => c.symbol("syscall")(nr, BigInt(pidfd), BigInt(fd), 0n, 0n),
+      ));
     },
     pidfdWait: (pidfd, timeoutMs) => waitReadable(c, pidfd, timeoutMs),
     reap(pidfd) {

@@ -29,6 +29,7 @@ const decoder = new TextDecoder();
 export type Processes = Pick<
   Libc,
   | "processView"
+  | "lockingFds"
   | "readProcessMemfd"
   | "openFds"
   | "memfdName"
@@ -48,6 +49,7 @@ export type Processes = Pick<
 export function processes(c: Core): Processes {
   return {
     processView: (pid, lockOn) => processView(c, pid, lockOn),
+    lockingFds: (pid, file) => lockingFds(c, pid, file),
     readProcessMemfd: (pid, name, max, owners) =>
       readProcessMemfd(c, pid, name, max, owners),
     openFds: () => listFds(c, "self"),
@@ -122,16 +124,30 @@ function processView(
 
 /**
  * Whether process `pid` has a descriptor on `file` whose open file
- * description holds an exclusive flock: fdinfo lists the locks of that
- * description only. `null` when its descriptors cannot be read.
+ * description holds an exclusive flock. `null` when its descriptors cannot
+ * be read.
  */
 function holdsLock(
   c: Core,
   pid: number,
   file: { dev: string; ino: bigint },
 ): boolean | null {
+  const fds = lockingFds(c, pid, file);
+  return fds === null ? null : fds.length > 0;
+}
+
+/** `O_ACCMODE` of the `flags:` line in fdinfo (octal). */
+const ACCESS = ["read", "write", "read-write"] as const;
+
+/** {@linkcode Libc.lockingFds}: fdinfo lists the locks of that description only. */
+function lockingFds(
+  c: Core,
+  pid: number | "self",
+  file: { dev: string; ino: bigint },
+): { fd: number; access: "read" | "write" | "read-write" }[] | null {
   const fds = fdsOf(c, pid);
   if (fds === null) return null;
+  const found: { fd: number; access: "read" | "write" | "read-write" }[] = [];
   for (const n of fds) {
     let st: FileStat;
     try {
@@ -142,12 +158,17 @@ function holdsLock(
     if (st.dev !== file.dev || st.ino !== file.ino) continue;
     try {
       const info = decoder.decode(readProc(c, `/proc/${pid}/fdinfo/${n}`));
-      if (/^lock:\s+\d+: FLOCK\s+ADVISORY\s+WRITE /m.test(info)) return true;
+      if (!/^lock:\s+\d+: FLOCK\s+ADVISORY\s+WRITE /m.test(info)) continue;
+      const flags = info.match(/^flags:\s+([0-7]+)$/m);
+      const access = flags
+        ? ACCESS[Number.parseInt(flags[1], 8) & 3]
+        : undefined;
+      if (access !== undefined) found.push({ fd: n, access });
     } catch {
       // closed meanwhile
     }
   }
-  return false;
+  return found;
 }
 
 /** {@linkcode Libc.readProcessMemfd} */

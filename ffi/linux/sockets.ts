@@ -21,8 +21,18 @@ const encoder = new TextEncoder();
 /** The functions of {@linkcode Libc} on Unix datagram sockets. */
 export type Sockets = Pick<
   Libc,
-  "sendDatagram" | "bindDatagram" | "receiveDatagram"
+  | "sendDatagram"
+  | "bindDatagram"
+  | "receiveDatagram"
+  | "tcpListenerPort"
+  | "attachReuseportFilter"
 >;
+
+const SOL_SOCKET = 1;
+const SO_ACCEPTCONN = 30;
+const SO_ATTACH_REUSEPORT_CBPF = 51;
+const AF_INET = 2;
+const AF_INET6 = 10;
 
 /**
  * The Linux socket functions.
@@ -62,6 +72,57 @@ export function sockets(c: Core): Sockets {
         throw err;
       }
       return fd;
+    },
+    tcpListenerPort(fd) {
+      const value = new Int32Array(1);
+      const len = new Uint32Array([4]);
+      const getsockopt = c.symbol("getsockopt");
+      if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, value, len) !== 0) {
+        return null;
+      }
+      if (value[0] !== 1) return null;
+      // sockaddr_in and sockaddr_in6 both carry the port at offset 2.
+      const addr = new Uint8Array(128);
+      const addrLen = new Uint32Array([addr.length]);
+      if (c.symbol("getsockname")(fd, addr, addrLen) !== 0) return null;
+      const view = new DataView(addr.buffer);
+      const family = view.getUint16(0, true);
+      if (family !== AF_INET && family !== AF_INET6) return null;
+      return view.getUint16(2, false);
+    },
+    attachReuseportFilter(fd, program) {
+      // struct sock_filter: u16 code, u8 jt, u8 jf, u32 k.
+      const filter = new Uint8Array(8 * program.length);
+      const f = new DataView(filter.buffer);
+      program.forEach(({ code, jt, jf, k }, i) => {
+        f.setUint16(i * 8, code, true);
+        f.setUint8(i * 8 + 2, jt);
+        f.setUint8(i * 8 + 3, jf);
+        f.setUint32(i * 8 + 4, k, true);
+      });
+      // struct sock_fprog: u16 len, then (aligned) the filter's address;
+      // `filter` stays referenced until setsockopt returns.
+      const fprog = new Uint8Array(16);
+      const p = new DataView(fprog.buffer);
+      p.setUint16(0, program.length, true);
+      p.setBigUint64(
+        8,
+        BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(filter))),
+        true,
+      );
+      c.check(
+        "setsockopt",
+        `fd ${fd}`,
+        () =>
+          c.symbol("setsockopt")(
+            fd,
+            SOL_SOCKET,
+            SO_ATTACH_REUSEPORT_CBPF,
+            fprog,
+            fprog.length,
+          ),
+      );
+      void filter.length;
     },
     async receiveDatagram(fd, timeoutMs) {
       if (!(await waitReadable(c, fd, timeoutMs))) return null;

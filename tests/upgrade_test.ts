@@ -1,0 +1,415 @@
+/**
+ * `upgrade`: a new generation from the program on disk replaces the running
+ * daemon without refusing a request, the pidfile's lock held throughout.
+ */
+import assert from "node:assert/strict";
+import {
+  alive,
+  asRoot,
+  cli,
+  EXAMPLE,
+  nobodyHome,
+  readPid,
+  type Scratch,
+  started,
+  waitFor,
+  withScratch,
+} from "./helpers.ts";
+
+const FIXTURE = new URL("./fixtures/upgrade.ts", import.meta.url).pathname;
+
+/** A port the kernel says is free now. */
+function freePort(): number {
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const { port } = l.addr as Deno.NetAddr;
+  l.close();
+  return port;
+}
+
+/** What the looping clients counted. */
+interface Counts {
+  ok: number;
+  failed: number;
+  errors: string[];
+}
+
+/**
+ * `n` clients, each looping GET requests on a new connection each time
+ * (a pooled connection closed by the old generation is the client's to
+ * retry, not a refused connection), until `stop()` is called.
+ */
+function loopClients(
+  url: string,
+  n: number,
+): { stop: () => Promise<Counts> } {
+  const counts: Counts = { ok: 0, failed: 0, errors: [] };
+  let running = true;
+  const client = Deno.createHttpClient({ poolMaxIdlePerHost: 0 });
+  const loops = Array.from({ length: n }, async () => {
+    while (running) {
+      try {
+        const r = await fetch(url, { client });
+        await r.text();
+        if (r.ok) counts.ok++;
+        else counts.failed++;
+      } catch (err) {
+        counts.failed++;
+        if (counts.errors.length < 5) {
+          counts.errors.push(`${err} (${(err as Error).cause})`);
+        }
+      }
+    }
+  });
+  return {
+    stop: async () => {
+      running = false;
+      await Promise.all(loops);
+      client.close();
+      return counts;
+    },
+  };
+}
+
+/** Track the pid the pidfile names now (cleanup kills it). */
+function trackNow(s: Scratch): number {
+  const pid = readPid(s.pidfile);
+  assert.ok(pid !== undefined, "no pid in the pidfile");
+  return s.track(pid)!;
+}
+
+Deno.test({
+  name: "`upgrade` twenty times under four looping clients loses no request",
+  sanitizeResources: false,
+  async fn() {
+    await withScratch(async (s) => {
+      const port = freePort();
+      const first = await started(s, EXAMPLE, ["--port", String(port)]);
+      const clients = loopClients(`http://127.0.0.1:${port}/health`, 4);
+      const pids = [first];
+      const t0 = performance.now();
+      try {
+        for (let i = 0; i < 20; i++) {
+          const r = await cli(EXAMPLE, ["upgrade", ...s.paths]);
+          assert.equal(r.code, 0, r.stdout + r.stderr);
+          const pid = trackNow(s);
+          assert.match(r.stdout, new RegExp(`upgraded \\(pid ${pid}, `));
+          assert.ok(!alive(pids.at(-1)!), "the old generation still runs");
+          pids.push(pid);
+        }
+      } finally {
+        const counts = await clients.stop();
+        const ms = performance.now() - t0;
+        console.log(
+          `20 upgrades in ${
+            Math.round(ms)
+          } ms; requests ok ${counts.ok}, failed ${counts.failed}`,
+        );
+        assert.equal(counts.failed, 0, counts.errors.join("\n"));
+        assert.ok(counts.ok > 40, `only ${counts.ok} requests answered`);
+      }
+      assert.equal(new Set(pids).size, 21);
+      const health = await (await fetch(`http://127.0.0.1:${port}/health`))
+        .json();
+      assert.equal(health.pid, pids.at(-1));
+    });
+  },
+});
+
+/** The fixture's answer: its pid and generation. */
+async function answer(port: number): Promise<[number, number]> {
+  const text = await (await fetch(`http://127.0.0.1:${port}/`)).text();
+  const [pid, generation] = text.trim().split(" ").map(Number);
+  return [pid, generation];
+}
+
+/** How many generations the fixture's log says started. */
+function startsIn(log: string): number {
+  return log.match(/Starting upgraded /g)?.length ?? 0;
+}
+
+Deno.test("`upgrade` whose new generation fails before ready exits 1 with its error; the old one serves on, pidfile unchanged", async () => {
+  await withScratch(async (s) => {
+    const port = freePort();
+    const old = await started(s, FIXTURE, ["--port", String(port)]);
+    const pidfileBefore = Deno.readTextFileSync(s.pidfile);
+    const exitPath = s.pidfile.replace(/\.pid$/, ".exit");
+    const exitBefore = Deno.readTextFileSync(exitPath);
+    const cases: [string[], RegExp][] = [
+      [["--fail", "throw"], /The new configuration is broken/],
+      [["--fail", "exit"], /exited before it was ready/],
+      [
+        ["--fail", "never-ready", "--ready-timeout", "2"],
+        /not ready within 2 s/,
+      ],
+    ];
+    for (const [args, error] of cases) {
+      const r = await cli(FIXTURE, ["upgrade", ...s.paths, ...args]);
+      assert.equal(r.code, 1, r.stdout + r.stderr);
+      assert.match(r.stderr, error);
+      assert.equal(Deno.readTextFileSync(s.pidfile), pidfileBefore);
+      assert.equal(Deno.readTextFileSync(exitPath), exitBefore);
+      assert.deepEqual(await answer(port), [old, 1]);
+      const st = await cli(FIXTURE, ["status", ...s.paths]);
+      assert.equal(st.code, 0, st.stdout);
+      assert.match(st.stdout, new RegExp(`running \\(pid ${old},`));
+    }
+    // The failed options were not recorded: a plain upgrade works.
+    const r = await cli(FIXTURE, ["upgrade", ...s.paths]);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    const [pid, generation] = await answer(port);
+    s.track(pid);
+    assert.equal(generation, 2);
+    assert.equal(readPid(s.pidfile), pid);
+  });
+});
+
+Deno.test("`status` during an upgrade shows both pids, and a `start` racing it starts nothing", async () => {
+  await withScratch(async (s) => {
+    const port = freePort();
+    const old = await started(s, FIXTURE, ["--port", String(port)]);
+    const upgrading = cli(FIXTURE, [
+      "upgrade",
+      ...s.paths,
+      "--ready-delay",
+      "1500",
+    ]);
+    let both = "";
+    await waitFor("status to show the upgrade", async () => {
+      const st = await cli(FIXTURE, ["status", ...s.paths]);
+      assert.equal(st.code, 0, st.stdout + st.stderr);
+      if (st.stdout.includes("upgrading")) both = st.stdout;
+      return both !== "";
+    }, 20_000);
+    const m = both.match(/upgrading: pid (\d+) → pid (\d+)/);
+    assert.ok(m, both);
+    assert.equal(Number(m[1]), old);
+    const next = s.track(Number(m[2]))!;
+    const racing = await cli(FIXTURE, ["start", ...s.paths]);
+    assert.equal(racing.code, 0, racing.stdout + racing.stderr);
+    assert.match(racing.stdout, /already running/);
+    const r = await upgrading;
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.equal(readPid(s.pidfile), next);
+    assert.equal(startsIn(s.log()), 2, s.log());
+    assert.ok(!alive(old));
+    // The old generation says how it ended.
+    assert.match(
+      s.log(),
+      new RegExp(`Stopped \\(upgraded: replaced by pid ${next}; SIGTERM`),
+    );
+    const st = await cli(FIXTURE, ["status", ...s.paths]);
+    assert.doesNotMatch(st.stdout, /upgrading/);
+    // The exit record says how the old generation ended, and the new one
+    // writes its own end there in turn.
+    const exitRecord = () =>
+      JSON.parse(Deno.readTextFileSync(s.pidfile.replace(/\.pid$/, ".exit")));
+    assert.equal(exitRecord().pid, old);
+    assert.equal(exitRecord().how, "upgraded");
+    assert.match(exitRecord().detail, new RegExp(`replaced by pid ${next}`));
+    assert.equal((await cli(FIXTURE, ["stop", ...s.paths])).code, 0);
+    assert.equal(exitRecord().pid, next);
+    assert.equal(exitRecord().how, "stopped");
+  });
+});
+
+Deno.test("`start` of a second daemon on a port the daemon holds fails with address already in use", async () => {
+  await withScratch(async (s) => {
+    const port = freePort();
+    await started(s, EXAMPLE, ["--port", String(port)]);
+    const other = [
+      "--pidfile",
+      `${s.dir}/other.pid`,
+      "--log-file",
+      `${s.dir}/other.log`,
+    ];
+    const r = await cli(EXAMPLE, ["start", ...other, "--port", String(port)]);
+    assert.equal(r.code, 1, r.stdout + r.stderr);
+    assert.match(
+      r.stderr,
+      new RegExp(`127\\.0\\.0\\.1:${port}: address already in use`),
+    );
+    s.track(readPid(`${s.dir}/other.pid`));
+    // Nor does a daemon join a port an unrelated program holds.
+    const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    try {
+      const busy = (l.addr as Deno.NetAddr).port;
+      const r2 = await cli(EXAMPLE, [
+        "start",
+        ...other,
+        "--port",
+        String(busy),
+      ]);
+      assert.equal(r2.code, 1, r2.stdout + r2.stderr);
+      assert.match(r2.stderr, /address already in use/);
+    } finally {
+      l.close();
+    }
+  });
+});
+
+Deno.test("`upgrade` of a daemon under `run` is refused with what to do instead", async () => {
+  await withScratch(async (s) => {
+    const child = new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", FIXTURE, "run", "--pidfile", s.pidfile],
+      stdin: "null",
+      stdout: "null",
+      stderr: "null",
+    }).spawn();
+    s.track(child.pid);
+    try {
+      await waitFor("the pidfile", () => readPid(s.pidfile) === child.pid);
+      const r = await cli(FIXTURE, ["upgrade", "--pidfile", s.pidfile]);
+      assert.equal(r.code, 1, r.stdout + r.stderr);
+      assert.match(r.stderr, /service manager.*systemctl restart/);
+      assert.ok(alive(child.pid));
+    } finally {
+      child.kill("SIGTERM");
+      await child.status;
+    }
+  });
+});
+
+Deno.test(
+  asRoot(
+    "`upgrade` takes the real lock from a hostile old generation, or refuses",
+  ),
+  async () => {
+    await withScratch(async (s) => {
+      const home = nobodyHome(s);
+      const decoy = `${home}/decoy`;
+      const port = freePort();
+      const user = ["--user", "nobody", "--port", String(port)];
+      // The old generation moves its lock to another descriptor and puts a
+      // writable, locked file of its own where the lock was.
+      const old = await started(s, FIXTURE, [
+        ...user,
+        "--hostile",
+        "swap-lock",
+        "--decoy",
+        decoy,
+      ]);
+      await waitFor("the decoy", () => {
+        try {
+          return Deno.readLinkSync(`/proc/${old}/fd/5`) === decoy;
+        } catch {
+          return false;
+        }
+      });
+      const r = await cli(FIXTURE, [
+        "upgrade",
+        ...s.paths,
+        "--hostile",
+        "none",
+      ]);
+      assert.equal(r.code, 0, r.stdout + r.stderr);
+      const next = trackNow(s);
+      assert.notEqual(next, old);
+      // The new generation holds the pidfile itself, read-only.
+      assert.equal(Deno.readLinkSync(`/proc/${next}/fd/5`), s.pidfile);
+      const info = Deno.readTextFileSync(`/proc/${next}/fdinfo/5`);
+      assert.match(info, /^flags:\s+0*[0-7]*0$/m, info);
+      assert.match(info, /FLOCK\s+ADVISORY\s+WRITE/);
+      // It was handed nothing of the decoy's.
+      for (const [fd, target] of procFdsOf(next)) {
+        assert.notEqual(target, decoy, `fd ${fd}`);
+      }
+      assert.ok(!alive(old));
+
+      // One that lets go of the lock has no pidfile to hand on: nothing starts.
+      const again = await cli(FIXTURE, [
+        "upgrade",
+        ...s.paths,
+        "--hostile",
+        "drop-lock",
+      ]);
+      assert.equal(again.code, 0, again.stdout + again.stderr);
+      const dropping = trackNow(s);
+      await waitFor("the lock to be dropped", () => {
+        try {
+          return Deno.readLinkSync(`/proc/${dropping}/fd/5`) !== s.pidfile;
+        } catch {
+          return true;
+        }
+      });
+      const refused = await cli(FIXTURE, ["upgrade", ...s.paths]);
+      assert.equal(refused.code, 7, refused.stdout + refused.stderr);
+      assert.match(refused.stderr, /Not running/);
+      assert.equal(startsIn(s.log()), 3, s.log());
+    });
+  },
+);
+
+/** `/proc/PID/fd` targets. */
+function procFdsOf(pid: number): [number, string][] {
+  const out: [number, string][] = [];
+  for (const e of Deno.readDirSync(`/proc/${pid}/fd`)) {
+    try {
+      out.push([
+        Number(e.name),
+        Deno.readLinkSync(`/proc/${pid}/fd/${e.name}`),
+      ]);
+    } catch {
+      // closed meanwhile
+    }
+  }
+  return out;
+}
+
+Deno.test({
+  name:
+    "`upgrade` under `start --restart` replaces the supervisor's daemon without a lost request; its restart count stays",
+  sanitizeResources: false,
+  async fn() {
+    await withScratch(async (s) => {
+      const port = freePort();
+      const r0 = await cli(FIXTURE, [
+        "start",
+        ...s.paths,
+        "--port",
+        String(port),
+        "--restart",
+        "on-failure",
+      ]);
+      assert.equal(r0.code, 0, r0.stdout + r0.stderr);
+      const supervisor = trackNow(s);
+      const [first] = await answer(port);
+      s.track(first);
+      const clients = loopClients(`http://127.0.0.1:${port}/`, 4);
+      let previous = first;
+      try {
+        for (let i = 0; i < 3; i++) {
+          const r = await cli(FIXTURE, ["upgrade", ...s.paths]);
+          assert.equal(r.code, 0, r.stdout + r.stderr);
+          const m = r.stdout.match(/upgraded \(pid (\d+), generation (\d+)/);
+          assert.ok(m, r.stdout);
+          s.track(Number(m[1]));
+          assert.equal(Number(m[2]), i + 2);
+          assert.ok(!alive(previous), "the old generation still runs");
+          previous = Number(m[1]);
+        }
+        const failed = await cli(FIXTURE, [
+          "upgrade",
+          ...s.paths,
+          "--fail",
+          "throw",
+        ]);
+        assert.equal(failed.code, 1, failed.stdout + failed.stderr);
+        assert.match(failed.stderr, /The new configuration is broken/);
+      } finally {
+        const counts = await clients.stop();
+        assert.equal(counts.failed, 0, counts.errors.join("\n"));
+        assert.ok(counts.ok > 10, `only ${counts.ok} requests answered`);
+      }
+      assert.deepEqual(await answer(port), [previous, 4]);
+      assert.equal(readPid(s.pidfile), supervisor);
+      const st = await cli(FIXTURE, ["status", ...s.paths]);
+      assert.equal(st.code, 0, st.stdout + st.stderr);
+      assert.match(
+        st.stdout,
+        new RegExp(
+          `running \\(pid ${previous}, .*supervised by pid ${supervisor}, 0 restarts`,
+        ),
+      );
+    });
+  },
+});
