@@ -262,7 +262,7 @@ export async function status(
   }
   // Pinned nothing: the daemon exited meanwhile, so judge the file afresh.
   if (st.state === "running") st = inspectPidfile(libc, path);
-  const record = readExitRecord(libc, path);
+  let record = readExitRecord(libc, path);
   const lastExit = lastExitOf(record);
   switch (st.state) {
     case "running":
@@ -289,6 +289,11 @@ export async function status(
           },
           base,
         );
+      }
+      // A generation that replaced the one the record speaks of, and ended
+      // without a word: dead, as if there were no record.
+      if (record?.how === "upgraded" && record.pid !== st.pid) {
+        record = { ...record, how: "running", pid: st.pid ?? 0 };
       }
       if (record !== null && !endedBadly(record)) {
         return stoppedStatus(name, record, base);

@@ -413,3 +413,21 @@ Deno.test({
     });
   },
 });
+
+Deno.test("a new generation killed without a word after an upgrade is dead to status, whatever the old one's record says", async () => {
+  await withScratch(async (s) => {
+    const port = freePort();
+    await started(s, FIXTURE, ["--port", String(port)]);
+    const r = await cli(FIXTURE, ["upgrade", ...s.paths]);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    const next = s.track()!;
+    Deno.kill(next, "SIGKILL");
+    await waitFor("the new generation gone", () => !alive(next));
+    const st = await cli(FIXTURE, ["status", ...s.paths]);
+    assert.equal(st.code, 1, st.stdout);
+    assert.match(
+      st.stdout,
+      new RegExp(`remains \\(pid ${next}\\): it ended without saying how`),
+    );
+  });
+});
