@@ -503,6 +503,11 @@ class DaemonRun {
       this.#released.resolve();
       return;
     }
+    this.#stoppedAsAsked(stopped);
+  }
+
+  /** End after a stop request; `start`, if still waiting, learns why. */
+  #stoppedAsAsked(stopped: string): never {
     if (!this.#ready && this.#readyFd !== null) {
       sendError(
         this.#libc,
@@ -524,17 +529,7 @@ class DaemonRun {
     if (this.#exiting) return;
     const stopped = this.#stop?.requested ?? null;
     try {
-      if (stopped !== null) {
-        if (!this.#ready && this.#readyFd !== null) {
-          sendError(
-            this.#libc,
-            this.#readyFd,
-            Exit.FAILURE,
-            `Stopped by ${stopped} before it was ready`,
-          );
-        }
-        this.#finish(0, stopped);
-      }
+      if (stopped !== null) this.#stoppedAsAsked(stopped);
       if (!this.#ready) {
         this.#failStart(
           new DaemonError(
