@@ -36,13 +36,16 @@ import {
   exitPath,
   type LaunchRecord,
   readLaunchRecord,
-  readState,
   removeUpgradeFile,
   writeLaunchRecord,
   writeUpgradeFile,
 } from "./state.ts";
 import type { CoreOptions } from "./options.ts";
-import { type UpgradeResult, upgradeSupervised } from "./upgrade_supervised.ts";
+import {
+  nextGeneration,
+  type UpgradeResult,
+  upgradeSupervised,
+} from "./upgrade_supervised.ts";
 
 export type { UpgradeResult };
 
@@ -121,7 +124,7 @@ async function replace(
     const file = pidfileOf(libc, path, old.pid);
     lock = takeLock(libc, old, file);
     writer = openWriter(libc, path, file);
-    const generation = (readState(libc, old.pid)?.generation ?? 1) + 1;
+    const generation = nextGeneration(libc, old.pid);
     exit = openExitRecord(libc, path);
     const next = await spawnGeneration(libc, {
       exitFd: exit,

@@ -494,3 +494,37 @@ Deno.test(
     });
   },
 );
+
+Deno.test(
+  asRoot(
+    "`upgrade` replaces an old generation that lies about its generation number",
+  ),
+  async () => {
+    await withScratch(async (s) => {
+      nobodyHome(s);
+      const port = freePort();
+      const old = await started(s, FIXTURE, [
+        "--user",
+        "nobody",
+        "--port",
+        String(port),
+        "--hostile",
+        "generation-zero",
+      ]);
+      await waitFor("the lie", () => s.log().includes("Published generation"));
+      const r = await cli(FIXTURE, [
+        "upgrade",
+        ...s.paths,
+        "--hostile",
+        "none",
+      ]);
+      const next = trackNow(s);
+      assert.equal(r.code, 0, r.stdout + r.stderr);
+      assert.notEqual(next, old);
+      const [pid, generation] = await answer(port);
+      assert.equal(pid, next);
+      assert.ok(generation > 1, `generation ${generation}`);
+      assert.ok(!alive(old));
+    });
+  },
+);
