@@ -528,3 +528,37 @@ Deno.test(
     });
   },
 );
+
+Deno.test(
+  asRoot(
+    "`upgrade` under `start --restart` is not blocked by an `x.request` another user put beside the pidfile",
+  ),
+  async () => {
+    await withScratch(async (s) => {
+      const port = freePort();
+      const r0 = await cli(FIXTURE, [
+        "start",
+        ...s.paths,
+        "--port",
+        String(port),
+        "--restart",
+        "always",
+      ]);
+      assert.equal(r0.code, 0, r0.stdout + r0.stderr);
+      trackNow(s);
+      const [first] = await answer(port);
+      s.track(first);
+      const home = nobodyHome(s);
+      Deno.chmodSync(s.dir, 0o1777);
+      const planted = s.pidfile.replace(/\.pid$/, ".request");
+      const w = await sh(asNobodyLine(home, `mkfifo ${shq(planted)}`));
+      assert.equal(w.code, 0, w.stderr);
+      const r = await cli(FIXTURE, ["upgrade", ...s.paths]);
+      assert.equal(r.code, 0, r.stdout + r.stderr);
+      const [next, generation] = await answer(port);
+      s.track(next);
+      assert.notEqual(next, first);
+      assert.equal(generation, 2);
+    });
+  },
+);
