@@ -105,13 +105,33 @@ export function requestPath(pidfile: string): string {
   return `${base(pidfile)}.request`;
 }
 
-/** Write an upgrade request; the supervisor removes it once read. */
+/**
+ * Write an upgrade request; the supervisor removes it once read. A file
+ * already there is removed first: a request of ours is never left pending
+ * (the supervisor takes it at the signal), and beside a pidfile in a shared
+ * directory another user's file of that name would otherwise refuse every
+ * upgrade.
+ */
 export function writeUpgradeRequest(
   libc: Libc,
   pidfile: string,
   request: UpgradeRequest,
 ): void {
-  StateFile.create(libc, requestPath(pidfile), request).close();
+  const path = requestPath(pidfile);
+  for (let tries = 3;; tries--) {
+    try {
+      libc.unlink(path);
+    } catch {
+      // not there
+    }
+    try {
+      StateFile.create(libc, path, request).close();
+      return;
+    } catch (err) {
+      // Put back between the two by its owner: try again, then say so.
+      if (tries <= 1) throw err;
+    }
+  }
 }
 
 /** Read and remove the upgrade request, or `null` when there is none to trust. */

@@ -36,13 +36,16 @@ import {
   exitPath,
   type LaunchRecord,
   readLaunchRecord,
-  readState,
   removeUpgradeFile,
   writeLaunchRecord,
   writeUpgradeFile,
 } from "./state.ts";
 import type { CoreOptions } from "./options.ts";
-import { type UpgradeResult, upgradeSupervised } from "./upgrade_supervised.ts";
+import {
+  nextGeneration,
+  type UpgradeResult,
+  upgradeSupervised,
+} from "./upgrade_supervised.ts";
 
 export type { UpgradeResult };
 
@@ -121,7 +124,7 @@ async function replace(
     const file = pidfileOf(libc, path, old.pid);
     lock = takeLock(libc, old, file);
     writer = openWriter(libc, path, file);
-    const generation = (readState(libc, old.pid)?.generation ?? 1) + 1;
+    const generation = nextGeneration(libc, old.pid);
     exit = openExitRecord(libc, path);
     const next = await spawnGeneration(libc, {
       exitFd: exit,
@@ -132,8 +135,11 @@ async function replace(
       file,
       upgrade: { generation, previous: old.pid },
     });
+    // Until the pidfile names it, a failure of ours must not leave the new
+    // generation running beside the old one on the shared lock.
+    let handedOver = false;
+    const noted = noteUpgrade(libc, path, { pid: old.pid, next: next.pid });
     try {
-      writeUpgradeFile(libc, path, { pid: old.pid, next: next.pid });
       const wait = await awaitReadiness(libc, next.readEnd, core.readyTimeout);
       const { outcome } = wait;
       if (
@@ -160,6 +166,7 @@ async function replace(
         options: { ...record.options, ...options.given },
       });
       libc.replace(writer, new TextEncoder().encode(`${next.pid}\n`));
+      handedOver = true;
       // terminate() closes the pidfd: it is no longer ours to close.
       const pinned = { ...old };
       old.pidfd = -1;
@@ -167,14 +174,39 @@ async function replace(
         .catch(() => {});
       return { pid: next.pid, previous: old.pid, generation };
     } finally {
+      if (!handedOver && next.pidfd >= 0) {
+        await terminate(libc, next, core.stopTimeout).catch(() => {});
+        next.pidfd = -1;
+      }
       if (next.pidfd >= 0) libc.close(next.pidfd);
-      removeUpgradeFile(libc, path);
+      if (noted) removeUpgradeFile(libc, path);
     }
   } finally {
     if (writer >= 0) libc.close(writer);
     if (lock >= 0) libc.close(lock);
     if (exit !== undefined) libc.close(exit);
     libc.close(logFd);
+  }
+}
+
+/**
+ * Record the upgrade for `status`, if we can: it is only a hint. Beside a
+ * pidfile in a shared directory another user may have put a file of that
+ * name first (refused, and not ours to remove); failing the upgrade then
+ * would let them block every upgrade.
+ *
+ * @returns Whether the file is ours to remove afterwards.
+ */
+function noteUpgrade(
+  libc: Libc,
+  path: string,
+  upgrade: { pid: number; next: number },
+): boolean {
+  try {
+    writeUpgradeFile(libc, path, upgrade);
+    return true;
+  } catch {
+    return false;
   }
 }
 

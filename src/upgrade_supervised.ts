@@ -38,6 +38,20 @@ export interface UpgradeResult {
   supervisor?: number;
 }
 
+/** The largest generation number an old daemon is believed about. */
+const GENERATION_MAX = 2 ** 31;
+
+/**
+ * The number of the generation that replaces daemon `pid`: one more than
+ * it publishes. Its word is not believed below 1: a replaced daemon that
+ * claimed 0 would have its successor start as a first generation, which
+ * refuses the port it holds, and so stay unreplaceable.
+ */
+export function nextGeneration(libc: Libc, pid: number): number {
+  const published = readState(libc, pid)?.generation ?? 1;
+  return Math.min(Math.max(published, 1), GENERATION_MAX) + 1;
+}
+
 /**
  * Have the supervisor start the new generation, then stop the old one.
  *
@@ -64,7 +78,7 @@ export async function upgradeSupervised(
   }
   try {
     const id = crypto.randomUUID();
-    const generation = (readState(libc, old.pid)?.generation ?? 1) + 1;
+    const generation = nextGeneration(libc, old.pid);
     writeUpgradeRequest(libc, path, {
       id,
       program: options.program,

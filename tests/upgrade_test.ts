@@ -5,12 +5,15 @@
 import assert from "node:assert/strict";
 import {
   alive,
+  asNobodyLine,
   asRoot,
   cli,
   EXAMPLE,
   nobodyHome,
   readPid,
   type Scratch,
+  sh,
+  shq,
   started,
   waitFor,
   withScratch,
@@ -431,3 +434,131 @@ Deno.test("a new generation killed without a word after an upgrade is dead to st
     );
   });
 });
+
+/** The pids whose descriptors hold a lock on `path` (fdinfo shows it). */
+function lockHolders(path: string): number[] {
+  const { ino } = Deno.statSync(path);
+  const out = new Set<number>();
+  for (const e of Deno.readDirSync("/proc")) {
+    if (!/^[0-9]+$/.test(e.name)) continue;
+    try {
+      for (const fd of Deno.readDirSync(`/proc/${e.name}/fd`)) {
+        const at = `/proc/${e.name}/fd/${fd.name}`;
+        if (Deno.statSync(at).ino !== ino) continue;
+        const info = Deno.readTextFileSync(`/proc/${e.name}/fdinfo/${fd.name}`);
+        if (/FLOCK\s+ADVISORY\s+WRITE/.test(info)) out.add(Number(e.name));
+      }
+    } catch {
+      // gone meanwhile, or not ours to read
+    }
+  }
+  return [...out];
+}
+
+Deno.test(
+  asRoot(
+    "`upgrade` beside a pidfile in a sticky directory leaves no second generation behind when another user put an `x.upgrade` there first",
+  ),
+  async () => {
+    await withScratch(async (s) => {
+      const port = freePort();
+      const old = await started(s, FIXTURE, ["--port", String(port)]);
+      const home = nobodyHome(s);
+      // A shared directory like /tmp: anyone may create a file in it.
+      Deno.chmodSync(s.dir, 0o1777);
+      const planted = s.pidfile.replace(/\.pid$/, ".upgrade");
+      const lie = JSON.stringify({ pid: old, next: 1 });
+      const w = await sh(
+        asNobodyLine(
+          home,
+          `sh -c ${shq(`printf %s ${shq(lie)} > ${planted}`)}`,
+        ),
+      );
+      assert.equal(w.code, 0, w.stderr);
+      const r = await cli(FIXTURE, ["upgrade", ...s.paths]);
+      // Whatever it answers, one generation holds the pidfile afterwards,
+      // and it is the one the pidfile names.
+      const holders = lockHolders(s.pidfile);
+      holders.forEach((pid) => s.track(pid));
+      assert.equal(r.code, 0, r.stdout + r.stderr);
+      const next = readPid(s.pidfile)!;
+      assert.notEqual(next, old);
+      await waitFor("the old generation gone", () => !alive(old));
+      assert.deepEqual(lockHolders(s.pidfile), [next]);
+      assert.deepEqual(await answer(port), [next, 2]);
+      const st = await cli(FIXTURE, ["status", ...s.paths]);
+      assert.equal(st.code, 0, st.stdout + st.stderr);
+      assert.doesNotMatch(st.stdout, /upgrading/);
+      // Another user's file is not root's to remove.
+      assert.equal(Deno.statSync(planted).uid, 65534);
+    });
+  },
+);
+
+Deno.test(
+  asRoot(
+    "`upgrade` replaces an old generation that lies about its generation number",
+  ),
+  async () => {
+    await withScratch(async (s) => {
+      nobodyHome(s);
+      const port = freePort();
+      const old = await started(s, FIXTURE, [
+        "--user",
+        "nobody",
+        "--port",
+        String(port),
+        "--hostile",
+        "generation-zero",
+      ]);
+      await waitFor("the lie", () => s.log().includes("Published generation"));
+      const r = await cli(FIXTURE, [
+        "upgrade",
+        ...s.paths,
+        "--hostile",
+        "none",
+      ]);
+      const next = trackNow(s);
+      assert.equal(r.code, 0, r.stdout + r.stderr);
+      assert.notEqual(next, old);
+      const [pid, generation] = await answer(port);
+      assert.equal(pid, next);
+      assert.ok(generation > 1, `generation ${generation}`);
+      assert.ok(!alive(old));
+    });
+  },
+);
+
+Deno.test(
+  asRoot(
+    "`upgrade` under `start --restart` is not blocked by an `x.request` another user put beside the pidfile",
+  ),
+  async () => {
+    await withScratch(async (s) => {
+      const port = freePort();
+      const r0 = await cli(FIXTURE, [
+        "start",
+        ...s.paths,
+        "--port",
+        String(port),
+        "--restart",
+        "always",
+      ]);
+      assert.equal(r0.code, 0, r0.stdout + r0.stderr);
+      trackNow(s);
+      const [first] = await answer(port);
+      s.track(first);
+      const home = nobodyHome(s);
+      Deno.chmodSync(s.dir, 0o1777);
+      const planted = s.pidfile.replace(/\.pid$/, ".request");
+      const w = await sh(asNobodyLine(home, `mkfifo ${shq(planted)}`));
+      assert.equal(w.code, 0, w.stderr);
+      const r = await cli(FIXTURE, ["upgrade", ...s.paths]);
+      assert.equal(r.code, 0, r.stdout + r.stderr);
+      const [next, generation] = await answer(port);
+      s.track(next);
+      assert.notEqual(next, first);
+      assert.equal(generation, 2);
+    });
+  },
+);
