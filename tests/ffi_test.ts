@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { libc, SysError } from "../ffi/mod.ts";
+import { waitFor } from "./helpers.ts";
 
 const c = libc();
 
@@ -45,7 +46,12 @@ Deno.test("libc().spawn() places descriptors, starts a session and closes everyt
       .split(/\s+/);
     assert.equal(Number(line[0]), pid);
     assert.equal(Number(line[1]), pid, "the child leads its own session");
-    // The kernel's view of the child, now `sleep`: nothing else open.
+    // The kernel's view of the child once it is `sleep` (the shell still
+    // holds its redirection while echo writes): nothing else open.
+    await waitFor(
+      "the child to be sleep",
+      () => Deno.readTextFileSync(`/proc/${pid}/comm`).trim() === "sleep",
+    );
     const fds = [...Deno.readDirSync(`/proc/${pid}/fd`)].map((e) =>
       Number(e.name)
     ).sort((a, b) => a - b);
