@@ -104,6 +104,27 @@ export function cli(
   return collect(Deno.execPath(), ["run", "-A", entry, ...args], opts);
 }
 
+/**
+ * A system tool's path: the tests drive some (logrotate, rsyslogd, setpriv)
+ * that live in sbin, which an ordinary user's PATH often lacks.
+ */
+export function tool(name: string): string {
+  const dirs = [
+    ...(Deno.env.get("PATH") ?? "").split(":"),
+    "/usr/local/sbin",
+    "/usr/sbin",
+    "/sbin",
+  ];
+  for (const dir of dirs.filter((d) => d.startsWith("/"))) {
+    try {
+      if (Deno.statSync(`${dir}/${name}`).isFile) return `${dir}/${name}`;
+    } catch {
+      // not there
+    }
+  }
+  return name;
+}
+
 /** Run a shell command line (for `script`, traps, inherited descriptors). */
 export function sh(
   line: string,

@@ -517,6 +517,9 @@ Deno.test({
       };
       const spaced = await cli(EXAMPLE, [
         "unit",
+        // A system unit, whoever runs the test.
+        "--user",
+        "daemon",
         "--pidfile",
         "/srv/my dir/x.pid",
       ]);
@@ -529,6 +532,9 @@ Deno.test({
 
       const odd = await cli(EXAMPLE, [
         "unit",
+        // A system unit, whoever runs the test.
+        "--user",
+        "daemon",
         "--pidfile",
         `/srv/50%Q "q" \\b/x.pid`,
       ]);

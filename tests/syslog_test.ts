@@ -4,7 +4,15 @@
  * reported once and nothing is lost.
  */
 import assert from "node:assert/strict";
-import { cli, EXAMPLE, sh, started, waitFor, withScratch } from "./helpers.ts";
+import {
+  cli,
+  EXAMPLE,
+  sh,
+  started,
+  tool,
+  waitFor,
+  withScratch,
+} from "./helpers.ts";
 import { defaultPaths } from "../src/resolve.ts";
 
 const missing = (await sh("command -v rsyslogd")).stdout.trim() === "" &&
@@ -27,7 +35,7 @@ template(name="fields" type="string"
 *.* action(type="omfile" file="${out}" template="fields")
 `,
   );
-  const child = new Deno.Command("rsyslogd", {
+  const child = new Deno.Command(tool("rsyslogd"), {
     args: ["-n", "-f", conf, "-i", `${dir}/rsyslogd.pid`],
     stdout: "null",
     stderr: "null",

@@ -20,6 +20,7 @@ import {
   sh,
   shq,
   started,
+  tool,
   victim,
   waitFor,
   withScratch,
@@ -38,7 +39,7 @@ function asNobody(line: string): Promise<{ code: number; stderr: string }> {
 async function lockAsNobody(s: Scratch, path: string): Promise<void> {
   // sh opens the file, flock(1) locks that description, and sleep, exec'd
   // in place of sh, keeps it: one pid to kill.
-  const child = new Deno.Command("setpriv", {
+  const child = new Deno.Command(tool("setpriv"), {
     args: [
       "--reuid=nobody",
       "--regid=nogroup",
