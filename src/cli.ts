@@ -163,6 +163,13 @@ function exitWith(def: DaemonDefinition, err: unknown): never {
   console.error(`${def.name}: ${text}`);
   if (err instanceof UsageError) {
     console.error(`Usage: ${def.name} <command> [options]; try "help"`);
+    // `npm start --port 8080` gives npm the option and us its value.
+    const script = Deno.env.get("npm_lifecycle_event");
+    if (script !== undefined && /^Unexpected argument/.test(err.message)) {
+      console.error(
+        `Under npm, options go after "--": npm run ${script} -- --option value`,
+      );
+    }
   }
   Deno.exit(code);
 }
@@ -512,7 +519,11 @@ async function startCommand(
       stop(libc, located.pidfile, core.stopTimeout, core.readyTimeout),
     );
     if (stopped.outcome !== "not-running") {
-      console.log(`${label(def, core)} stopped (pid ${stopped.pid})`);
+      console.log(
+        `${label(def, core)} stopped (${
+          stopped.supervised ? "supervisor pid" : "pid"
+        } ${stopped.pid})`,
+      );
     }
   }
   const result = await withProgress(

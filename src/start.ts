@@ -25,6 +25,7 @@ import {
 import {
   ExitRecordFile,
   type LaunchRecord,
+  readExitRecord,
   readLaunchRecord,
   readSupervisorState,
   type RecordedOptions,
@@ -327,7 +328,10 @@ async function launch(
     await Promise.all(
       spawned.map((p) => terminate(libc, p, wait).catch(() => {})),
     );
-    removeSideFiles(libc, core.pidfile);
+    // A daemon that failed to start said why: `status` says it too.
+    removeSideFiles(libc, core.pidfile, {
+      keepExit: readExitRecord(libc, core.pidfile)?.how === "failed",
+    });
     pidfile.remove();
   };
   let readEnd: number;

@@ -392,3 +392,24 @@ Deno.test("logs finds the log through the launch record: the pidfile is enough",
     assert.equal((await cli(BEHAVE, ["stop", "--pidfile", s.pidfile])).code, 0);
   });
 });
+
+Deno.test("a daemon that failed to start: status exits 1 and says why, as start did; stop clears it", async () => {
+  await withScratch(async (s) => {
+    const r = await cli(BEHAVE, [
+      "start",
+      ...s.paths,
+      "--behavior",
+      "throw-before-ready",
+    ]);
+    assert.equal(r.code, 1, r.stdout + r.stderr);
+    const st = await cli(BEHAVE, ["status", "--pidfile", s.pidfile]);
+    assert.equal(st.code, 1, st.stdout);
+    assert.match(st.stdout, /not running: it failed \(start-up failed: /);
+    const stop = await cli(BEHAVE, ["stop", "--pidfile", s.pidfile]);
+    assert.match(stop.stdout, /cleared the record of its last run: failed/);
+    assert.equal(
+      (await cli(BEHAVE, ["status", "--pidfile", s.pidfile])).code,
+      3,
+    );
+  });
+});
