@@ -165,7 +165,9 @@ function exitWith(def: DaemonDefinition, err: unknown): never {
     console.error(`Usage: ${def.name} <command> [options]; try "help"`);
     // `npm start --port 8080` gives npm the option and us its value.
     const script = Deno.env.get("npm_lifecycle_event");
-    if (script !== undefined && /^Unexpected argument/.test(err.message)) {
+    const entry = Deno.mainModule.slice(Deno.mainModule.lastIndexOf("/") + 1);
+    const ours = Deno.env.get("npm_lifecycle_script")?.includes(entry);
+    if (ours && /^Unexpected argument/.test(err.message)) {
       console.error(
         `Under npm, options go after "--": npm run ${script} -- --option value`,
       );

@@ -3,7 +3,7 @@
  * that must end in exit 2 with one line and no stack trace, starting nothing.
  */
 import assert from "node:assert/strict";
-import { cli, denoLine, EXAMPLE, sh, shq } from "./helpers.ts";
+import { cli, EXAMPLE, sh, shq } from "./helpers.ts";
 
 Deno.test("help lists every command and option; version names the runtime", async () => {
   const help = await cli(EXAMPLE, ["help"]);
@@ -147,17 +147,23 @@ Deno.test("without FFI (--deny-ffi), help, version and unit work, and start, sto
 Deno.test("an option given to npm instead of the program gets a hint to put it after --", async () => {
   // `npm start --port 8080` runs `daemon.ts start 8080`.
   const r = await cli(EXAMPLE, ["start", "8080"], {
-    env: { npm_lifecycle_event: "start" },
+    env: {
+      npm_lifecycle_event: "start",
+      npm_lifecycle_script: "env deno run -A daemon.ts start",
+    },
   });
   assert.equal(r.code, 2);
   assert.match(
     r.stderr,
     /Unexpected argument "8080"\n.*\nUnder npm, options go after "--": npm run start -- --option value\n$/,
   );
-  // Not under npm (`npm test` itself sets the variable for the suite).
-  const plain = await sh(
-    `env -u npm_lifecycle_event ${denoLine(EXAMPLE, ["start", "8080"])}`,
-  );
+  // Not run by that script (`npm test` runs the suite, not the daemon).
+  const plain = await cli(EXAMPLE, ["start", "8080"], {
+    env: {
+      npm_lifecycle_event: "test",
+      npm_lifecycle_script: "env deno test -A tests/",
+    },
+  });
   assert.equal(plain.code, 2);
   assert.doesNotMatch(plain.stderr, /Under npm/);
 });

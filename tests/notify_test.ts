@@ -67,8 +67,10 @@ Deno.test("start → reload → stop sends READY with MAINPID, RELOADING, READY,
       });
       const pid = s.track()!;
       assert.equal(r.code, 0, r.stderr);
-      assert.equal((await cli(EXAMPLE, ["reload", ...s.paths])).code, 0);
-      assert.equal((await cli(EXAMPLE, ["stop", ...s.paths])).code, 0);
+      const reload = await cli(EXAMPLE, ["reload", ...s.paths]);
+      assert.equal(reload.code, 0, reload.stdout + reload.stderr);
+      const stop = await cli(EXAMPLE, ["stop", ...s.paths]);
+      assert.equal(stop.code, 0, stop.stdout + stop.stderr);
       await waitFor("STOPPING=1", () => l.texts().includes("STOPPING=1"));
       const texts = l.texts();
       assert.match(
