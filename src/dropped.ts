@@ -7,6 +7,7 @@
  * @module
  */
 import { SysError } from "../ffi/mod.ts";
+import { type Timer, unreferenced } from "./timer.ts";
 
 /** Where records go. */
 export type Destination = "syslog" | "log file";
@@ -37,7 +38,7 @@ export class DroppedRecords {
   #episodes = new Map<Destination, Episode>();
   #publish?: (total: number) => void;
   #publishMs = 1000;
-  #timer?: ReturnType<typeof setTimeout>;
+  #timer?: Timer;
 
   /** Records lost so far, at every destination. */
   get total(): number {
@@ -96,12 +97,10 @@ export class DroppedRecords {
 
   #schedule(): void {
     if (this.#publish === undefined || this.#timer !== undefined) return;
-    const timer = setTimeout(() => {
+    this.#timer = unreferenced(this.#publishMs, () => {
       this.#timer = undefined;
       this.#publish?.(this.#total);
-    }, this.#publishMs);
-    Deno.unrefTimer(timer);
-    this.#timer = timer;
+    });
   }
 }
 

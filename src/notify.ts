@@ -7,6 +7,7 @@
  */
 import type { Logger } from "@logtape/logtape";
 import { type Libc, SysError } from "../ffi/mod.ts";
+import { everyUnreferenced, type Timer } from "./timer.ts";
 
 /**
  * Variables of the service-manager protocols the library consumes, removed
@@ -54,7 +55,7 @@ export class ServiceManager {
   #notifyFd: number | undefined;
   #log: Logger;
   #warned = false;
-  #watchdog: ReturnType<typeof setInterval> | undefined;
+  #watchdog: Timer | undefined;
 
   private constructor(
     libc: Libc,
@@ -173,10 +174,9 @@ export class ServiceManager {
   startWatchdog(): void {
     if (this.watchdogMs === undefined || this.#watchdog !== undefined) return;
     this.notify({ WATCHDOG: 1 });
-    this.#watchdog = setInterval(
-      () => this.notify({ WATCHDOG: 1 }),
+    this.#watchdog = everyUnreferenced(
       this.watchdogMs,
+      () => this.notify({ WATCHDOG: 1 }),
     );
-    Deno.unrefTimer(this.#watchdog);
   }
 }

@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { everyUnreferenced, type Timer, unreferenced } from "./timer.ts";
 
 /** How long a wait lasts before it is shown, and how often it is redrawn. */
 const SHOW_AFTER_MS = 2000;
@@ -58,18 +59,16 @@ export async function withProgress<T>(
     writeAll(out, `\r${line}${" ".repeat(Math.max(0, shown - line.length))}`);
     shown = line.length;
   };
-  let timer: ReturnType<typeof setInterval> | undefined;
-  const first = setTimeout(() => {
+  let timer: Timer | undefined;
+  const first = unreferenced(SHOW_AFTER_MS, () => {
     draw();
-    timer = setInterval(draw, EVERY_MS);
-    Deno.unrefTimer(timer);
-  }, SHOW_AFTER_MS);
-  Deno.unrefTimer(first);
+    timer = everyUnreferenced(EVERY_MS, draw);
+  });
   try {
     return await work;
   } finally {
-    clearTimeout(first);
-    clearInterval(timer);
+    first.cancel();
+    timer?.cancel();
     if (shown > 0) writeAll(out, `\r${" ".repeat(shown)}\r`);
   }
 }

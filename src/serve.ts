@@ -37,7 +37,7 @@ import { SERVICE_ENV, ServiceManager } from "./notify.ts";
 import { describeLogTo } from "./resolve.ts";
 import { oneLine } from "./text.ts";
 import { leavePrivateDenoDir, type PrivateDenoDir } from "./denodir.ts";
-import { after, type Timer } from "./timer.ts";
+import { after, everyUnreferenced, type Timer, unreferenced } from "./timer.ts";
 import { LibcMissing } from "./without_libc.ts";
 
 /** How the payload is being run. */
@@ -98,17 +98,16 @@ function supervisorGone(libc: Libc, released: Promise<void>): Promise<void> {
     libc.close(wakeWrite);
     if (which === 0) return;
     await new Promise<void>((resolve) => {
-      const timer = setInterval(async () => {
+      const timer = everyUnreferenced(1000, async () => {
         try {
           // The supervisor never writes: readable means end of file.
           if (!(await libc.pidfdWait(LIFELINE_FD, 0))) return;
         } catch {
           // As above.
         }
-        clearInterval(timer);
+        timer.cancel();
         resolve();
-      }, 1000);
-      Deno.unrefTimer(timer);
+      });
     });
   })();
 }
@@ -794,19 +793,6 @@ class DaemonRun {
 const SUPERVISOR_GONE = "the supervisor's exit";
 
 /**
- * A timer that does not keep the daemon alive: once main() has returned,
- * what it left running decides when the daemon ends, not the stop deadline.
- * (On the runtime's `setTimeout`, which loads Node's timers in Deno 2.9:
- * a web timer that is listened to cannot be unreferenced. Only this path
- * pays for it.)
- */
-function unreferenced(ms: number, fn: () => void): Timer {
-  const id = setTimeout(fn, ms);
-  Deno.unrefTimer(id);
-  return { cancel: () => clearTimeout(id) };
-}
-
-/**
  * Stop requests (SIGTERM, SIGINT, the supervisor's end): the first aborts
  * the payload's signal and starts the stop timeout; a second one, or the
  * timeout, ends the daemon at once.
@@ -867,6 +853,8 @@ class StopRequests {
           // The exit code is resolved.
         }
       };
+      // Once main() has returned, what it left running decides when the
+      // daemon ends, not this deadline.
       this.#timer = this.mainReturned()
         ? unreferenced(this.timeoutSeconds * 1000, timedOut)
         : after(this.timeoutSeconds * 1000, timedOut);

@@ -9,6 +9,7 @@
 import type { LogLevel, LogRecord } from "@logtape/logtape";
 import { type Libc, SysError } from "../ffi/mod.ts";
 import { type DroppedRecords, records } from "./dropped.ts";
+import { type Timer, unreferenced } from "./timer.ts";
 
 /** syslog(3) severities by LogTape level, as sd-daemon prefixes and syslog use them. */
 export const SEVERITY: Record<LogLevel, number> = {
@@ -158,7 +159,7 @@ class SyslogSender<R extends SyslogRecord> {
   readonly #backlog: { record: R; data: Uint8Array }[] = [];
   #backlogBytes = 0;
   #retryMs = RETRY_FIRST_MS;
-  #timer: ReturnType<typeof setTimeout> | undefined;
+  #timer: Timer | undefined;
   #fellBack = false;
 
   constructor(libc: Libc, opts: SyslogSinkOptions<R>) {
@@ -264,7 +265,8 @@ class SyslogSender<R extends SyslogRecord> {
   /** Retry the backlog later, sooner while it moves, backing off while it does not. */
   #schedule(): void {
     if (this.#timer !== undefined) return;
-    this.#timer = setTimeout(() => {
+    // What still waits at exit is lost: it never keeps the process alive.
+    this.#timer = unreferenced(this.#retryMs, () => {
       this.#timer = undefined;
       const waiting = this.#backlog.length;
       if (this.#flush()) {
@@ -275,9 +277,7 @@ class SyslogSender<R extends SyslogRecord> {
         ? RETRY_FIRST_MS
         : Math.min(this.#retryMs * 2, RETRY_MAX_MS);
       this.#schedule();
-    }, this.#retryMs);
-    // What still waits at exit is lost: it never keeps the process alive.
-    Deno.unrefTimer(this.#timer);
+    });
   }
 
   /**

@@ -6,9 +6,10 @@
  * while an "abort" listener is attached the timer keeps the process alive,
  * and once it is removed it no longer does. A listened-to web timer cannot
  * be unreferenced, so the few timers that must not keep the process alive
- * stay on `setTimeout` + `Deno.unrefTimer`, on rare paths only: dropped log
- * records (`dropped.ts`), a syslog backlog (`syslog.ts`), the systemd
- * watchdog (`notify.ts`).
+ * ({@linkcode unreferenced}, {@linkcode everyUnreferenced}) stay on
+ * `setTimeout` + `Deno.unrefTimer`, on rare paths only: dropped log records,
+ * a syslog backlog, the systemd watchdog, a progress line, and a daemon
+ * whose `main()` has returned (its stop deadline, its supervisor's lifeline).
  *
  * @module
  */
@@ -64,4 +65,21 @@ export async function within<T>(
 // `AbortSignal.timeout` takes a whole, finite, non-negative count.
 function delay(ms: number): number {
   return Math.min(Math.max(0, Math.ceil(ms)), 2 ** 31 - 1);
+}
+
+/**
+ * Call `fn` once after `ms` milliseconds, without keeping the process alive
+ * for it (on `setTimeout`: see the module's note on its cost).
+ */
+export function unreferenced(ms: number, fn: () => void): Timer {
+  const id = setTimeout(fn, ms);
+  Deno.unrefTimer(id);
+  return { cancel: () => clearTimeout(id) };
+}
+
+/** Call `fn` every `ms` milliseconds, without keeping the process alive for it. */
+export function everyUnreferenced(ms: number, fn: () => void): Timer {
+  const id = setInterval(fn, ms);
+  Deno.unrefTimer(id);
+  return { cancel: () => clearInterval(id) };
 }
