@@ -49,7 +49,7 @@ import { pidfilePolicy } from "./pidfile.ts";
  * the daemon (which announces itself with `MAINPID`): `WATCHDOG_PID` goes and
  * `WATCHDOG_USEC` stays; a watchdog meant for another process goes entirely.
  */
-export function handOverServiceEnv(): void {
+function handOverServiceEnv(): void {
   for (const name of ["LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"]) {
     Deno.env.delete(name);
   }
@@ -58,6 +58,21 @@ export function handOverServiceEnv(): void {
     Deno.env.delete("WATCHDOG_USEC");
   }
   Deno.env.delete("WATCHDOG_PID");
+}
+
+/**
+ * The environment a session leader is spawned with: the service manager's
+ * variables handed over, and with `--clear-env` only what the daemon may
+ * see (`undefined`: this process's own).
+ */
+export function leaderEnv(
+  core: CoreOptions,
+  declaredEnv: readonly string[] = [],
+): Record<string, string> | undefined {
+  handOverServiceEnv();
+  return core.clearEnv
+    ? clearedEnv(Deno.env.toObject(), declaredEnv)
+    : undefined;
 }
 
 /** Who the log file is handed to, for a daemon that becomes `identity`. */
@@ -429,11 +444,8 @@ function spawnLeader(
   pidfile: Pidfile,
   spawned: Pinned[],
 ): number {
-  const { declaredEnv = [], identity } = options;
-  handOverServiceEnv();
-  const env = core.clearEnv
-    ? clearedEnv(Deno.env.toObject(), declaredEnv)
-    : undefined;
+  const { declaredEnv, identity } = options;
+  const env = leaderEnv(core, declaredEnv);
   const [r, w] = libc.pipe();
   try {
     const leader = spawnStage(

@@ -21,13 +21,12 @@ import { DaemonError, Exit } from "./errors.ts";
 import { inspectPidfile, pidfilePolicy } from "./pidfile.ts";
 import { pinDaemon } from "./pin.ts";
 import { type Pinned, terminate } from "./process.ts";
-import { clearedEnv } from "./privileges.ts";
 import { openChecked } from "./safe_open.ts";
 import { spawnStage, SUPERVISOR_GRACE } from "./stage.ts";
 import {
   awaitReadiness,
   failure,
-  handOverServiceEnv,
+  leaderEnv,
   openStart,
   type StartOptions,
 } from "./start.ts";
@@ -336,10 +335,7 @@ async function spawnGeneration(
     upgrade: { generation: number; previous: number };
   },
 ): Promise<NextGeneration> {
-  handOverServiceEnv();
-  const env = core.clearEnv
-    ? clearedEnv(Deno.env.toObject(), options.declaredEnv ?? [])
-    : undefined;
+  const env = leaderEnv(core, options.declaredEnv);
   const [readEnd, readyW] = libc.pipe();
   const [pidR, pidW] = libc.pipe();
   let leader: Pinned;
