@@ -167,22 +167,10 @@ export function systemdUnit(input: UnitInput): string {
     `Description=${systemdText(input.description)}`,
     "After=network.target",
     "",
-    "[Service]",
-    "Type=notify",
-    "NotifyAccess=main",
-    `ExecStart=${input.command.map(systemdWord).join(" ")}`,
-    "ExecReload=/bin/kill -HUP $MAINPID",
-    // The manager supervises: --restart maps onto its own setting.
-    `Restart=${input.restart ?? "on-failure"}`,
-    ...(input.restart !== undefined && input.restart !== "no"
-      ? [`RestartSec=${core.restartDelay}`]
-      : []),
-    `TimeoutStopSec=${Math.ceil(core.stopTimeout) + 5}`,
-    ...(input.user ? [`User=${systemdText(input.user)}`] : []),
-    ...(input.group ? [`Group=${systemdText(input.group)}`] : []),
-    `UMask=${core.umask.toString(8).padStart(4, "0")}`,
-    ...(core.noNewPrivs ? ["NoNewPrivileges=yes"] : []),
-    ...(core.noCoreDumps ? ["LimitCORE=0"] : []),
+    ...serviceLines(input, [
+      ...(input.user ? [`User=${systemdText(input.user)}`] : []),
+      ...(input.group ? [`Group=${systemdText(input.group)}`] : []),
+    ]),
     "ProtectSystem=strict",
     // The program itself under /home or /root (development) must stay readable.
     underHome ? "ProtectHome=read-only" : "ProtectHome=yes",
@@ -201,6 +189,32 @@ export function systemdUnit(input: UnitInput): string {
 }
 
 /**
+ * What a system unit and a user unit say alike of the service: how it runs,
+ * reloads, restarts and stops, and its hardening; `identity` (`User=`,
+ * `Group=`) goes before the hardening.
+ */
+function serviceLines(input: UnitInput, identity: string[]): string[] {
+  const { core } = input;
+  return [
+    "[Service]",
+    "Type=notify",
+    "NotifyAccess=main",
+    `ExecStart=${input.command.map(systemdWord).join(" ")}`,
+    "ExecReload=/bin/kill -HUP $MAINPID",
+    // The manager supervises: --restart maps onto its own setting.
+    `Restart=${input.restart ?? "on-failure"}`,
+    ...(input.restart !== undefined && input.restart !== "no"
+      ? [`RestartSec=${core.restartDelay}`]
+      : []),
+    `TimeoutStopSec=${Math.ceil(core.stopTimeout) + 5}`,
+    ...identity,
+    `UMask=${core.umask.toString(8).padStart(4, "0")}`,
+    ...(core.noNewPrivs ? ["NoNewPrivileges=yes"] : []),
+    ...(core.noCoreDumps ? ["LimitCORE=0"] : []),
+  ];
+}
+
+/**
  * A systemd user unit (`~/.config/systemd/user/NAME.service`): what the
  * system unit says, less `User=`/`Group=` and the sandboxing that a user's
  * manager can only apply inside a user namespace (`ProtectSystem=`,
@@ -209,7 +223,7 @@ export function systemdUnit(input: UnitInput): string {
  * user's own (`$XDG_RUNTIME_DIR/NAME`, `~/.local/state/NAME`).
  */
 function systemdUserUnit(input: UnitInput): string {
-  const { name, core } = input;
+  const { name } = input;
   if (input.user !== undefined || input.group !== undefined) {
     throw new UsageError(
       "A user unit runs as the user whose service manager runs it: drop --user and --group, or make a system unit without --user-unit",
@@ -219,19 +233,7 @@ function systemdUserUnit(input: UnitInput): string {
     "[Unit]",
     `Description=${systemdText(input.description)}`,
     "",
-    "[Service]",
-    "Type=notify",
-    "NotifyAccess=main",
-    `ExecStart=${input.command.map(systemdWord).join(" ")}`,
-    "ExecReload=/bin/kill -HUP $MAINPID",
-    `Restart=${input.restart ?? "on-failure"}`,
-    ...(input.restart !== undefined && input.restart !== "no"
-      ? [`RestartSec=${core.restartDelay}`]
-      : []),
-    `TimeoutStopSec=${Math.ceil(core.stopTimeout) + 5}`,
-    `UMask=${core.umask.toString(8).padStart(4, "0")}`,
-    ...(core.noNewPrivs ? ["NoNewPrivileges=yes"] : []),
-    ...(core.noCoreDumps ? ["LimitCORE=0"] : []),
+    ...serviceLines(input, []),
     `RuntimeDirectory=${name}`,
     `StateDirectory=${name}`,
     "",
