@@ -130,19 +130,36 @@ function longOption(
     }
     return { name, value: spec.bare, width: 1 };
   }
+  return {
+    name,
+    value: separateValue(option, next, `${option}=VALUE`),
+    width: 2,
+  };
+}
+
+/**
+ * The value given as the next argument of `option`, or a usage error:
+ * missing, or starting with "-" (`--pidfile --port 8000` is more likely a
+ * forgotten value than a pidfile named "--port"; "-" alone is a value).
+ *
+ * @param attached How to write the value attached instead.
+ */
+function separateValue(
+  option: string,
+  next: string | undefined,
+  attached: string,
+): string {
   if (next === undefined) {
     throw new UsageError(`Option ${quote(option)} needs a value`);
   }
-  // `--pidfile --port 8000` is more likely a forgotten value than a pidfile
-  // named "--port"; "-" alone is a value.
   if (next.length > 1 && next.startsWith("-")) {
     throw new UsageError(
       `Option ${
         quote(option)
-      } has a value starting with "-": write it as ${option}=VALUE`,
+      } has a value starting with "-": write it as ${attached}`,
     );
   }
-  return { name, value: next, width: 2 };
+  return next;
 }
 
 /**
@@ -182,18 +199,7 @@ function shortGroup(
       given.push([name, spec.bare]);
       return { given, width: 1 };
     }
-    const next: string | undefined = args[i + 1];
-    if (next === undefined) {
-      throw new UsageError(`Option ${quote(option)} needs a value`);
-    }
-    if (next.length > 1 && next.startsWith("-")) {
-      throw new UsageError(
-        `Option ${
-          quote(option)
-        } has a value starting with "-": write it as ${option}VALUE`,
-      );
-    }
-    given.push([name, next]);
+    given.push([name, separateValue(option, args[i + 1], `${option}VALUE`)]);
     return { given, width: 2 };
   }
   return { given, width: 1 };
