@@ -562,3 +562,44 @@ Deno.test(
     });
   },
 );
+
+Deno.test("`upgrade` runs the program as it is on disk now: a changed script answers in the new generation", async () => {
+  await withScratch(async (s) => {
+    // A copy of the fixture the test can change, importing the library by
+    // absolute path.
+    const lib = new URL("../", import.meta.url);
+    const copy = `${s.dir}/daemon.ts`;
+    const text = Deno.readTextFileSync(FIXTURE)
+      .replaceAll('"../../mod.ts"', JSON.stringify(`${lib}mod.ts`))
+      .replaceAll('"../../ffi/mod.ts"', JSON.stringify(`${lib}ffi/mod.ts`));
+    Deno.writeTextFileSync(copy, text);
+    // Its configuration: the project's, its paths made absolute.
+    const config = JSON.parse(Deno.readTextFileSync(new URL("deno.json", lib)));
+    Deno.writeTextFileSync(
+      `${s.dir}/deno.json`,
+      JSON.stringify({
+        imports: Object.fromEntries(
+          Object.entries(config.imports as Record<string, string>).map((
+            [k, v],
+          ) => [k, new URL(v, lib).href]),
+        ),
+        unstable: config.unstable,
+      }),
+    );
+    const port = freePort();
+    const old = await started(s, copy, ["--port", String(port)]);
+    assert.deepEqual(await answer(port), [old, 1]);
+    const answers = "`${Deno.pid} ${ctx.generation}\\n`";
+    assert.ok(text.includes(answers), "the fixture's answer line");
+    Deno.writeTextFileSync(
+      copy,
+      text.replace(answers, "`${Deno.pid} ${ctx.generation} 2.0\\n`"),
+    );
+    const r = await cli(copy, ["upgrade", ...s.paths]);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    const next = s.track()!;
+    const body = await (await fetch(`http://127.0.0.1:${port}/`)).text();
+    assert.equal(body, `${next} 2 2.0\n`, "the new code answers");
+    assert.equal((await cli(copy, ["stop", ...s.paths])).code, 0);
+  });
+});
