@@ -98,7 +98,7 @@ export function nameBindErrors(): void {
 }
 
 /** The lowest port an unprivileged process may bind, from the kernel. */
-export function unprivilegedPortStart(): number {
+function unprivilegedPortStart(): number {
   try {
     const text = Deno.readTextFileSync(
       "/proc/sys/net/ipv4/ip_unprivileged_port_start",

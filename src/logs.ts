@@ -511,7 +511,7 @@ function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
  * text with every control character but newline and tab escaped, and each
  * byte that is not UTF-8 shown as `\xNN`.
  */
-export function stdoutOutput(libc: Libc, signal?: AbortSignal): Output {
+function stdoutOutput(libc: Libc, signal?: AbortSignal): Output {
   const terminal = Deno.stdout.isTerminal() ? new TerminalText() : null;
   const encoder = new TextEncoder();
   // A write to a reader that stopped reading never returns: `signal` ends

@@ -101,7 +101,7 @@ export interface UpgradeRequest {
 }
 
 /** The upgrade request for a pidfile: `x.pid` → `x.request`. */
-export function requestPath(pidfile: string): string {
+function requestPath(pidfile: string): string {
   return `${base(pidfile)}.request`;
 }
 
@@ -216,12 +216,12 @@ export function exitPath(pidfile: string): string {
 }
 
 /** The launch record for a pidfile: `x.pid` → `x.launch`. */
-export function launchPath(pidfile: string): string {
+function launchPath(pidfile: string): string {
   return `${base(pidfile)}.launch`;
 }
 
 /** The upgrade in progress for a pidfile: `x.pid` → `x.upgrade`. */
-export function upgradePath(pidfile: string): string {
+function upgradePath(pidfile: string): string {
   return `${base(pidfile)}.upgrade`;
 }
 

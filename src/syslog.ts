@@ -65,7 +65,7 @@ const encoder = new TextEncoder();
 export type SyslogRecord = Pick<LogRecord, "level" | "message" | "timestamp">;
 
 /** A record's message with its values filled in. */
-export function messageText(record: SyslogRecord): string {
+function messageText(record: SyslogRecord): string {
   return record.message
     .map((part, i) =>
       i % 2 === 0

@@ -235,7 +235,7 @@ function pidfileOf(libc: Libc, path: string, pid: number): FileStat {
  * @throws {DaemonError} When no read-only descriptor of the pidfile carries
  * the lock (exit 4 when `pidfd_getfd` is not allowed).
  */
-export function takeLock(libc: Libc, old: Pinned, file: FileStat): number {
+function takeLock(libc: Libc, old: Pinned, file: FileStat): number {
   const refuse = (why: string, code: number = Exit.FAILURE) =>
     new DaemonError(
       `Cannot take over the pidfile's lock from pid ${old.pid}: ${why}`,

@@ -63,7 +63,7 @@ export function needsLibc(
  *
  * @param why Why libc cannot be had.
  */
-export function libcWithoutFfi(why: Error): Libc {
+function libcWithoutFfi(why: Error): Libc {
   const own: Partial<Libc> = {
     umask: (mask) => Deno.umask(mask),
     chdir: (path) => Deno.chdir(path),
