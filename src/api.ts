@@ -11,7 +11,6 @@
  * @module
  */
 import { libc } from "../ffi/mod.ts";
-import * as control from "./control.ts";
 import type { StatusResult, StopResult } from "./control.ts";
 import { CORE_OPTIONS, resolvePath } from "./options.ts";
 import * as pidfiles from "./pidfile.ts";
@@ -76,6 +75,14 @@ export type PidfileState =
   /** The file exists but nobody holds its lock: its daemon is gone. */
   | { readonly state: "stale"; readonly pid: number | undefined };
 
+/**
+ * The control commands, loaded on first use: a program that imports denod
+ * for its daemon's other stages does not compile them.
+ */
+function control(): Promise<typeof import("./control.ts")> {
+  return import("./control.ts");
+}
+
 /** `value` seconds, checked as `--stop-timeout` and friends are. */
 function seconds(name: string, value: number | undefined, fallback: number) {
   if (value === undefined) return fallback;
@@ -127,12 +134,13 @@ export function stop(
   pidfile: string,
   options: StopOptions = {},
 ): Promise<StopResult> {
-  return control.stop(
+  const args = [
     libc(),
     absolute(pidfile),
     seconds("stopTimeout", options.stopTimeout, STOP_TIMEOUT),
     seconds("readyTimeout", options.readyTimeout, READY_TIMEOUT),
-  );
+  ] as const;
+  return control().then((c) => c.stop(...args));
 }
 
 /**
@@ -167,7 +175,8 @@ export function status(
   const path = absolute(pidfile);
   const name = options.name ??
     path.slice(path.lastIndexOf("/") + 1).replace(/\.pid$/, "");
-  return control.status(libc(), name, path);
+  const os = libc();
+  return control().then((c) => c.status(os, name, path));
 }
 
 /**
@@ -202,7 +211,10 @@ export async function reload(
   options: ReloadOptions = {},
 ): Promise<ReloadResult> {
   const timeout = seconds("timeout", options.timeout, READY_TIMEOUT);
-  return { pid: await control.reload(libc(), absolute(pidfile), timeout) };
+  const os = libc();
+  return {
+    pid: await (await control()).reload(os, absolute(pidfile), timeout),
+  };
 }
 
 /**

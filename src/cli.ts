@@ -24,6 +24,7 @@ import {
 import type { ParsedCommandLine } from "./parse.ts";
 import {
   type Caller,
+  checkChdir,
   type DefaultPaths,
   defaultPaths,
   describeLogTo,
@@ -31,9 +32,7 @@ import {
   instanceName,
   resolveOptions,
 } from "./resolve.ts";
-import { checkChdir, checkStart, runLeader, start } from "./start.ts";
-import { reload, status, type StatusReport, stop } from "./control.ts";
-import { withProgress } from "./progress.ts";
+import type { StatusReport } from "./control.ts";
 import { Pidfile } from "./pidfile.ts";
 import { ago, formatDuration } from "./words.ts";
 import { programCommand } from "./program.ts";
@@ -215,6 +214,8 @@ const HANDLERS: Record<
   restart: (run) => startCommand(run, true),
   upgrade: (run) => upgradeCommand(run),
   stop: async ({ libc, def, core }) => {
+    const { stop } = await import("./control.ts");
+    const { withProgress } = await import("./progress.ts");
     const result = await withProgress(
       `Waiting for ${def.name} to stop`,
       stop(libc, core.pidfile!, core.stopTimeout, core.readyTimeout),
@@ -241,6 +242,7 @@ const HANDLERS: Record<
   status: async (run) => {
     if (run.options.all === true) return await statusOfAll(run);
     const { libc, def, core, options } = run;
+    const { status } = await import("./control.ts");
     const result = await status(
       libc,
       label(def, core),
@@ -283,6 +285,7 @@ const HANDLERS: Record<
     }
   },
   reload: async ({ libc, def, core }) => {
+    const { reload } = await import("./control.ts");
     const pid = await reload(libc, core.pidfile!, core.readyTimeout);
     console.log(`${label(def, core)} reloaded (pid ${pid})`);
     return Exit.OK;
@@ -458,7 +461,10 @@ async function runStage(
   stage: Stage,
   runsOn: () => void,
 ): Promise<number> {
-  if (stage.stage === "leader") return runLeader(libc, stage);
+  if (stage.stage === "leader") {
+    const { runLeader } = await import("./leader.ts");
+    return runLeader(libc, stage);
+  }
   if (stage.stage === "supervisor") {
     const { runSupervisor } = await import("./supervise.ts");
     return await runSupervisor(libc, stage);
@@ -496,6 +502,9 @@ async function startCommand(
   restart: boolean,
 ): Promise<number> {
   requireRoot(libc, identity);
+  const { checkStart, start } = await import("./start.ts");
+  const { stop } = await import("./control.ts");
+  const { withProgress } = await import("./progress.ts");
   const located = { ...core, pidfile: core.pidfile! };
   const usesDefaultDir = !core.pidfileGiven ||
     options["log-file"] === undefined;
@@ -684,6 +693,7 @@ async function statusOfAll(
       );
     }
   }
+  const { status } = await import("./control.ts");
   const caller = callerOf(libc);
   const dir = dirname(defaultPaths(def.name, caller).pidfile);
   const instances = findInstances(dir, def.name);

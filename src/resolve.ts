@@ -190,3 +190,20 @@ export function describeLogTo(core: CoreOptions): string {
     ? core.logFile
     : "stderr";
 }
+
+/** Refuse a `--chdir` that is not an existing directory, before detaching. */
+export function checkChdir(dir: string): void {
+  let isDir = false;
+  try {
+    isDir = Deno.statSync(dir).isDirectory;
+  } catch {
+    // reported below
+  }
+  if (!isDir) {
+    throw new UsageError(
+      `Cannot use --chdir ${
+        JSON.stringify(dir)
+      }: it is not an existing directory`,
+    );
+  }
+}

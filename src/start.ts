@@ -7,18 +7,13 @@
  * @module
  */
 import type { Libc } from "../ffi/mod.ts";
-import { DaemonError, Exit, UsageError } from "./errors.ts";
+import { DaemonError, Exit } from "./errors.ts";
 import { type LogOwner, openLogFile, UNCHANGED_ID } from "./logfile.ts";
 import type { CoreOptions } from "./options.ts";
 import { inspectPidfile, Pidfile, PidfileLockedError } from "./pidfile.ts";
-import { type ReadinessMessage, readMessages, sendLine } from "./readiness.ts";
+import { type ReadinessMessage, readMessages } from "./readiness.ts";
 import {
-  inheritedExitFd,
-  PIDFILE_FD,
-  PIDFILE_WRITE_FD,
-  READY_FD,
   spawnStage,
-  type Stage,
   SUPERVISOR_GRACE,
   type SupervisorConfig,
 } from "./stage.ts";
@@ -36,7 +31,7 @@ import { FACILITIES } from "./syslog.ts";
 import { pinDaemon } from "./pin.ts";
 import { type Pinned, terminate } from "./process.ts";
 import { clearedEnv, type Identity } from "./privileges.ts";
-import { describeLogTo } from "./resolve.ts";
+import { checkChdir, describeLogTo } from "./resolve.ts";
 import { closeParent, openParent } from "./safe_open.ts";
 import { oneLine } from "./text.ts";
 import { after, sleep, type Timer, within } from "./timer.ts";
@@ -124,83 +119,6 @@ function supervisorConfig(
 }
 
 /**
- * The session leader's whole job: spawn the daemon, or the supervisor of
- * `start --restart` (not a session leader, so it can never acquire a
- * controlling terminal), record its pid, and end. Only the leader gets a
- * descriptor it can write the pidfile through; the next stage gets the lock.
- */
-export function runLeader(
-  libc: Libc,
-  stage: Extract<Stage, { stage: "leader" }>,
-): number {
-  try {
-    // Set here, in the one thread that spawns the next stage, every thread
-    // of it (and of every daemon a supervisor spawns) inherits it.
-    if (stage.noNewPrivs) libc.setNoNewPrivs();
-    if (stage.upgrade) return spawnUpgrade(libc, stage);
-    const pidfile = Pidfile.adopt(
-      libc,
-      stage.pidfile,
-      PIDFILE_FD,
-      PIDFILE_WRITE_FD,
-    );
-    const { supervise, ...common } = stage;
-    const next: Stage = supervise === null
-      ? { ...common, stage: "daemon", supervisor: null, denoDir: null }
-      : { ...common, stage: "supervisor", supervise };
-    const pid = spawnStage(
-      libc,
-      next,
-      {
-        stdio: { out: 1 },
-        readyFd: READY_FD,
-        pidfileFd: pidfile.fd,
-        exitFd: inheritedExitFd(libc),
-      },
-    );
-    // The pidfile names that process from now on, while the lock is held.
-    pidfile.write(pid);
-    pidfile.closeWriter();
-    return Exit.OK;
-  } catch (err) {
-    sendLine(
-      libc,
-      READY_FD,
-      "ERROR",
-      `Cannot spawn the daemon: ${(err as Error).message}`,
-    );
-    return Exit.FAILURE;
-  }
-}
-
-/**
- * The session leader of an upgrade: spawn the new daemon on the shared
- * lock and tell `upgrade` its pid through the pipe on
- * {@linkcode PIDFILE_WRITE_FD}; the pidfile is rewritten by `upgrade` once
- * the new generation is ready.
- */
-function spawnUpgrade(
-  libc: Libc,
-  stage: Extract<Stage, { stage: "leader" }>,
-): number {
-  libc.setCloexec(PIDFILE_FD, true);
-  libc.setCloexec(PIDFILE_WRITE_FD, true);
-  const { supervise: _, ...common } = stage;
-  const pid = spawnStage(
-    libc,
-    { ...common, stage: "daemon", supervisor: null, denoDir: null },
-    {
-      stdio: { out: 1 },
-      readyFd: READY_FD,
-      pidfileFd: PIDFILE_FD,
-      exitFd: inheritedExitFd(libc),
-    },
-  );
-  libc.write(PIDFILE_WRITE_FD, new TextEncoder().encode(`${pid}\n`));
-  return Exit.OK;
-}
-
-/**
  * Create a default private directory and any missing parent, each mode
  * 0700 whatever the umask.
  */
@@ -223,23 +141,6 @@ function ensurePrivateDir(dir: string): void {
         { cause: err },
       );
     }
-  }
-}
-
-/** Refuse a `--chdir` that is not an existing directory, before detaching. */
-export function checkChdir(dir: string): void {
-  let isDir = false;
-  try {
-    isDir = Deno.statSync(dir).isDirectory;
-  } catch {
-    // reported below
-  }
-  if (!isDir) {
-    throw new UsageError(
-      `Cannot use --chdir ${
-        JSON.stringify(dir)
-      }: it is not an existing directory`,
-    );
   }
 }
 

@@ -33,7 +33,7 @@ Deno.test("help lists every command and option; version names the runtime", asyn
   );
 });
 
-Deno.test("the modules every process loads (down to the session leader), the caller of each command and the supervisor load nothing from Node or npm; the daemon leaves out the parser", async () => {
+Deno.test("the modules every process loads (down to the session leader), the caller of each command and the supervisor load nothing from Node or npm; the session leader loads neither start nor the control commands; the daemon leaves out the parser", async () => {
   // LogTape (through npm) starts Node compatibility, tens of milliseconds of
   // each boot and megabytes that a long-lived supervisor would keep; only
   // the daemon imports it, dynamically.
@@ -76,9 +76,27 @@ Deno.test("the modules every process loads (down to the session leader), the cal
   const everyProcess = loaded(graph.roots);
   assert.deepEqual(heavy(everyProcess), []);
   assert.ok(
-    everyProcess.some((s) => s.endsWith("/src/start.ts")),
+    everyProcess.some((s) => s.endsWith("/src/cli.ts")),
     "the walk reached the CLI",
   );
+  // Each command imports its own implementation: the session leader, which
+  // loads only what every process loads and its own module, compiles none.
+  const leader = graph.modules.find((m) =>
+    m.specifier.endsWith("/src/leader.ts")
+  );
+  assert.ok(leader, "the session leader is in the graph");
+  const leaderLoads = loaded([...graph.roots, leader.specifier]);
+  for (
+    const file of [
+      "/src/start.ts",
+      "/src/control.ts",
+      "/src/parse.ts",
+      "/src/serve.ts",
+      "/src/log.ts",
+    ]
+  ) {
+    assert.ok(!leaderLoads.some((s) => s.endsWith(file)), file);
+  }
   // The caller of a command (`start`, `stop`, `status`, `unit`, …) adds what
   // it imports dynamically: the parser, and for `unit` the unit writer.
   // (`run` is the daemon itself: see below.)

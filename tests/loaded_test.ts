@@ -170,6 +170,35 @@ Deno.test("no process of denod's own loads a `node:` module or npm code, at run 
     );
     check("start", all.logs, started);
     check("stop", stop.logs, stagesOf(stop));
+    // Each process compiles what its job needs: the session leader neither
+    // the parser nor `start` (its caller's), the callers of `status` and
+    // `stop` not `start`.
+    const leader = [...started].find(([, stage]) => stage === "session leader");
+    assert.ok(leader);
+    const leaderScripts = all.logs.get(leader[0])!;
+    assert.ok(
+      [...leaderScripts].some((x) => x.endsWith("/src/leader.ts")),
+      "the session leader ran its module",
+    );
+    for (
+      const [what, scripts, absent] of [
+        ["session leader", leaderScripts, [
+          "start",
+          "control",
+          "parse",
+          "serve",
+          "log",
+        ]],
+        ["stop", stop.logs.get(stop.pid)!, ["start", "serve", "log"]],
+      ] as const
+    ) {
+      for (const file of absent) {
+        assert.ok(
+          ![...scripts].some((x) => x.endsWith(`/src/${file}.ts`)),
+          `${what} loaded src/${file}.ts`,
+        );
+      }
+    }
 
     const supervised = await logged(s, "supervised", EXAMPLE, [
       "start",
