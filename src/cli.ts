@@ -503,7 +503,6 @@ async function startCommand(
 ): Promise<number> {
   requireRoot(libc, identity);
   const { checkStart, start } = await import("./start.ts");
-  const { stop } = await import("./control.ts");
   const { withProgress } = await import("./progress.ts");
   const located = { ...core, pidfile: core.pidfile! };
   const usesDefaultDir = !core.pidfileGiven ||
@@ -525,6 +524,7 @@ async function startCommand(
     // Whatever would make the new daemon fail to start is found before the
     // running one is stopped.
     checkStart(libc, located, startOptions);
+    const { stop } = await import("./control.ts");
     const stopped = await withProgress(
       `Waiting for ${def.name} to stop`,
       stop(libc, located.pidfile, core.stopTimeout, core.readyTimeout),
