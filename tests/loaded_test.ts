@@ -252,12 +252,26 @@ Deno.test("no process of denod's own loads a `node:` module or npm code, at run 
       args: ["run", "-A", flags(dir), EXAMPLE, "run", ...daemonArgs],
       stdin: "null",
       stdout: "null",
-      stderr: "null",
+      stderr: "piped",
     }).spawn();
     s.track(run.pid);
-    await waitFor("run's pidfile", () => readPid(s.pidfile) === run.pid);
+    // Ready, not merely holding the pidfile: its signal handlers come after.
+    // Its stderr is read to the end (a closed pipe would drop its log lines).
+    const stderr = run.stderr.pipeThrough(new TextDecoderStream()).getReader();
+    let said = "";
+    while (!said.includes("Ready")) {
+      const { value, done } = await stderr.read();
+      if (done) break;
+      said += value;
+    }
+    assert.equal(readPid(s.pidfile), run.pid, said);
     run.kill("SIGTERM");
-    assert.equal((await run.status).code, 0);
+    for (;;) {
+      const { value, done } = await stderr.read();
+      if (done) break;
+      said += value;
+    }
+    assert.equal((await run.status).code, 0, said);
     check("run", logsByPid(dir), new Map([[run.pid, "daemon (run)"]]));
   });
 });
