@@ -224,8 +224,11 @@ class DaemonRun {
   /** The steps that may fail start-up, then `prepare`, the drop and `main`. */
   async #daemonSteps(): Promise<void> {
     this.#enterWorkingDirectory();
-    this.#takePidfileAndState();
+    // Before the pidfile names this process, so that a stop sent as soon as
+    // it does is a stop, not a death by the signal's default action. (The
+    // handlers run at the first await, once the pidfile is taken.)
     this.#handleSignals();
+    this.#takePidfileAndState();
     this.#logStart();
     await this.#prepare();
     this.#dropPrivileges();

@@ -282,6 +282,40 @@ Deno.test("restart replaces the daemon and the new one answers", async () => {
   });
 });
 
+Deno.test("run --pidfile: a SIGTERM sent as soon as the pidfile names it is a stop (exit 0, the pidfile removed)", async () => {
+  await withScratch(async (s) => {
+    for (let i = 0; i < 3; i++) {
+      const child = new Deno.Command(Deno.execPath(), {
+        args: [
+          "run",
+          "-A",
+          EXAMPLE,
+          "run",
+          "--port",
+          "0",
+          "--pidfile",
+          s.pidfile,
+        ],
+        stdin: "null",
+        stdout: "null",
+        stderr: "piped",
+      }).spawn();
+      s.track(child.pid);
+      const said = new Response(child.stderr).text();
+      // Polled every millisecond, so that the signal lands in the start-up.
+      await waitFor(
+        "the pidfile to name it",
+        () => readPid(s.pidfile) === child.pid,
+        10_000,
+        1,
+      );
+      child.kill("SIGTERM");
+      assert.equal((await child.status).code, 0, await said);
+      assert.equal(readPid(s.pidfile), undefined, await said);
+    }
+  });
+});
+
 for (const signal of ["SIGTERM", "SIGINT"] as const) {
   Deno.test(`run stays in the foreground, logs to stderr and stops gracefully on ${signal}`, async () => {
     await withScratch(async (s) => {

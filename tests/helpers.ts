@@ -290,13 +290,14 @@ export async function waitFor(
   what: string,
   cond: () => boolean | Promise<boolean>,
   ms = 10_000,
+  everyMs = 20,
 ): Promise<void> {
   const deadline = performance.now() + ms;
   while (!(await cond())) {
     if (performance.now() > deadline) {
       throw new Error(`Timed out waiting for ${what}`);
     }
-    await new Promise((r) => setTimeout(r, 20));
+    await new Promise((r) => setTimeout(r, everyMs));
   }
 }
 
