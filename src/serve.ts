@@ -232,6 +232,9 @@ class DaemonRun {
     this.#logStart();
     await this.#prepare();
     this.#dropPrivileges();
+    // Asked to stop while it started: main does not run.
+    const stopped = this.#stop!.requested;
+    if (stopped !== null) this.#stoppedAsAsked(stopped);
     await this.#main();
   }
 

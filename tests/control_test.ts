@@ -316,6 +316,45 @@ Deno.test("run --pidfile: a SIGTERM sent as soon as the pidfile names it is a st
   });
 });
 
+Deno.test("a stop requested while the daemon prepares ends it once prepare returns: main never runs, exit 0", async () => {
+  await withScratch(async (s) => {
+    const child = new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "-A",
+        BEHAVE,
+        "run",
+        "--behavior",
+        "slow-prepare",
+        "--pidfile",
+        s.pidfile,
+      ],
+      stdin: "null",
+      stdout: "null",
+      stderr: "piped",
+    }).spawn();
+    s.track(child.pid);
+    const reader = child.stderr.pipeThrough(new TextDecoderStream())
+      .getReader();
+    let err = "";
+    while (!err.includes("Preparing slowly")) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      err += value;
+    }
+    child.kill("SIGTERM");
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      err += value;
+    }
+    assert.equal((await child.status).code, 0, err);
+    assert.match(err, /Stopping on SIGTERM/);
+    assert.doesNotMatch(err, /Behavior slow-prepare/, "main ran");
+    assert.equal(readPid(s.pidfile), undefined, err);
+  });
+});
+
 for (const signal of ["SIGTERM", "SIGINT"] as const) {
   Deno.test(`run stays in the foreground, logs to stderr and stops gracefully on ${signal}`, async () => {
     await withScratch(async (s) => {
