@@ -160,7 +160,11 @@ export interface DaemonDefinition<S extends OptionSpecs = OptionSpecs> {
   options?: S;
   /** Environment variables the daemon reads: `--clear-env` keeps them. */
   env?: readonly string[];
-  /** Runs before `main`, with the privileges the daemon was started with. */
+  /**
+   * Runs before `main`, with the privileges the daemon was started with. A
+   * stop requested meanwhile aborts `ctx.signal`; once `prepare` returns,
+   * the daemon then stops without running `main`.
+   */
   prepare?(ctx: DaemonContext<S>): void | Promise<void>;
   /**
    * The service. Call `ctx.ready()` once it answers, and return (or resolve)
