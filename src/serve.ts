@@ -231,10 +231,12 @@ class DaemonRun {
     this.#takePidfileAndState();
     this.#logStart();
     await this.#prepare();
-    this.#dropPrivileges();
-    // Asked to stop while it started: main does not run.
+    // Asked to stop while it started: it ends here, main does not run, and
+    // the files it was started with are removed with the privileges they
+    // were made with (after the drop it may not be able to).
     const stopped = this.#stop!.requested;
     if (stopped !== null) this.#stoppedAsAsked(stopped);
+    this.#dropPrivileges();
     await this.#main();
   }
 

@@ -1,0 +1,78 @@
+/**
+ * Stops that reach the daemon while it starts.
+ */
+import assert from "node:assert/strict";
+import {
+  asRoot,
+  BEHAVE,
+  readPid,
+  type Scratch,
+  withScratch,
+} from "./helpers.ts";
+
+/** `behave run <args>`, its stderr read as it comes. */
+function runBehave(
+  s: Scratch,
+  args: string[],
+  env: Record<string, string> = {},
+) {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", BEHAVE, "run", ...args],
+    env,
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  s.track(child.pid);
+  const reader = child.stderr.pipeThrough(new TextDecoderStream())
+    .getReader();
+  let err = "";
+  return {
+    child,
+    get err() {
+      return err;
+    },
+    /** Read stderr until `text` appears (or it ends). */
+    async until(text: string): Promise<void> {
+      while (!err.includes(text)) {
+        const { value, done } = await reader.read();
+        if (done) return;
+        err += value;
+      }
+    },
+    /** Read stderr to its end, then the exit code. */
+    async end(): Promise<number> {
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        err += value;
+      }
+      return (await child.status).code;
+    },
+  };
+}
+
+Deno.test({
+  ...asRoot(
+    "a stop while the daemon prepares ends it before the privilege drop: its pidfile is removed",
+  ),
+  fn: async () => {
+    await withScratch(async (s) => {
+      Deno.chmodSync(s.dir, 0o755);
+      const run = runBehave(s, [
+        "--behavior",
+        "slow-prepare",
+        "--pidfile",
+        s.pidfile,
+        "--user",
+        "nobody",
+      ]);
+      await run.until("Preparing slowly");
+      run.child.kill("SIGTERM");
+      const code = await run.end();
+      assert.equal(code, 0, run.err);
+      assert.doesNotMatch(run.err, /Running as uid/, run.err);
+      assert.equal(readPid(s.pidfile), undefined, run.err);
+    });
+  },
+});
