@@ -653,7 +653,7 @@ class DaemonRun {
   /** A step or the payload threw. */
   #failed(err: unknown): never {
     if (err instanceof StartFailed) throw err;
-    if (!this.#ready) this.#failStart(err);
+    if (!this.#ready) this.#startFailedUnlessStopping(err);
     this.#log.fatal("The daemon failed: {error}", { error: err });
     this.#finish(1, "error in main", err);
   }
@@ -662,7 +662,7 @@ class DaemonRun {
     if (this.#exiting) return;
     if (!this.#ready) {
       try {
-        this.#failStart(err);
+        this.#startFailedUnlessStopping(err);
       } catch {
         // StartFailed: the exit code is resolved.
       }
@@ -674,6 +674,19 @@ class DaemonRun {
     } catch {
       // StartFailed: the exit code is resolved.
     }
+  }
+
+  /**
+   * A hook's error before ready fails the start-up, unless a stop was
+   * requested: then the daemon ends as asked (a hook that awaits
+   * `ctx.signal`, as `fetch` does, rejects with its reason), and the error
+   * is logged.
+   */
+  #startFailedUnlessStopping(err: unknown): never {
+    const stopped = this.#stop?.requested ?? null;
+    if (stopped === null) this.#failStart(err);
+    this.#log.warning("Stopping before it was ready: {error}", { error: err });
+    this.#stoppedAsAsked(stopped);
   }
 
   /**

@@ -1,5 +1,6 @@
 /**
- * Stops that reach the daemon while it starts.
+ * Stops that reach the daemon while it starts: while `prepare` awaits
+ * `ctx.signal`, and before the privilege drop.
  */
 import assert from "node:assert/strict";
 import {
@@ -51,6 +52,26 @@ function runBehave(
     },
   };
 }
+
+Deno.test("a stop while prepare awaits ctx.signal and rejects with its reason is a stop: exit 0, no start-up failure", async () => {
+  await withScratch(async (s) => {
+    const run = runBehave(s, [
+      "--behavior",
+      "slow-prepare-rejects",
+      "--pidfile",
+      s.pidfile,
+    ]);
+    await run.until("Preparing slowly");
+    run.child.kill("SIGTERM");
+    const code = await run.end();
+    assert.doesNotMatch(run.err, /Start-up failed/, run.err);
+    assert.equal(code, 0, run.err);
+    const record = JSON.parse(
+      Deno.readTextFileSync(s.pidfile.replace(/\.pid$/, ".exit")),
+    );
+    assert.equal(record.how, "stopped", JSON.stringify(record));
+  });
+});
 
 Deno.test({
   ...asRoot(
