@@ -430,6 +430,7 @@ class DaemonRun {
       detached: this.#mode.detached,
       publish: () => this.#publish(),
       exiting: () => this.#exiting,
+      ready: () => this.#ready,
     });
     Deno.addSignalListener("SIGHUP", () => this.#reloads.request());
   }
@@ -619,6 +620,7 @@ class DaemonRun {
       this.#libc.close(this.#readyFd);
       this.#readyFd = null;
     }
+    this.#reloads.whenReady();
   }
 
   /** Run a start-up step: a failure ends the start-up. */
@@ -894,7 +896,8 @@ class StopRequests {
 /**
  * Reloads (SIGHUP) run one at a time; a SIGHUP during one asks for another
  * after it, so every signal is covered by a reload that started after it
- * arrived. The outcome is published for `reload` to read.
+ * arrived; one that arrives while the daemon starts runs once it is ready.
+ * The outcome is published for `reload` to read.
  */
 class Reloads {
   #running = false;
@@ -908,12 +911,25 @@ class Reloads {
       detached: boolean;
       publish: () => void;
       exiting: () => boolean;
+      /** Until then a request waits: a reload tells the manager READY=1. */
+      ready: () => boolean;
     },
   ) {}
 
   request(): void {
     this.published.reloadsRequested++;
     this.daemon.publish();
+    if (this.daemon.ready()) {
+      void this.#run();
+      return;
+    }
+    this.daemon.log.info(
+      "Reload requested while the daemon starts: it runs once the daemon is ready",
+    );
+  }
+
+  /** The daemon is ready: run what was requested while it started. */
+  whenReady(): void {
     void this.#run();
   }
 

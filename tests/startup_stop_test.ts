@@ -1,13 +1,16 @@
 /**
- * Stops that reach the daemon while it starts: while `prepare` awaits
- * `ctx.signal`, and before the privilege drop.
+ * Stops and reloads that reach the daemon while it starts: while `prepare`
+ * awaits `ctx.signal`, before the privilege drop, and SIGHUP before it is
+ * ready.
  */
 import assert from "node:assert/strict";
+import { libc } from "../ffi/mod.ts";
 import {
   asRoot,
   BEHAVE,
   readPid,
   type Scratch,
+  waitFor,
   withScratch,
 } from "./helpers.ts";
 
@@ -96,4 +99,45 @@ Deno.test({
       assert.equal(readPid(s.pidfile), undefined, run.err);
     });
   },
+});
+
+Deno.test("a SIGHUP while the daemon prepares does not tell the service manager READY=1", async () => {
+  await withScratch(async (s) => {
+    const c = libc();
+    const socket = `${s.dir}/notify.sock`;
+    const fd = c.bindDatagram(socket);
+    const texts: string[] = [];
+    let open = true;
+    const receiving = (async () => {
+      while (open) {
+        const m = await c.receiveDatagram(fd, 100);
+        if (m !== null) texts.push(new TextDecoder().decode(m));
+      }
+    })();
+    try {
+      const run = runBehave(s, [
+        "--behavior",
+        "slow-prepare",
+        "--pidfile",
+        s.pidfile,
+      ], { NOTIFY_SOCKET: socket });
+      await run.until("Preparing slowly");
+      run.child.kill("SIGHUP");
+      // Noted ("Reload requested while …"), or run at once ("Reloading").
+      await run.until("Reload");
+      run.child.kill("SIGTERM");
+      assert.equal(await run.end(), 0, run.err);
+      const stopping = (t: string) => /^STOPPING=1$/m.test(t);
+      await waitFor("STOPPING=1", () => texts.some(stopping));
+      const early = texts.slice(0, texts.findIndex(stopping));
+      assert.ok(
+        !early.some((t) => /^READY=1$/m.test(t)),
+        `READY=1 while still in prepare: ${JSON.stringify(texts)}\n${run.err}`,
+      );
+    } finally {
+      open = false;
+      await receiving;
+      c.close(fd);
+    }
+  });
 });
