@@ -3,6 +3,7 @@
  * view of a process, wait for conditions, and kill whatever a test started.
  */
 import assert from "node:assert/strict";
+import { libc } from "../ffi/mod.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 /** The example daemon's entry point. */
@@ -314,11 +315,14 @@ export function readPid(path: string): number | undefined {
 /**
  * A scratch directory for one test, and a registry of every pid the test
  * started: `cleanup()` SIGKILLs them all and removes the directory, even
- * when the test failed.
+ * when the test failed. Each is pinned with a pidfd when tracked: pids
+ * wrap around within one parallel run here (pid_max 32768), and a kill by
+ * number at the end could reach another test's daemon.
  */
 export class Scratch {
   readonly dir: string;
   readonly pids = new Set<number>();
+  readonly #pidfds = new Map<number, number>();
 
   constructor() {
     this.dir = Deno.makeTempDirSync({ prefix: "denod-test-" });
@@ -340,8 +344,21 @@ export class Scratch {
   track(pid?: number): number | undefined {
     const p = pid ?? readPid(this.pidfile);
     // Never 0 or 1: kill(0) is the whole process group, 1 is init.
-    if (p !== undefined && p > 1) this.pids.add(p);
+    if (p !== undefined && p > 1) {
+      this.pids.add(p);
+      this.#pin(p);
+    }
     return p;
+  }
+
+  /** Hold a pidfd to `pid`, unless it is gone (or held already). */
+  #pin(pid: number): void {
+    if (this.#pidfds.has(pid)) return;
+    try {
+      this.#pidfds.set(pid, libc().pidfdOpen(pid));
+    } catch {
+      // already gone
+    }
   }
 
   /** The log file's text. */
@@ -355,15 +372,34 @@ export class Scratch {
 
   /** Kill everything the test started, then remove the directory. */
   cleanup(): void {
-    this.track();
-    for (const pid of this.pids) {
+    // The pidfile's pid only while it holds the lock: a pid left in a stale
+    // pidfile may be another process's by now.
+    const pid = readPid(this.pidfile);
+    if (pid !== undefined && pid > 1 && holdsLock(pid, this.pidfile)) {
+      this.track(pid);
+    }
+    const c = libc();
+    for (const pidfd of this.#pidfds.values()) {
       try {
-        Deno.kill(pid, "SIGKILL");
+        c.pidfdSignal(pidfd, "SIGKILL");
       } catch {
         // already gone
+      } finally {
+        c.close(pidfd);
       }
     }
+    this.#pidfds.clear();
     Deno.removeSync(this.dir, { recursive: true });
+  }
+}
+
+/** Whether process `pid` holds the exclusive flock on `path`, as the kernel shows it. */
+function holdsLock(pid: number, path: string): boolean {
+  try {
+    const c = libc();
+    return c.processView(pid, c.stat(path))?.holdsLock === true;
+  } catch {
+    return false;
   }
 }
 
