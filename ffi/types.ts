@@ -125,14 +125,22 @@ export interface SpawnRequest {
   env?: string[];
   /** Start a new session (`setsid`) in the child. */
   setsid?: boolean;
+  /**
+   * Signals the child starts with blocked (its signal mask is otherwise
+   * empty): they stay pending until it unblocks them with
+   * {@linkcode Libc.unblockSignals}, once it handles them.
+   */
+  blocked?: readonly Deno.Signal[];
   /** Descriptors to set up in the child, in order; every other one above 2 is closed. */
   fds: SpawnFd[];
 }
 
 /** The libc functions the library uses, with errors already turned into {@linkcode SysError}s. */
 export interface Libc {
-  /** Spawn a process with `posix_spawn`: empty signal mask, every signal at its default action. */
+  /** Spawn a process with `posix_spawn`: empty signal mask (but `req.blocked`), every signal at its default action. */
   spawn(req: SpawnRequest): number;
+  /** `pthread_sigmask(SIG_UNBLOCK)` of `signals` in the calling thread: a pending one is delivered now. */
+  unblockSignals(signals: readonly Deno.Signal[]): void;
   /** `open(2)` with `O_CLOEXEC | O_NOFOLLOW`; returns the descriptor. */
   open(
     path: string,

@@ -144,6 +144,40 @@ Deno.test("libc().reap() collects an exit status or the killing signal of a spaw
   });
 });
 
+Deno.test("libc().spawn() starts a child with the signals asked for blocked (and only those); a blocked SIGTERM stays pending", async () => {
+  /** `/proc/PID/status` of a `sleep` spawned with `blocked`, once signalled with `signal` (if any). */
+  const statusOf = async (blocked: Deno.Signal[], signal?: Deno.Signal) => {
+    const pid = c.spawn({
+      path: "/bin/sleep",
+      argv: ["sleep", "30"],
+      blocked,
+      fds: [{ fd: 0, open: "/dev/null" }],
+    });
+    const pidfd = c.pidfdOpen(pid);
+    try {
+      if (signal !== undefined) c.pidfdSignal(pidfd, signal);
+      // The kernel marks a blocked signal pending at once.
+      const status = Deno.readTextFileSync(`/proc/${pid}/status`);
+      const mask = (field: string) =>
+        BigInt(
+          `0x${status.match(new RegExp(`^${field}:\\s*(\\w+)`, "m"))![1]}`,
+        );
+      return { blocked: mask("SigBlk"), pending: mask("ShdPnd") };
+    } finally {
+      c.pidfdSignal(pidfd, "SIGKILL");
+      await c.pidfdWait(pidfd, Infinity);
+      c.reap(pidfd);
+      c.close(pidfd);
+    }
+  };
+  assert.deepEqual(await statusOf([]), { blocked: 0n, pending: 0n });
+  // SIGHUP 1, SIGINT 2, SIGTERM 15: bits 0, 1 and 14.
+  assert.deepEqual(
+    await statusOf(["SIGTERM", "SIGINT", "SIGHUP"], "SIGTERM"),
+    { blocked: 0x4003n, pending: 0x4000n },
+  );
+});
+
 Deno.test("the source never uses SIGUSR1 (it opens a debugger under deno run)", () => {
   const root = new URL("../", import.meta.url).pathname;
   /** Source files under `dir`, relative to the root, subdirectories included. */

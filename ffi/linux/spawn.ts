@@ -1,7 +1,8 @@
 /**
  * Spawning a process with `posix_spawn(3)`: descriptors placed in order,
- * every other one closed, an empty signal mask, every signal at its default
- * action, and optionally a new session.
+ * every other one closed, an empty signal mask (or the signals asked for
+ * blocked), every signal at its default action, and optionally a new
+ * session; and unblocking signals in the calling thread.
  *
  * @module
  */
@@ -15,6 +16,7 @@ import {
   O_NOCTTY,
   O_WRONLY,
 } from "./_core.ts";
+import { signalNumber } from "./_signals.ts";
 
 const F_DUPFD_CLOEXEC = 1030;
 const POSIX_SPAWN_SETSIGDEF = 0x04;
@@ -28,17 +30,46 @@ const FILE_ACTIONS_SIZE = 256;
 /** `sigset_t` in glibc: 1024 bits. */
 const SIGSET_SIZE = 128;
 
-/** The function of {@linkcode Libc} that spawns processes. */
-export type Spawning = Pick<Libc, "spawn">;
+/** The functions of {@linkcode Libc} that spawn processes and set their signal mask. */
+export type Spawning = Pick<Libc, "spawn" | "unblockSignals">;
+
+/** `pthread_sigmask`'s `how`. */
+const SIG_UNBLOCK = 1;
 
 /**
- * The Linux spawn function.
+ * The Linux spawn functions.
  *
  * @param c The shared core.
- * @returns It, for {@linkcode Libc}.
+ * @returns Them, for {@linkcode Libc}.
  */
 export function spawning(c: Core): Spawning {
-  return { spawn: (req) => spawn(c, req) };
+  return {
+    spawn: (req) => spawn(c, req),
+    unblockSignals(signals) {
+      c.checkRc(
+        "pthread_sigmask",
+        signals.join(" "),
+        c.symbol("pthread_sigmask")(SIG_UNBLOCK, signalSet(c, signals), null),
+      );
+    },
+  };
+}
+
+/** A `sigset_t` holding `signals`. */
+function signalSet(
+  c: Core,
+  signals: readonly Deno.Signal[],
+): Uint8Array<ArrayBuffer> {
+  const set = new Uint8Array(SIGSET_SIZE);
+  c.symbol("sigemptyset")(set);
+  for (const signal of signals) {
+    c.check(
+      "sigaddset",
+      signal,
+      () => c.symbol("sigaddset")(set, signalNumber(signal)),
+    );
+  }
+  return set;
 }
 
 /** {@linkcode Libc.spawn} */
@@ -81,7 +112,7 @@ function spawn(c: Core, req: SpawnRequest): number {
       "",
       closefrom(actions, top + 1),
     );
-    setAttributes(c, attr, req.setsid === true);
+    setAttributes(c, attr, req.setsid === true, req.blocked ?? []);
     const pid = new Int32Array(1);
     const envp = env === null
       ? new Deno.UnsafePointerView(c.symbol("environ")!).getPointer(0)
@@ -153,8 +184,8 @@ function setAttributes(
   c: Core,
   attr: Uint8Array<ArrayBuffer>,
   setsid: boolean,
+  blocked: readonly Deno.Signal[],
 ): void {
-  const sigset = new Uint8Array(SIGSET_SIZE);
   let flags = POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF;
   if (setsid) flags |= POSIX_SPAWN_SETSID;
   c.checkRc(
@@ -162,12 +193,12 @@ function setAttributes(
     "",
     c.symbol("posix_spawnattr_setflags")(attr, flags),
   );
-  c.symbol("sigemptyset")(sigset);
   c.checkRc(
     "posix_spawnattr_setsigmask",
     "",
-    c.symbol("posix_spawnattr_setsigmask")(attr, sigset),
+    c.symbol("posix_spawnattr_setsigmask")(attr, signalSet(c, blocked)),
   );
+  const sigset = new Uint8Array(SIGSET_SIZE);
   c.symbol("sigfillset")(sigset);
   c.checkRc(
     "posix_spawnattr_setsigdefault",
