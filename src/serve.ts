@@ -16,6 +16,7 @@ import { redirectToLogFile, UNCHANGED_ID } from "./logfile.ts";
 import type { CoreOptions, OptionSpecs, OptionValues } from "./options.ts";
 import { inspectPidfile, Pidfile, PidfileLockedError } from "./pidfile.ts";
 import {
+  HANDLED_SIGNALS,
   inheritedExitFd,
   LIFELINE_FD,
   READY_FD,
@@ -433,6 +434,8 @@ class DaemonRun {
       ready: () => this.#ready,
     });
     Deno.addSignalListener("SIGHUP", () => this.#reloads.request());
+    // Spawned with them blocked (stage.ts): a stop sent meanwhile runs now.
+    if (this.#mode.detached) this.#libc.unblockSignals(HANDLED_SIGNALS);
   }
 
   #logStart(): void {

@@ -48,6 +48,14 @@ export const EXIT_FD = 8;
  */
 export const SUPERVISOR_GRACE = 5;
 
+/**
+ * The signals a spawned daemon or supervisor starts with blocked, and
+ * unblocks once it handles them: `stop` (or `reload`) may signal it as soon
+ * as the pidfile names it, before its handlers exist, and the signal's
+ * default action would kill it (leaving the pidfile behind).
+ */
+export const HANDLED_SIGNALS = ["SIGTERM", "SIGINT", "SIGHUP"] as const;
+
 /** How the supervisor of `start --restart` runs and logs. */
 export interface SupervisorConfig {
   /** The daemon's name: log category and syslog tag. */
@@ -202,6 +210,7 @@ export function spawnStage(
       path,
       argv,
       setsid: io.setsid ?? false,
+      blocked: stage.stage === "leader" ? [] : HANDLED_SIGNALS,
       env: env && Object.entries(env).map(([k, v]) => `${k}=${v}`),
       fds: [
         { fd: 0, open: "/dev/null" },

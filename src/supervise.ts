@@ -22,6 +22,7 @@ import { redirectToLogFile } from "./logfile.ts";
 import { Pidfile } from "./pidfile.ts";
 import { readMessages, sendLine } from "./readiness.ts";
 import {
+  HANDLED_SIGNALS,
   inheritedExitFd,
   PIDFILE_FD,
   READY_FD,
@@ -415,6 +416,8 @@ class Supervisor {
       const daemon = running(this.#phase);
       if (daemon) this.#signal(daemon.child, "SIGUSR2");
     });
+    // Spawned with them blocked (stage.ts): a stop sent meanwhile runs now.
+    this.#libc.unblockSignals(HANDLED_SIGNALS);
     const fatal = (err: unknown) => {
       const text = err instanceof Error
         ? err.stack ?? err.message

@@ -1,7 +1,7 @@
 /**
- * Stops and reloads that reach the daemon while it starts: while `prepare`
- * awaits `ctx.signal`, before the privilege drop, and SIGHUP before it is
- * ready.
+ * Stops and reloads that reach the daemon while it starts: before its
+ * signal handlers exist, while `prepare` awaits `ctx.signal`, before the
+ * privilege drop, and SIGHUP before it is ready.
  */
 import assert from "node:assert/strict";
 import { libc } from "../ffi/mod.ts";
@@ -139,5 +139,75 @@ Deno.test("a SIGHUP while the daemon prepares does not tell the service manager 
       await receiving;
       c.close(fd);
     }
+  });
+});
+
+Deno.test("start: a SIGTERM sent as soon as the pidfile names the daemon is a stop, not a death by the signal", async () => {
+  await withScratch(async (s) => {
+    const start = new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "-A",
+        BEHAVE,
+        "start",
+        ...s.paths,
+        "--behavior",
+        "slow-prepare",
+      ],
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    s.track(start.pid);
+    // Polled every millisecond, so that the signal lands in the start-up.
+    await waitFor(
+      "the pidfile to name the daemon",
+      () => readPid(s.pidfile) !== undefined,
+      10_000,
+      1,
+    );
+    const pid = s.track()!;
+    Deno.kill(pid, "SIGTERM");
+    const out = await start.output();
+    const said = new TextDecoder().decode(out.stderr);
+    assert.match(said, /Stopped by SIGTERM before it was ready/, s.log());
+  });
+});
+
+Deno.test("start --restart: a SIGTERM sent to the supervisor as soon as the pidfile names it is a stop: it stops its daemon and exits 0, no pidfile left", async () => {
+  await withScratch(async (s) => {
+    const start = new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "-A",
+        BEHAVE,
+        "start",
+        ...s.paths,
+        "--behavior",
+        "slow-prepare",
+        "--restart",
+        "on-failure",
+      ],
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    s.track(start.pid);
+    // Polled every millisecond, so that the signal lands in the start-up.
+    await waitFor(
+      "the pidfile to name the supervisor",
+      () => readPid(s.pidfile) !== undefined,
+      10_000,
+      1,
+    );
+    const supervisor = s.track()!;
+    Deno.kill(supervisor, "SIGTERM");
+    assert.equal((await start.output()).code, 1);
+    await waitFor(
+      "the supervisor's exit",
+      () => /Supervisor exits \(0\)/.test(s.log()),
+    );
+    assert.match(s.log(), /supervisor: Stopping on SIGTERM/);
+    assert.equal(readPid(s.pidfile), undefined, s.log());
   });
 });
