@@ -59,7 +59,17 @@ Deno.test("libc().spawn() places descriptors, starts a session and closes everyt
         fds().join() === [0, 1, 2, top].join(),
       5_000,
     ).catch(() => {});
-    assert.deepEqual(fds(), [0, 1, 2, top]);
+    assert.deepEqual(
+      fds(),
+      [0, 1, 2, top],
+      fds().map((fd) => {
+        try {
+          return `${fd} → ${Deno.readLinkSync(`/proc/${pid}/fd/${fd}`)}`;
+        } catch {
+          return `${fd} gone`;
+        }
+      }).join(", "),
+    );
   } finally {
     if (pid > 1) Deno.kill(pid, "SIGKILL");
     c.close(r);
