@@ -702,7 +702,10 @@ class DaemonRun {
     if (!this.#exiting) {
       this.#exiting = true;
       const { error: err, code } = startupFailure(thrown);
-      this.#log.fatal("Start-up failed: {error}", { error: err });
+      // denod's own refusals are one line; a payload's error keeps its stack.
+      this.#log.fatal("Start-up failed: {error}", {
+        error: err instanceof DaemonError ? err.message : err,
+      });
       this.#manager.failed(err);
       this.#recordExit({
         how: "failed",

@@ -282,6 +282,24 @@ Deno.test("restart replaces the daemon and the new one answers", async () => {
   });
 });
 
+Deno.test("run --pidfile on a pidfile a running daemon holds says so in one line (exit 1) and leaves that daemon alone", async () => {
+  await withScratch(async (s) => {
+    const pid = await started(s, EXAMPLE, ["--port", "0"]);
+    const r = await cli(EXAMPLE, [
+      "run",
+      "--pidfile",
+      s.pidfile,
+      "--port",
+      "0",
+    ]);
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, new RegExp(`Already running \\(pid ${pid}\\)`));
+    assert.doesNotMatch(r.stderr, /^\s+at /m, "no stack trace");
+    assert.equal(readPid(s.pidfile), pid);
+    assert.ok(alive(pid));
+  });
+});
+
 Deno.test("run --pidfile: a SIGTERM sent as soon as the pidfile names it is a stop (exit 0, the pidfile removed)", async () => {
   await withScratch(async (s) => {
     for (let i = 0; i < 3; i++) {
