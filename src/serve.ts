@@ -690,7 +690,12 @@ class DaemonRun {
   #startFailedUnlessStopping(err: unknown): never {
     const stopped = this.#stop?.requested ?? null;
     if (stopped === null) this.#failStart(err);
-    this.#log.warning("Stopping before it was ready: {error}", { error: err });
+    // The stop's own reason, rejected back, says nothing new.
+    if (err !== this.#stop!.signal.reason) {
+      this.#log.warning("Stopping before it was ready: {error}", {
+        error: err,
+      });
+    }
     this.#stoppedAsAsked(stopped);
   }
 
