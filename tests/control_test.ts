@@ -8,6 +8,7 @@ import {
   BEHAVE,
   cli,
   EXAMPLE,
+  foreground,
   listeningPort,
   procFds,
   readPid,
@@ -303,73 +304,40 @@ Deno.test("run --pidfile on a pidfile a running daemon holds says so in one line
 Deno.test("run --pidfile: a SIGTERM sent as soon as the pidfile names it is a stop (exit 0, the pidfile removed)", async () => {
   await withScratch(async (s) => {
     for (let i = 0; i < 3; i++) {
-      const child = new Deno.Command(Deno.execPath(), {
-        args: [
-          "run",
-          "-A",
-          EXAMPLE,
-          "run",
-          "--port",
-          "0",
-          "--pidfile",
-          s.pidfile,
-        ],
-        stdin: "null",
-        stdout: "null",
-        stderr: "piped",
-      }).spawn();
-      s.track(child.pid);
-      const said = new Response(child.stderr).text();
+      const run = foreground(s, EXAMPLE, [
+        "--port",
+        "0",
+        "--pidfile",
+        s.pidfile,
+      ]);
       // Polled every millisecond, so that the signal lands in the start-up.
       await waitFor(
         "the pidfile to name it",
-        () => readPid(s.pidfile) === child.pid,
+        () => readPid(s.pidfile) === run.child.pid,
         10_000,
         1,
       );
-      child.kill("SIGTERM");
-      assert.equal((await child.status).code, 0, await said);
-      assert.equal(readPid(s.pidfile), undefined, await said);
+      run.child.kill("SIGTERM");
+      assert.equal(await run.end(), 0, run.err);
+      assert.equal(readPid(s.pidfile), undefined, run.err);
     }
   });
 });
 
 Deno.test("a stop requested while the daemon prepares ends it once prepare returns: main never runs, exit 0", async () => {
   await withScratch(async (s) => {
-    const child = new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "-A",
-        BEHAVE,
-        "run",
-        "--behavior",
-        "slow-prepare",
-        "--pidfile",
-        s.pidfile,
-      ],
-      stdin: "null",
-      stdout: "null",
-      stderr: "piped",
-    }).spawn();
-    s.track(child.pid);
-    const reader = child.stderr.pipeThrough(new TextDecoderStream())
-      .getReader();
-    let err = "";
-    while (!err.includes("Preparing slowly")) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      err += value;
-    }
-    child.kill("SIGTERM");
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      err += value;
-    }
-    assert.equal((await child.status).code, 0, err);
-    assert.match(err, /Stopping on SIGTERM/);
-    assert.doesNotMatch(err, /Behavior slow-prepare/, "main ran");
-    assert.equal(readPid(s.pidfile), undefined, err);
+    const run = foreground(s, BEHAVE, [
+      "--behavior",
+      "slow-prepare",
+      "--pidfile",
+      s.pidfile,
+    ]);
+    await run.until("Preparing slowly");
+    run.child.kill("SIGTERM");
+    assert.equal(await run.end(), 0, run.err);
+    assert.match(run.err, /Stopping on SIGTERM/);
+    assert.doesNotMatch(run.err, /Behavior slow-prepare/, "main ran");
+    assert.equal(readPid(s.pidfile), undefined, run.err);
   });
 });
 

@@ -393,6 +393,53 @@ export class Scratch {
   }
 }
 
+/**
+ * `deno run -A <entry> run <args>`: the daemon in the foreground, tracked,
+ * its stderr read as the test asks (`until`, then `end`).
+ */
+export function foreground(
+  s: Scratch,
+  entry: string,
+  args: string[],
+  env: Record<string, string> = {},
+) {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", entry, "run", ...args],
+    env,
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  s.track(child.pid);
+  const reader = child.stderr.pipeThrough(new TextDecoderStream())
+    .getReader();
+  let err = "";
+  return {
+    child,
+    /** What it wrote to stderr so far. */
+    get err() {
+      return err;
+    },
+    /** Read stderr until `text` appears (or it ends). */
+    async until(text: string): Promise<void> {
+      while (!err.includes(text)) {
+        const { value, done } = await reader.read();
+        if (done) return;
+        err += value;
+      }
+    },
+    /** Read stderr to its end, then the exit code. */
+    async end(): Promise<number> {
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        err += value;
+      }
+      return (await child.status).code;
+    },
+  };
+}
+
 /** Whether process `pid` holds the exclusive flock on `path`, as the kernel shows it. */
 function holdsLock(pid: number, path: string): boolean {
   try {

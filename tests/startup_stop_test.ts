@@ -8,57 +8,51 @@ import { libc } from "../ffi/mod.ts";
 import {
   asRoot,
   BEHAVE,
+  foreground,
   readPid,
   type Scratch,
   waitFor,
   withScratch,
 } from "./helpers.ts";
 
-/** `behave run <args>`, its stderr read as it comes. */
-function runBehave(
+/**
+ * `behave start <args>` with the slow prepare, and the first pid its
+ * pidfile names (polled every millisecond, so that a signal sent to it
+ * lands in the start-up), tracked.
+ */
+async function startSlowly(
   s: Scratch,
-  args: string[],
-  env: Record<string, string> = {},
-) {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", BEHAVE, "run", ...args],
-    env,
+  args: string[] = [],
+): Promise<{ pid: number; output: Promise<Deno.CommandOutput> }> {
+  const start = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      BEHAVE,
+      "start",
+      ...s.paths,
+      "--behavior",
+      "slow-prepare",
+      ...args,
+    ],
     stdin: "null",
-    stdout: "null",
+    stdout: "piped",
     stderr: "piped",
   }).spawn();
-  s.track(child.pid);
-  const reader = child.stderr.pipeThrough(new TextDecoderStream())
-    .getReader();
-  let err = "";
-  return {
-    child,
-    get err() {
-      return err;
-    },
-    /** Read stderr until `text` appears (or it ends). */
-    async until(text: string): Promise<void> {
-      while (!err.includes(text)) {
-        const { value, done } = await reader.read();
-        if (done) return;
-        err += value;
-      }
-    },
-    /** Read stderr to its end, then the exit code. */
-    async end(): Promise<number> {
-      for (;;) {
-        const { value, done } = await reader.read();
-        if (done) break;
-        err += value;
-      }
-      return (await child.status).code;
-    },
-  };
+  s.track(start.pid);
+  const output = start.output();
+  await waitFor(
+    "the pidfile to name a process",
+    () => readPid(s.pidfile) !== undefined,
+    10_000,
+    1,
+  );
+  return { pid: s.track()!, output };
 }
 
 Deno.test("a stop while prepare awaits ctx.signal and rejects with its reason is a stop: exit 0, no start-up failure", async () => {
   await withScratch(async (s) => {
-    const run = runBehave(s, [
+    const run = foreground(s, BEHAVE, [
       "--behavior",
       "slow-prepare-rejects",
       "--pidfile",
@@ -83,7 +77,7 @@ Deno.test({
   fn: async () => {
     await withScratch(async (s) => {
       Deno.chmodSync(s.dir, 0o755);
-      const run = runBehave(s, [
+      const run = foreground(s, BEHAVE, [
         "--behavior",
         "slow-prepare",
         "--pidfile",
@@ -115,7 +109,7 @@ Deno.test("a SIGHUP while the daemon prepares does not tell the service manager 
       }
     })();
     try {
-      const run = runBehave(s, [
+      const run = foreground(s, BEHAVE, [
         "--behavior",
         "slow-prepare",
         "--pidfile",
@@ -144,65 +138,18 @@ Deno.test("a SIGHUP while the daemon prepares does not tell the service manager 
 
 Deno.test("start: a SIGTERM sent as soon as the pidfile names the daemon is a stop, not a death by the signal", async () => {
   await withScratch(async (s) => {
-    const start = new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "-A",
-        BEHAVE,
-        "start",
-        ...s.paths,
-        "--behavior",
-        "slow-prepare",
-      ],
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    s.track(start.pid);
-    // Polled every millisecond, so that the signal lands in the start-up.
-    await waitFor(
-      "the pidfile to name the daemon",
-      () => readPid(s.pidfile) !== undefined,
-      10_000,
-      1,
-    );
-    const pid = s.track()!;
+    const { pid, output } = await startSlowly(s);
     Deno.kill(pid, "SIGTERM");
-    const out = await start.output();
-    const said = new TextDecoder().decode(out.stderr);
+    const said = new TextDecoder().decode((await output).stderr);
     assert.match(said, /Stopped by SIGTERM before it was ready/, s.log());
   });
 });
 
 Deno.test("start --restart: a SIGTERM sent to the supervisor as soon as the pidfile names it is a stop: it stops its daemon and exits 0, no pidfile left", async () => {
   await withScratch(async (s) => {
-    const start = new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "-A",
-        BEHAVE,
-        "start",
-        ...s.paths,
-        "--behavior",
-        "slow-prepare",
-        "--restart",
-        "on-failure",
-      ],
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    s.track(start.pid);
-    // Polled every millisecond, so that the signal lands in the start-up.
-    await waitFor(
-      "the pidfile to name the supervisor",
-      () => readPid(s.pidfile) !== undefined,
-      10_000,
-      1,
-    );
-    const supervisor = s.track()!;
-    Deno.kill(supervisor, "SIGTERM");
-    assert.equal((await start.output()).code, 1);
+    const { pid, output } = await startSlowly(s, ["--restart", "on-failure"]);
+    Deno.kill(pid, "SIGTERM");
+    assert.equal((await output).code, 1);
     await waitFor(
       "the supervisor's exit",
       () => /Supervisor exits \(0\)/.test(s.log()),
