@@ -532,6 +532,8 @@ class Supervisor {
       } was removed or replaced`;
       this.#log.error(why);
       sendLine(this.#libc, toCaller, "ERROR", why);
+      this.#libc.close(toCaller);
+      this.#toCaller = null;
       this.#phase = {
         kind: "stopping",
         by: "lost pidfile",
@@ -828,6 +830,16 @@ class Supervisor {
       this.#log.error(`${run.ended}: ${step.why}`);
     } else if (step.because === "stopped") {
       this.#log.info(run.ended);
+      // `start` still waits: it hears why, as from an unsupervised daemon.
+      const phase = this.#phase;
+      if (this.#toCaller !== null && phase.kind === "stopping") {
+        sendLine(
+          this.#libc,
+          this.#toCaller,
+          "ERROR",
+          `Stopped by ${phase.by} before it was ready`,
+        );
+      }
     } else if (step.because === "done") {
       this.#log.info(`${run.ended}: done (--restart on-failure)`);
     } else {

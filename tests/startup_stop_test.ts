@@ -149,7 +149,13 @@ Deno.test("start --restart: a SIGTERM sent to the supervisor as soon as the pidf
   await withScratch(async (s) => {
     const { pid, output } = await startSlowly(s, ["--restart", "on-failure"]);
     Deno.kill(pid, "SIGTERM");
-    assert.equal((await output).code, 1);
+    const out = await output;
+    assert.equal(out.code, 1);
+    // What start says, as without a supervisor.
+    assert.match(
+      new TextDecoder().decode(out.stderr),
+      /Stopped by SIGTERM before it was ready/,
+    );
     await waitFor(
       "the supervisor's exit",
       () => /Supervisor exits \(0\)/.test(s.log()),
