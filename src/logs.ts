@@ -388,12 +388,20 @@ async function follow(
       lastLines(file, opened, request.lines, request.note),
     );
   }
+  /** Start `f` over from its beginning, saying why. */
+  const truncated = (f: Followed) => {
+    request.note(`${JSON.stringify(file.path)} was truncated`);
+    f.offset = 0;
+    f.mark = new Uint8Array(0);
+  };
   try {
     let busy = false;
     for (;;) {
       if (current !== null) {
         const before = current.offset;
-        if (!await drain(file, current, out, signal)) return Exit.OK;
+        if (!await drain(file, current, out, truncated, signal)) {
+          return Exit.OK;
+        }
         busy = current.offset !== before;
       }
       if (signal?.aborted) return Exit.OK;
@@ -402,11 +410,7 @@ async function follow(
         signal,
       );
       if (signal?.aborted || out.gone()) return Exit.OK;
-      if (current !== null && rewritten(file, current)) {
-        request.note(`${JSON.stringify(file.path)} was truncated`);
-        current.offset = 0;
-        current.mark = new Uint8Array(0);
-      }
+      if (current !== null && rewritten(file, current)) truncated(current);
       const next = file.open();
       if (next === null) continue;
       if (
@@ -424,7 +428,7 @@ async function follow(
       if (current !== null) {
         const last = current;
         current = null;
-        const more = await drain(file, last, out, signal);
+        const more = await drain(file, last, out, truncated, signal);
         file.close(last.fd);
         if (!more) {
           file.close(next.fd);
@@ -465,11 +469,17 @@ function rewritten(file: LogFile, f: Followed): boolean {
   return now.length !== f.mark.length || now.some((b, i) => b !== f.mark[i]);
 }
 
-/** Write what `f` holds past its offset; `false` once the reader is gone or `signal` aborted. */
+/**
+ * Write what `f` holds past its offset; `false` once the reader is gone or
+ * `signal` aborted. A file rewritten past the offset since the last look
+ * (truncated, then written further than we had read) is started over
+ * through `truncated` before anything of it is shown.
+ */
 async function drain(
   file: LogFile,
   f: Followed,
   out: Output,
+  truncated: (f: Followed) => void,
   signal?: AbortSignal,
 ): Promise<boolean> {
   for (;;) {
@@ -477,6 +487,11 @@ async function drain(
     if (signal?.aborted) return false;
     const bytes = file.read(f.fd, f.offset);
     if (bytes.length === 0) return true;
+    // Checked after the read: what was read is the new file's middle then.
+    if (rewritten(file, f)) {
+      truncated(f);
+      continue;
+    }
     f.offset += bytes.length;
     f.mark = tail(f.mark, bytes);
     if (!await out.write(bytes)) return false;

@@ -61,15 +61,7 @@ function follower(s: Scratch, args: string[]) {
       stderr += c;
     }
   })();
-  const bytes = () => {
-    const all = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
-    let at = 0;
-    for (const c of chunks) {
-      all.set(c, at);
-      at += c.length;
-    }
-    return all;
-  };
+  const bytes = () => concat(chunks);
   /** Its exit code and stderr, once it ended. */
   const ended = async () => {
     const { code } = await child.status;
@@ -330,6 +322,71 @@ Deno.test("`logs -f` notices a file truncated and written past where it had read
     }
   });
 });
+
+Deno.test("`logs -f` notices a file rewritten past its offset between its look and its read, and shows the new file whole", async () => {
+  await withScratch(async (s) => {
+    const { libc } = await import("../ffi/mod.ts");
+    const { showLogs } = await import("../src/logs.ts");
+    const before = numbered(25);
+    const after = numbered(100).replaceAll("line", "next");
+    Deno.writeTextFileSync(s.logFile, before);
+    // The rewrite lands exactly between the look for a truncation and the
+    // read at the old offset: the first read there after the first lines.
+    const real = libc();
+    let armed = true;
+    const racing = new Proxy(real, {
+      get(target, name) {
+        if (name !== "readAt") return Reflect.get(target, name);
+        return (fd: number, offset: number, n: number) => {
+          if (armed && offset === before.length) {
+            armed = false;
+            Deno.writeTextFileSync(s.logFile, after);
+          }
+          return target.readAt(fd, offset, n);
+        };
+      },
+    });
+    const shown: Uint8Array[] = [];
+    const notes: string[] = [];
+    const stop = new AbortController();
+    const text = () => new TextDecoder().decode(concat(shown));
+    const following = showLogs(racing, { kind: "file", path: s.logFile }, {
+      lines: 100,
+      follow: true,
+      owners: [Deno.uid()!],
+      note: (t) => notes.push(t),
+      signal: stop.signal,
+      pollMs: 5,
+      out: {
+        write: (bytes) => {
+          shown.push(bytes.slice());
+          return Promise.resolve(true);
+        },
+        end: () => Promise.resolve(),
+        gone: () => false,
+      },
+    });
+    try {
+      await waitFor("the new file, whole", () => text() === before + after);
+    } finally {
+      stop.abort();
+      assert.equal(await following, 0);
+    }
+    assert.equal(armed, false, "the rewrite happened");
+    assert.deepEqual(notes, [`${JSON.stringify(s.logFile)} was truncated`]);
+  });
+});
+
+/** The bytes of `chunks`, in one array. */
+function concat(chunks: Uint8Array[]): Uint8Array {
+  const all = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+  let at = 0;
+  for (const c of chunks) {
+    all.set(c, at);
+    at += c.length;
+  }
+  return all;
+}
 
 Deno.test("`logs` escapes control characters for a terminal and passes bytes through otherwise", async () => {
   await withScratch(async (s) => {
