@@ -66,6 +66,12 @@ export interface ProcessView {
   /** Parent pid. */
   ppid: number;
   /**
+   * Whether it is exiting: its main thread is gone (a zombie) while other
+   * threads still end, holding its descriptors (and their locks) until the
+   * last one has.
+   */
+  exiting: boolean;
+  /**
    * Whether it holds a descriptor on which an exclusive `flock` is taken on
    * the file asked about; `null` when not asked, or when its descriptors
    * cannot be read (another user's process, seen by a non-root caller).

@@ -81,6 +81,7 @@ export async function pinDaemon(
   path: string,
   waitMs: number,
 ): Promise<Pinned | null> {
+  const deadline = performance.now() + waitMs;
   for (let attempt = 0; attempt < 50; attempt++) {
     const st = await settledState(libc, path, waitMs);
     if (st.state === "starting") {
@@ -108,6 +109,15 @@ export async function pinDaemon(
       readLaunchRecord(libc, path),
     );
     if (why === null) return { pid: st.pid, pidfd };
+    // Exiting (a daemon killed a moment ago): its lock goes with its last
+    // thread, and it no longer shows its descriptors. Wait for its end.
+    if (
+      why !== "has exited" && libc.processView(st.pid)?.exiting === true &&
+      await libc.pidfdWait(pidfd, Math.max(0, deadline - performance.now()))
+    ) {
+      libc.close(pidfd);
+      continue;
+    }
     libc.close(pidfd);
     // Gone since: look again; anything else is a pidfile not to believe.
     if (why === "has exited") continue;

@@ -12,6 +12,7 @@ import {
   listeningPort,
   procFds,
   readPid,
+  ROOT,
   sh,
   shq,
   started,
@@ -61,6 +62,48 @@ Deno.test("status exits 0 running, 1 dead with pidfile, 3 not running, 4 unknown
       unknown.stdout,
       /Refusing pidfile .*: it is a directory, not a regular file/,
     );
+  });
+});
+
+Deno.test("status waits for a pidfile holder that is exiting (main thread gone, others still holding the lock): dead (1), not unknown (4)", async () => {
+  await withScratch(async (s) => {
+    // What a daemon killed a moment ago looks like under load: its main
+    // thread is a zombie, hides its descriptors, and the others still hold
+    // them, the pidfile's lock with them.
+    const holder = `${s.dir}/holder.ts`;
+    Deno.writeTextFileSync(
+      holder,
+      `import { libc } from ${JSON.stringify(`${ROOT}ffi/mod.ts`)};
+const c = libc();
+const fd = c.open(Deno.args[0], { write: true, create: true }, 0o644);
+if (!c.tryLock(fd, true)) throw new Error("locked");
+c.write(fd, new TextEncoder().encode(\`\${Deno.pid}\\n\`));
+Deno.dlopen("libc.so.6", {
+  pthread_exit: { parameters: ["pointer"], result: "void" },
+}).symbols.pthread_exit(null);
+`,
+    );
+    const child = new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", holder, s.pidfile],
+      stdin: "null",
+      stdout: "null",
+      stderr: "null",
+    }).spawn();
+    s.track(child.pid);
+    await waitFor(
+      "the holder's main thread to be gone, the lock held",
+      () => readPid(s.pidfile) === child.pid && !alive(child.pid),
+    );
+    const status = cli(EXAMPLE, ["status", ...s.paths]);
+    // It ends while status waits for it (status gives it 2 s).
+    setTimeout(() => child.kill("SIGKILL"), 500);
+    const r = await status;
+    assert.equal(r.code, 1, r.stdout + r.stderr);
+    assert.match(
+      r.stdout,
+      new RegExp(`pidfile .* remains \\(pid ${child.pid}\\)`),
+    );
+    await child.status;
   });
 });
 

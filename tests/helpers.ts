@@ -5,7 +5,8 @@
 import assert from "node:assert/strict";
 import { libc } from "../ffi/mod.ts";
 
-const ROOT = new URL("../", import.meta.url).pathname;
+/** The repository's root directory, with a trailing slash. */
+export const ROOT = new URL("../", import.meta.url).pathname;
 /** The example daemon's entry point. */
 export const EXAMPLE = `${ROOT}daemon.ts`;
 /** The behaviour fixture's entry point. */

@@ -46,6 +46,7 @@ const DAEMON: ProcessView = {
   uid: 998,
   euid: 998,
   ppid: 1,
+  exiting: false,
   holdsLock: true,
 };
 

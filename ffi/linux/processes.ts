@@ -118,6 +118,7 @@ function processView(
     uid,
     euid,
     ppid: Number(field("PPid")),
+    exiting: /^[ZX]/.test(field("State")),
     holdsLock: lockOn === undefined ? null : holdsLock(c, pid, lockOn),
   };
 }
