@@ -15,6 +15,12 @@ import { sleep } from "./timer.ts";
 
 /** How often a waiting command looks at the pidfile again. */
 const LOOK_AGAIN_MS = 20;
+/**
+ * How long an exiting pidfile holder is given to end (a dying process takes
+ * milliseconds; one whose main thread exited on purpose is not waited for
+ * beyond this).
+ */
+const EXITING_MS = 2000;
 
 /**
  * The pidfile's state, waiting up to `waitMs` for a starting daemon to
@@ -113,7 +119,10 @@ export async function pinDaemon(
     // thread, and it no longer shows its descriptors. Wait for its end.
     if (
       why !== "has exited" && libc.processView(st.pid)?.exiting === true &&
-      await libc.pidfdWait(pidfd, Math.max(0, deadline - performance.now()))
+      await libc.pidfdWait(
+        pidfd,
+        Math.min(EXITING_MS, Math.max(0, deadline - performance.now())),
+      )
     ) {
       libc.close(pidfd);
       continue;
