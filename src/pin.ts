@@ -108,17 +108,10 @@ export async function pinDaemon(
       libc.close(pidfd);
       continue;
     }
-    const why = distrust(
-      libc,
-      st.pid,
-      again.file,
-      readLaunchRecord(libc, path),
-    );
-    if (why === null) return { pid: st.pid, pidfd };
     // Exiting (a daemon killed a moment ago): its lock goes with its last
-    // thread, and it no longer shows its descriptors. Wait for its end.
+    // thread, and its descriptors no longer show. Wait for its end.
     if (
-      why !== "has exited" && libc.processView(st.pid)?.exiting === true &&
+      libc.processView(st.pid)?.exiting === true &&
       await libc.pidfdWait(
         pidfd,
         Math.min(EXITING_MS, Math.max(0, deadline - performance.now())),
@@ -127,6 +120,13 @@ export async function pinDaemon(
       libc.close(pidfd);
       continue;
     }
+    const why = distrust(
+      libc,
+      st.pid,
+      again.file,
+      readLaunchRecord(libc, path),
+    );
+    if (why === null) return { pid: st.pid, pidfd };
     libc.close(pidfd);
     // Gone since: look again; anything else is a pidfile not to believe.
     if (why === "has exited") continue;
