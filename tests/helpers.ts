@@ -3,7 +3,7 @@
  * view of a process, wait for conditions, and kill whatever a test started.
  */
 import assert from "node:assert/strict";
-import { libc } from "../ffi/mod.ts";
+import { libc, SysError } from "../ffi/mod.ts";
 
 /** The repository's root directory, with a trailing slash. */
 export const ROOT = new URL("../", import.meta.url).pathname;
@@ -380,17 +380,33 @@ export class Scratch {
       this.track(pid);
     }
     const c = libc();
-    for (const pidfd of this.#pidfds.values()) {
-      try {
-        c.pidfdSignal(pidfd, "SIGKILL");
-      } catch {
-        // already gone
-      } finally {
-        c.close(pidfd);
+    try {
+      for (const [pid, pidfd] of this.#pidfds) {
+        try {
+          c.pidfdSignal(pidfd, "SIGKILL");
+        } catch (err) {
+          // ESRCH: gone. Anything else: the descriptor is no longer ours
+          // (closed by other code in this process); kill by pid then, only
+          // a process whose command line names this test's directory.
+          const gone = err instanceof SysError && err.code === "ESRCH";
+          if (!gone && ours(pid, this.dir)) {
+            try {
+              Deno.kill(pid, "SIGKILL");
+            } catch {
+              // gone meanwhile
+            }
+          }
+        }
+        try {
+          c.close(pidfd);
+        } catch {
+          // closed by other code in this process
+        }
       }
+    } finally {
+      this.#pidfds.clear();
+      Deno.removeSync(this.dir, { recursive: true });
     }
-    this.#pidfds.clear();
-    Deno.removeSync(this.dir, { recursive: true });
   }
 }
 
@@ -439,6 +455,15 @@ export function foreground(
       return (await child.status).code;
     },
   };
+}
+
+/** Whether process `pid` has `dir` in its command line (a test's scratch directory). */
+function ours(pid: number, dir: string): boolean {
+  try {
+    return Deno.readTextFileSync(`/proc/${pid}/cmdline`).includes(dir);
+  } catch {
+    return false;
+  }
 }
 
 /** Whether process `pid` holds the exclusive flock on `path`, as the kernel shows it. */
