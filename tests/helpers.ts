@@ -457,6 +457,22 @@ export function foreground(
   };
 }
 
+/**
+ * Once the test's log has grown past 50 kB since the last rotation, rotate
+ * it with Debian's logrotate and the configuration `conf`.
+ */
+export async function rotateWhenGrown(s: Scratch, conf: string): Promise<void> {
+  await waitFor("new lines since the last rotation", () => {
+    try {
+      return Deno.statSync(s.logFile).size > 50_000;
+    } catch {
+      return false;
+    }
+  });
+  const r = await sh(`logrotate -f -s ${shq(`${s.dir}/state`)} ${shq(conf)}`);
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+}
+
 /** Whether process `pid` has `dir` in its command line (a test's scratch directory). */
 function ours(pid: number, dir: string): boolean {
   try {

@@ -9,9 +9,9 @@ import {
   BEHAVE,
   cli,
   denoLine,
+  rotateWhenGrown,
   type Scratch,
   sh,
-  shq,
   started,
   waitFor,
   withScratch,
@@ -48,17 +48,7 @@ Deno.test({
       // Inode and size of each rotated file at the moment its reload returned.
       const frozen: { ino: number; size: number }[] = [];
       for (let round = 0; round < 3; round++) {
-        await waitFor("new lines since the last rotation", () => {
-          try {
-            return Deno.statSync(s.logFile).size > 50_000;
-          } catch {
-            return false;
-          }
-        });
-        const r = await sh(
-          `logrotate -f -s ${shq(`${s.dir}/state`)} ${shq(conf)}`,
-        );
-        assert.equal(r.code, 0, r.stdout + r.stderr);
+        await rotateWhenGrown(s, conf);
         const rotated = Deno.statSync(`${s.logFile}.1`);
         frozen.push({ ino: rotated.ino!, size: rotated.size });
       }
@@ -102,14 +92,7 @@ Deno.test({
         "  rotate 20\n  copytruncate\n  nocompress\n",
       );
       for (let round = 0; round < 3; round++) {
-        await waitFor(
-          "new lines",
-          () => Deno.statSync(s.logFile).size > 50_000,
-        );
-        const r = await sh(
-          `logrotate -f -s ${shq(`${s.dir}/state`)} ${shq(conf)}`,
-        );
-        assert.equal(r.code, 0, r.stdout + r.stderr);
+        await rotateWhenGrown(s, conf);
       }
       await waitFor(
         "lines after the last truncation",

@@ -12,6 +12,7 @@ import {
   cli,
   denoLine,
   nobodyHome,
+  rotateWhenGrown,
   type Scratch,
   sh,
   shq,
@@ -185,17 +186,7 @@ async function followRotations(
       () => seqs(f.text())[0] === 0,
     );
     for (let round = 0; round < 3; round++) {
-      await waitFor("new lines since the last rotation", () => {
-        try {
-          return Deno.statSync(s.logFile).size > 50_000;
-        } catch {
-          return false;
-        }
-      });
-      const r = await sh(
-        `logrotate -f -s ${shq(`${s.dir}/state`)} ${shq(conf)}`,
-      );
-      assert.equal(r.code, 0, r.stdout + r.stderr);
+      await rotateWhenGrown(s, conf);
     }
     await waitFor(
       "lines after the last rotation",
