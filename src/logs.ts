@@ -17,6 +17,7 @@ import { DaemonError, Exit } from "./errors.ts";
 import type { CoreOptions } from "./options.ts";
 import { openChecked, type OpenedFile } from "./safe_open.ts";
 import { visible } from "./text.ts";
+import { sleep } from "./timer.ts";
 
 /** The options that say where a daemon logs. */
 export type LogOptions = Pick<
@@ -506,19 +507,6 @@ function tail(a: Uint8Array, b: Uint8Array): Uint8Array {
   out.set(keep);
   out.set(b, keep.length);
   return out;
-}
-
-/** Wait `ms`, or less when `signal` aborts. */
-function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      signal?.removeEventListener("abort", done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal?.addEventListener("abort", done, { once: true });
-  });
 }
 
 /**

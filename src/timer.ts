@@ -38,9 +38,18 @@ export function after(ms: number, fn: () => void): Timer {
   return { cancel: () => signal.removeEventListener("abort", listener) };
 }
 
-/** Resolve after `ms` milliseconds. */
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => after(ms, resolve));
+/** Resolve after `ms` milliseconds, or as soon as `signal` aborts. */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  if (signal === undefined) return new Promise((resolve) => after(ms, resolve));
+  return new Promise((resolve) => {
+    const done = () => {
+      timer.cancel();
+      signal.removeEventListener("abort", done);
+      resolve();
+    };
+    const timer = after(ms, done);
+    signal.addEventListener("abort", done, { once: true });
+  });
 }
 
 /**

@@ -151,6 +151,41 @@ Deno.test("no process of denod's own loads a `node:` module or npm code, at run 
       check(command, r.logs, stagesOf(r));
     }
 
+    // `logs -f` waits between looks at the file, until interrupted.
+    Deno.writeTextFileSync(s.logFile, "first\n");
+    const logsDir = `${s.dir}/v8-logs`;
+    Deno.mkdirSync(logsDir);
+    const follow = new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", flags(logsDir), EXAMPLE, "logs", "-f", ...s.paths],
+      stdin: "null",
+      stdout: "piped",
+      stderr: "null",
+    }).spawn();
+    s.track(follow.pid);
+    const shown = follow.stdout.pipeThrough(new TextDecoderStream())
+      .getReader();
+    let text = "";
+    const until = async (want: string) => {
+      while (!text.includes(want)) {
+        const { value, done } = await shown.read();
+        if (done) break;
+        text += value;
+      }
+      assert.ok(text.includes(want), text);
+    };
+    await until("first\n");
+    // Shown after a wait between two looks at the file.
+    Deno.writeTextFileSync(s.logFile, "more\n", { append: true });
+    await until("more\n");
+    follow.kill("SIGINT");
+    while (!(await shown.read()).done) { /* to its end */ }
+    assert.equal((await follow.status).code, 0);
+    check(
+      "logs -f",
+      logsByPid(logsDir),
+      new Map([[follow.pid, "caller"]]),
+    );
+
     const start = await logged(s, "start", EXAMPLE, ["start", ...daemonArgs]);
     assert.equal(start.code, 0, start.out);
     const daemon = s.track(Number(start.out.match(/started \(pid (\d+)/)![1]))!;
