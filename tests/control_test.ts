@@ -95,8 +95,9 @@ Deno.dlopen("libc.so.6", {
       () => readPid(s.pidfile) === child.pid && !alive(child.pid),
     );
     const status = cli(EXAMPLE, ["status", ...s.paths]);
-    // It ends while status waits for it (status gives it 2 s).
-    setTimeout(() => child.kill("SIGKILL"), 500);
+    // It ends while status waits for it: once status holds a pidfd on it.
+    await waitFor("status to wait on the holder", () => pidfdOn(child.pid));
+    child.kill("SIGKILL");
     const r = await status;
     assert.equal(r.code, 1, r.stdout + r.stderr);
     assert.match(
@@ -106,6 +107,22 @@ Deno.dlopen("libc.so.6", {
     await child.status;
   });
 });
+
+/** Whether another process holds a pidfd on `pid` (`Pid:` in its fdinfo). */
+function pidfdOn(pid: number): boolean {
+  for (const p of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(p.name) || Number(p.name) === Deno.pid) continue;
+    try {
+      for (const fd of Deno.readDirSync(`/proc/${p.name}/fdinfo`)) {
+        const info = Deno.readTextFileSync(`/proc/${p.name}/fdinfo/${fd.name}`);
+        if (new RegExp(`^Pid:\\s+${pid}$`, "m").test(info)) return true;
+      }
+    } catch {
+      // gone, or not ours to read
+    }
+  }
+  return false;
+}
 
 Deno.test("a stale pidfile naming an unrelated live process never gets it signalled", async () => {
   await withScratch(async (s) => {

@@ -437,11 +437,14 @@ export function foreground(
     get err() {
       return err;
     },
-    /** Read stderr until `text` appears (or it ends). */
+    /** Read stderr until `text` appears; fail if it ends first. */
     async until(text: string): Promise<void> {
       while (!err.includes(text)) {
         const { value, done } = await reader.read();
-        if (done) return;
+        assert.ok(
+          !done,
+          `stderr ended without ${JSON.stringify(text)}:\n${err}`,
+        );
         err += value;
       }
     },

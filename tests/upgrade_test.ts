@@ -10,6 +10,7 @@ import {
   cli,
   EXAMPLE,
   nobodyHome,
+  procFds,
   readPid,
   type Scratch,
   sh,
@@ -313,7 +314,7 @@ Deno.test(
       assert.match(info, /^flags:\s+0*[0-7]*0$/m, info);
       assert.match(info, /FLOCK\s+ADVISORY\s+WRITE/);
       // It was handed nothing of the decoy's.
-      for (const [fd, target] of procFdsOf(next)) {
+      for (const [fd, target] of procFds(next)) {
         assert.notEqual(target, decoy, `fd ${fd}`);
       }
       assert.ok(!alive(old));
@@ -341,22 +342,6 @@ Deno.test(
     });
   },
 );
-
-/** `/proc/PID/fd` targets. */
-function procFdsOf(pid: number): [number, string][] {
-  const out: [number, string][] = [];
-  for (const e of Deno.readDirSync(`/proc/${pid}/fd`)) {
-    try {
-      out.push([
-        Number(e.name),
-        Deno.readLinkSync(`/proc/${pid}/fd/${e.name}`),
-      ]);
-    } catch {
-      // closed meanwhile
-    }
-  }
-  return out;
-}
 
 Deno.test({
   name:
