@@ -273,6 +273,12 @@ export interface Libc {
    * {@linkcode Libc.pidfdWait} first.
    */
   reap(pidfd: number): ExitStatus;
+  /**
+   * Become a child subreaper (`prctl(PR_SET_CHILD_SUBREAPER)`): an orphaned
+   * descendant is reparented to this process, not to init, so its pid stays
+   * taken, even once it has exited, until this process reaps it or ends.
+   */
+  becomeSubreaper(): void;
   /** `unlink(2)`. */
   unlink(path: string): void;
   /** `fchown(2)`. */

@@ -140,13 +140,16 @@ export async function pinDaemon(
 }
 
 /**
- * The supervisor's running daemon, pinned and checked to be its child, or
- * `null` between two runs.
+ * Process `child`, pinned and checked to be `parent`'s child (a child
+ * whose parent has not reaped it keeps its pid, so the pidfd is on that
+ * child), or `null`. Given `lockOn`, it must also hold the lock on that
+ * file. The supervisor's running daemon is `null` between two runs.
  */
 export function pinChild(
   libc: Libc,
-  supervisor: number,
+  parent: number,
   child: number,
+  lockOn?: FileStat,
 ): Pinned | null {
   let pidfd: number;
   try {
@@ -154,7 +157,10 @@ export function pinChild(
   } catch {
     return null;
   }
-  if (libc.processView(child)?.ppid === supervisor) {
+  const view = libc.processView(child, lockOn);
+  if (
+    view?.ppid === parent && (lockOn === undefined || view.holdsLock === true)
+  ) {
     return { pid: child, pidfd };
   }
   libc.close(pidfd);

@@ -28,7 +28,7 @@ import {
   writeLaunchRecord,
 } from "./state.ts";
 import { FACILITIES } from "./syslog.ts";
-import { pinDaemon } from "./pin.ts";
+import { pinChild, pinDaemon } from "./pin.ts";
 import { type Pinned, terminate } from "./process.ts";
 import { clearedEnv, type Identity } from "./privileges.ts";
 import { checkChdir, describeLogTo } from "./resolve.ts";
@@ -347,6 +347,9 @@ function spawnLeader(
 ): number {
   const { declaredEnv, identity } = options;
   const env = leaderEnv(core, declaredEnv);
+  // Once the leader ends, the daemon (or supervisor) is reparented to us,
+  // not to init: unreaped, its pid stays its own while we watch it.
+  libc.becomeSubreaper();
   const [r, w] = libc.pipe();
   try {
     const leader = spawnStage(
@@ -528,7 +531,8 @@ function logTail(core: CoreOptions, logFd: number): string {
 /**
  * Wait for the session leader (`spawned[0]`) to end, then pin the process
  * the pidfile names (the leader wrote it, only the leader could), if the
- * kernel shows it holding our lock, and add it to `spawned`.
+ * kernel shows it to be our child (the leader's, reparented to us) holding
+ * our lock, and add it to `spawned`.
  *
  * @returns Its pid, or `undefined` when there is none.
  */
@@ -540,17 +544,8 @@ async function pinLeadersChild(
   await libc.pidfdWait(spawned[0].pidfd, Infinity);
   const pid = pidfile.read();
   if (pid === undefined) return undefined;
-  let pidfd: number;
-  try {
-    pidfd = libc.pidfdOpen(pid);
-  } catch {
-    return pid; // gone already
-  }
-  if (libc.processView(pid, libc.stat(pidfile.fd))?.holdsLock === true) {
-    spawned.push({ pid, pidfd });
-  } else {
-    libc.close(pidfd);
-  }
+  const pinned = pinChild(libc, libc.getpid(), pid, libc.stat(pidfile.fd));
+  if (pinned !== null) spawned.push(pinned);
   return pid;
 }
 

@@ -19,7 +19,7 @@ import type { FileStat, Libc } from "../ffi/mod.ts";
 import { SysError } from "../ffi/mod.ts";
 import { DaemonError, Exit } from "./errors.ts";
 import { inspectPidfile, pidfilePolicy } from "./pidfile.ts";
-import { pinDaemon } from "./pin.ts";
+import { pinChild, pinDaemon } from "./pin.ts";
 import { type Pinned, terminate } from "./process.ts";
 import { openChecked } from "./safe_open.ts";
 import { spawnStage, SUPERVISOR_GRACE } from "./stage.ts";
@@ -320,8 +320,8 @@ interface NextGeneration extends Pinned {
 
 /**
  * Spawn a session leader that spawns the new generation on the shared lock
- * and sends its pid back; pin that daemon once the kernel shows it holding
- * the lock.
+ * and sends its pid back; pin that daemon once the kernel shows it to be
+ * our child (the leader's, reparented to us) holding the lock.
  */
 async function spawnGeneration(
   libc: Libc,
@@ -336,6 +336,9 @@ async function spawnGeneration(
   },
 ): Promise<NextGeneration> {
   const env = leaderEnv(core, options.declaredEnv);
+  // Once the leader ends, the new generation is reparented to us, not to
+  // init: unreaped, its pid stays its own while we pin and watch it.
+  libc.becomeSubreaper();
   const [readEnd, readyW] = libc.pipe();
   const [pidR, pidW] = libc.pipe();
   let leader: Pinned;
@@ -382,31 +385,22 @@ async function spawnGeneration(
     await libc.pidfdWait(leader.pidfd, Infinity);
     const text = await readToEnd(libc, pidR);
     const pid = /^[0-9]{1,10}$/.test(text) ? Number(text) : undefined;
-    const pidfd = pid === undefined ? -1 : pinHolder(libc, pid, file);
-    if (pid === undefined || pidfd < 0) {
+    // Only our own child: a process that took the pid of a new generation
+    // that died, or a fork of the old daemon, holds the lock too.
+    const pinned = pid === undefined
+      ? null
+      : pinChild(libc, libc.getpid(), pid, file);
+    if (pid === undefined || pinned === null) {
       // The leader said why on the readiness pipe, if it could.
       const wait = await awaitReadiness(libc, readEnd, 1);
       wait.close();
       throw new DaemonError(failure(wait, core, logFd, false));
     }
-    return { pid, pidfd, readEnd };
+    return { ...pinned, readEnd };
   } finally {
     libc.close(leader.pidfd);
     libc.close(pidR);
   }
-}
-
-/** A pidfd on `pid` if the kernel shows it holding the lock on `file`, else -1. */
-function pinHolder(libc: Libc, pid: number, file: FileStat): number {
-  let pidfd: number;
-  try {
-    pidfd = libc.pidfdOpen(pid);
-  } catch {
-    return -1;
-  }
-  if (libc.processView(pid, file)?.holdsLock === true) return pidfd;
-  libc.close(pidfd);
-  return -1;
 }
 
 /** What the leader wrote down a pipe, once it closed its end (64 bytes at most). */

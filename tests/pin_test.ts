@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import type { FileStat, Libc, ProcessView } from "../ffi/mod.ts";
-import { distrust } from "../src/pin.ts";
+import { distrust, pinChild } from "../src/pin.ts";
 import type { LaunchRecord } from "../src/state.ts";
 
 const FILE: FileStat = {
@@ -97,4 +97,42 @@ Deno.test("distrust() without a launch record expects the pidfile's owner; a non
     distrust(kernel(unseen, 0), 7, FILE, LAUNCH)!,
     /does not hold the pidfile's lock/,
   );
+});
+
+Deno.test("pinChild() pins only a child of the given parent, and given a file only one holding its lock; the pidfd of any other is closed", () => {
+  const closed: number[] = [];
+  const opened = (view: ProcessView | null): Libc =>
+    ({
+      ...kernel(view),
+      pidfdOpen: () => 99,
+      close: (fd: number) => void closed.push(fd),
+    }) as Partial<Libc> as Libc;
+  const child = { ...DAEMON, ppid: 500 };
+  assert.deepEqual(pinChild(opened(child), 500, 7, FILE), {
+    pid: 7,
+    pidfd: 99,
+  });
+  assert.deepEqual(pinChild(opened(child), 500, 7), { pid: 7, pidfd: 99 });
+  assert.deepEqual(closed, []);
+  const cases: Array<[ProcessView | null, string]> = [
+    // A fork of the old daemon on the shared lock, or a process that took
+    // the pid of a new generation that died, reparented to init.
+    [{ ...child, ppid: 1 }, "another parent's"],
+    // Our child that died: a zombie holds no lock.
+    [{ ...child, holdsLock: false, exiting: true }, "without the lock"],
+    [{ ...child, holdsLock: null }, "whose lock cannot be seen"],
+    [null, "gone"],
+  ];
+  for (const [view, what] of cases) {
+    closed.length = 0;
+    assert.equal(pinChild(opened(view), 500, 7, FILE), null, what);
+    assert.deepEqual(closed, [99], what);
+  }
+  const gone = {
+    ...opened(child),
+    pidfdOpen: () => {
+      throw new Error("ESRCH");
+    },
+  } as Libc;
+  assert.equal(pinChild(gone, 500, 7, FILE), null);
 });

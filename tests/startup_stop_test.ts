@@ -9,6 +9,7 @@ import {
   asRoot,
   BEHAVE,
   foreground,
+  procStat,
   readPid,
   type Scratch,
   waitFor,
@@ -18,12 +19,14 @@ import {
 /**
  * `behave start <args>` with the slow prepare, and the first pid its
  * pidfile names (polled every millisecond, so that a signal sent to it
- * lands in the start-up), tracked.
+ * lands in the start-up), tracked, and `start`'s own pid.
  */
 async function startSlowly(
   s: Scratch,
   args: string[] = [],
-): Promise<{ pid: number; output: Promise<Deno.CommandOutput> }> {
+): Promise<
+  { pid: number; start: number; output: Promise<Deno.CommandOutput> }
+> {
   const start = new Deno.Command(Deno.execPath(), {
     args: [
       "run",
@@ -47,7 +50,7 @@ async function startSlowly(
     10_000,
     1,
   );
-  return { pid: s.track()!, output };
+  return { pid: s.track()!, start: start.pid, output };
 }
 
 Deno.test("a stop while prepare awaits ctx.signal and rejects with its reason is a stop: exit 0, no start-up failure", async () => {
@@ -162,5 +165,25 @@ Deno.test("start --restart: a SIGTERM sent to the supervisor as soon as the pidf
     );
     assert.match(s.log(), /supervisor: Stopping on SIGTERM/);
     assert.equal(readPid(s.pidfile), undefined, s.log());
+  });
+});
+
+Deno.test("start keeps the daemon its own child until it is ready (reparented to it when the session leader ends), so that no other process can take its pid meanwhile", async () => {
+  await withScratch(async (s) => {
+    for (const args of [[], ["--restart", "on-failure"]]) {
+      const { pid, start, output } = await startSlowly(s, args);
+      await waitFor(
+        `pid ${pid} to be start's child (pid ${start})`,
+        () => procStat(pid).ppid === start,
+        10_000,
+      );
+      Deno.kill(pid, "SIGTERM");
+      const said = new TextDecoder().decode((await output).stderr);
+      assert.match(said, /Stopped by SIGTERM before it was ready/, s.log());
+      await waitFor(
+        "the pidfile's removal",
+        () => readPid(s.pidfile) === undefined,
+      );
+    }
   });
 });

@@ -11,6 +11,7 @@ import {
   EXAMPLE,
   nobodyHome,
   procFds,
+  procStat,
   readPid,
   type Scratch,
   sh,
@@ -72,6 +73,18 @@ function loopClients(
       return counts;
     },
   };
+}
+
+/** The new generation's pid, as `upgrade` notes it beside the pidfile. */
+function upgradeNext(s: Scratch): number | undefined {
+  try {
+    const noted = Deno.readTextFileSync(
+      s.pidfile.replace(/\.pid$/, ".upgrade"),
+    );
+    return JSON.parse(noted).next;
+  } catch {
+    return undefined; // not yet, or half written
+  }
 }
 
 /** Track the pid the pidfile names now (cleanup kills it). */
@@ -164,6 +177,54 @@ Deno.test("`upgrade` whose new generation fails before ready exits 1 with its er
     s.track(pid);
     assert.equal(generation, 2);
     assert.equal(readPid(s.pidfile), pid);
+  });
+});
+
+Deno.test("`upgrade` keeps the new generation its own child until it is ready, so that no fork of the old daemon can take its pid; killed meanwhile, it fails the upgrade and the old one serves on", async () => {
+  await withScratch(async (s) => {
+    const port = freePort();
+    const old = await started(s, FIXTURE, ["--port", String(port)]);
+    const pidfileBefore = Deno.readTextFileSync(s.pidfile);
+    const upgrader = new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "-A",
+        FIXTURE,
+        "upgrade",
+        ...s.paths,
+        "--ready-delay",
+        "60000",
+        "--ready-timeout",
+        "120",
+      ],
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    s.track(upgrader.pid);
+    const output = upgrader.output();
+    let next = 0;
+    await waitFor("the new generation's pid beside the pidfile", () => {
+      next = upgradeNext(s) ?? 0;
+      return next !== 0;
+    }, 20_000);
+    s.track(next);
+    // The leader that spawned it has ended: the kernel reparented it to
+    // `upgrade`, not to init, and keeps its pid while `upgrade` runs.
+    await waitFor(
+      `pid ${next} to be upgrade's child (pid ${upgrader.pid})`,
+      () => procStat(next).ppid === upgrader.pid,
+      10_000,
+    );
+    // What the old daemon's user could do to the new generation once it
+    // runs as that user.
+    Deno.kill(next, "SIGKILL");
+    const r = await output;
+    const said = new TextDecoder().decode(r.stderr);
+    assert.equal(r.code, 1, said);
+    assert.match(said, /exited before it was ready/);
+    assert.equal(Deno.readTextFileSync(s.pidfile), pidfileBefore);
+    assert.deepEqual(await answer(port), [old, 1]);
   });
 });
 

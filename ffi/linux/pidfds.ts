@@ -1,6 +1,7 @@
 /**
  * Processes by pidfd, which pid reuse cannot redirect: opening one,
- * signalling through it, waiting for the exit and collecting the status.
+ * signalling through it, waiting for the exit and collecting the status;
+ * and keeping orphaned descendants as children (a subreaper).
  *
  * @module
  */
@@ -18,11 +19,17 @@ const WEXITED = 4;
 const SIGINFO_SIZE = 128;
 const CLD_EXITED = 1;
 const CLD_DUMPED = 3;
+const PR_SET_CHILD_SUBREAPER = 36;
 
 /** The functions of {@linkcode Libc} that work through pidfds. */
 export type Pidfds = Pick<
   Libc,
-  "pidfdOpen" | "pidfdSignal" | "pidfdGetfd" | "pidfdWait" | "reap"
+  | "pidfdOpen"
+  | "pidfdSignal"
+  | "pidfdGetfd"
+  | "pidfdWait"
+  | "reap"
+  | "becomeSubreaper"
 >;
 
 /**
@@ -75,6 +82,13 @@ export function pidfds(c: Core): Pidfds {
         signal: signalName(status),
         coreDumped: code === CLD_DUMPED,
       };
+    },
+    becomeSubreaper() {
+      c.check(
+        "prctl",
+        "PR_SET_CHILD_SUBREAPER",
+        () => c.symbol("prctl")(PR_SET_CHILD_SUBREAPER, 1n, 0n, 0n, 0n),
+      );
     },
   };
 }
