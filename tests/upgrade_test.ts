@@ -23,12 +23,26 @@ import {
 
 const FIXTURE = new URL("./fixtures/upgrade.ts", import.meta.url).pathname;
 
-/** A port the kernel says is free now. */
+/**
+ * A port free now, below the kernel's ephemeral range: neither another
+ * test's `port: 0` nor one of the many outgoing connections the looping
+ * clients make can take it before the daemon binds it. Upgrades need a port
+ * given (a new generation cannot share a kernel-chosen one).
+ */
 function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const { port } = l.addr as Deno.NetAddr;
-  l.close();
-  return port;
+  const range = Deno.readTextFileSync("/proc/sys/net/ipv4/ip_local_port_range");
+  const low = Number(range.trim().split(/\s+/)[0]);
+  const from = Math.max(1024, low - 10_000);
+  for (let tries = 0; tries < 100; tries++) {
+    const port = from + Math.floor(Math.random() * (low - from));
+    try {
+      Deno.listen({ hostname: "127.0.0.1", port }).close();
+      return port;
+    } catch {
+      // in use: another
+    }
+  }
+  throw new Error(`No free port between ${from} and ${low}`);
 }
 
 /** What the looping clients counted. */
