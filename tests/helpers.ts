@@ -33,11 +33,24 @@ export interface RunOptions {
 }
 
 /** Run a command with stdin on /dev/null and collect its output. */
-async function collect(
+function collect(
   program: string,
   args: string[],
   opts: RunOptions,
 ): Promise<CliResult> {
+  return launch(program, args, opts).result;
+}
+
+/**
+ * Start a command with stdin on /dev/null.
+ *
+ * @returns Its pid, and its output once it has exited.
+ */
+function launch(
+  program: string,
+  args: string[],
+  opts: RunOptions,
+): { pid: number; result: Promise<CliResult> } {
   const { timeout = 60, ...spawn } = opts;
   const child = new Deno.Command(program, {
     args,
@@ -46,6 +59,16 @@ async function collect(
     stdout: "piped",
     stderr: "piped",
   }).spawn();
+  return { pid: child.pid, result: output(child, timeout, program, args) };
+}
+
+/** The output of `child`, which is killed with its descendants after `timeout` s. */
+async function output(
+  child: Deno.ChildProcess,
+  timeout: number,
+  program: string,
+  args: string[],
+): Promise<CliResult> {
   let timedOut = false;
   const timer = setTimeout(() => {
     timedOut = true;
@@ -104,6 +127,23 @@ export function cli(
   opts: RunOptions = {},
 ): Promise<CliResult> {
   return collect(Deno.execPath(), ["run", "-A", entry, ...args], opts);
+}
+
+/**
+ * {@linkcode cli} without waiting for the end: the command runs, tracked,
+ * while the test acts on it.
+ *
+ * @returns Its pid, and its output once it has exited.
+ */
+export function cliRunning(
+  s: Scratch,
+  entry: string,
+  args: string[],
+  opts: RunOptions = {},
+): { pid: number; result: Promise<CliResult> } {
+  const run = launch(Deno.execPath(), ["run", "-A", entry, ...args], opts);
+  s.track(run.pid);
+  return run;
 }
 
 /**

@@ -8,6 +8,7 @@ import {
   alive,
   BEHAVE,
   cli,
+  cliRunning,
   denoLine,
   EXAMPLE,
   inMask,
@@ -308,21 +309,12 @@ Deno.test("start gives up after --ready-timeout and stops the half-started daemo
 
 Deno.test("Ctrl-C on a waiting start stops the half-started daemon and removes the pidfile", async () => {
   await withScratch(async (s) => {
-    const caller = new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "-A",
-        BEHAVE,
-        "start",
-        ...s.paths,
-        "--behavior",
-        "never-ready",
-      ],
-      stdout: "piped",
-      stderr: "piped",
-      stdin: "null",
-    }).spawn();
-    s.track(caller.pid);
+    const caller = cliRunning(s, BEHAVE, [
+      "start",
+      ...s.paths,
+      "--behavior",
+      "never-ready",
+    ]);
     await waitFor(
       "the daemon's pid in the pidfile",
       () => readPid(s.pidfile) !== undefined,
@@ -332,13 +324,10 @@ Deno.test("Ctrl-C on a waiting start stops the half-started daemon and removes t
       "the daemon running its payload",
       () => s.log().includes("Behavior never-ready"),
     );
-    caller.kill("SIGINT");
-    const out = await caller.output();
+    Deno.kill(caller.pid, "SIGINT");
+    const out = await caller.result;
     assert.equal(out.code, 1);
-    assert.match(
-      new TextDecoder().decode(out.stderr),
-      /Interrupted: the starting daemon was stopped/,
-    );
+    assert.match(out.stderr, /Interrupted: the starting daemon was stopped/);
     assert.ok(!alive(daemon), "the daemon was stopped");
     assert.throws(() => Deno.statSync(s.pidfile));
   });

@@ -8,6 +8,8 @@ import { libc } from "../ffi/mod.ts";
 import {
   asRoot,
   BEHAVE,
+  type CliResult,
+  cliRunning,
   foreground,
   procStat,
   readPid,
@@ -24,33 +26,21 @@ import {
 async function startSlowly(
   s: Scratch,
   args: string[] = [],
-): Promise<
-  { pid: number; start: number; output: Promise<Deno.CommandOutput> }
-> {
-  const start = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      BEHAVE,
-      "start",
-      ...s.paths,
-      "--behavior",
-      "slow-prepare",
-      ...args,
-    ],
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  s.track(start.pid);
-  const output = start.output();
+): Promise<{ pid: number; start: number; result: Promise<CliResult> }> {
+  const start = cliRunning(s, BEHAVE, [
+    "start",
+    ...s.paths,
+    "--behavior",
+    "slow-prepare",
+    ...args,
+  ]);
   await waitFor(
     "the pidfile to name a process",
     () => readPid(s.pidfile) !== undefined,
     10_000,
     1,
   );
-  return { pid: s.track()!, start: start.pid, output };
+  return { pid: s.track()!, start: start.pid, result: start.result };
 }
 
 Deno.test("a stop while prepare awaits ctx.signal and rejects with its reason is a stop: exit 0, no start-up failure", async () => {
@@ -141,22 +131,22 @@ Deno.test("a SIGHUP while the daemon prepares does not tell the service manager 
 
 Deno.test("start: a SIGTERM sent as soon as the pidfile names the daemon is a stop, not a death by the signal", async () => {
   await withScratch(async (s) => {
-    const { pid, output } = await startSlowly(s);
+    const { pid, result } = await startSlowly(s);
     Deno.kill(pid, "SIGTERM");
-    const said = new TextDecoder().decode((await output).stderr);
+    const said = (await result).stderr;
     assert.match(said, /Stopped by SIGTERM before it was ready/, s.log());
   });
 });
 
 Deno.test("start --restart: a SIGTERM sent to the supervisor as soon as the pidfile names it is a stop: it stops its daemon and exits 0, no pidfile left", async () => {
   await withScratch(async (s) => {
-    const { pid, output } = await startSlowly(s, ["--restart", "on-failure"]);
+    const { pid, result } = await startSlowly(s, ["--restart", "on-failure"]);
     Deno.kill(pid, "SIGTERM");
-    const out = await output;
+    const out = await result;
     assert.equal(out.code, 1);
     // What start says, as without a supervisor.
     assert.match(
-      new TextDecoder().decode(out.stderr),
+      out.stderr,
       /Stopped by SIGTERM before it was ready/,
     );
     await waitFor(
@@ -171,14 +161,14 @@ Deno.test("start --restart: a SIGTERM sent to the supervisor as soon as the pidf
 Deno.test("start keeps the daemon its own child until it is ready (reparented to it when the session leader ends), so that no other process can take its pid meanwhile", async () => {
   await withScratch(async (s) => {
     for (const args of [[], ["--restart", "on-failure"]]) {
-      const { pid, start, output } = await startSlowly(s, args);
+      const { pid, start, result } = await startSlowly(s, args);
       await waitFor(
         `pid ${pid} to be start's child (pid ${start})`,
         () => procStat(pid).ppid === start,
         10_000,
       );
       Deno.kill(pid, "SIGTERM");
-      const said = new TextDecoder().decode((await output).stderr);
+      const said = (await result).stderr;
       assert.match(said, /Stopped by SIGTERM before it was ready/, s.log());
       await waitFor(
         "the pidfile's removal",

@@ -8,6 +8,7 @@ import {
   asNobodyLine,
   asRoot,
   cli,
+  cliRunning,
   EXAMPLE,
   nobodyHome,
   procFds,
@@ -199,24 +200,14 @@ Deno.test("`upgrade` keeps the new generation its own child until it is ready, s
     const port = freePort();
     const old = await started(s, FIXTURE, ["--port", String(port)]);
     const pidfileBefore = Deno.readTextFileSync(s.pidfile);
-    const upgrader = new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "-A",
-        FIXTURE,
-        "upgrade",
-        ...s.paths,
-        "--ready-delay",
-        "60000",
-        "--ready-timeout",
-        "120",
-      ],
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    s.track(upgrader.pid);
-    const output = upgrader.output();
+    const upgrader = cliRunning(s, FIXTURE, [
+      "upgrade",
+      ...s.paths,
+      "--ready-delay",
+      "60000",
+      "--ready-timeout",
+      "120",
+    ]);
     let next = 0;
     await waitFor("the new generation's pid beside the pidfile", () => {
       next = upgradeNext(s) ?? 0;
@@ -233,10 +224,9 @@ Deno.test("`upgrade` keeps the new generation its own child until it is ready, s
     // What the old daemon's user could do to the new generation once it
     // runs as that user.
     Deno.kill(next, "SIGKILL");
-    const r = await output;
-    const said = new TextDecoder().decode(r.stderr);
-    assert.equal(r.code, 1, said);
-    assert.match(said, /exited before it was ready/);
+    const r = await upgrader.result;
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /exited before it was ready/);
     assert.equal(Deno.readTextFileSync(s.pidfile), pidfileBefore);
     assert.deepEqual(await answer(port), [old, 1]);
   });
