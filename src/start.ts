@@ -490,7 +490,8 @@ const TAIL_BYTES = 4096;
  * The log's last lines, for a start that timed out: read through the
  * descriptor `start` opened and checked (never the path again, which the
  * daemon's user may have replaced since), at most the last few KiB, each
- * line made printable.
+ * line made printable. Not `logs.ts`'s reader: that module (the follower,
+ * journald, rotation) would load into every `start` for a rare message.
  */
 function logTail(core: CoreOptions, logFd: number): string {
   if (core.logTo === "syslog") return " (log: syslog)";
