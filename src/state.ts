@@ -406,14 +406,22 @@ function parseJson(read: () => Uint8Array | null): unknown {
   return null;
 }
 
-/** Read a JSON side file with the pidfile's rules, or `null`. */
-function readSideFile(libc: Libc, path: string): unknown {
+/**
+ * Read a JSON side file with the pidfile's rules, at most `max` bytes of it.
+ *
+ * @returns What it holds, or `null` when it cannot be opened or parsed.
+ */
+function readSideFile(
+  libc: Libc,
+  path: string,
+  { what = "state file", max = STATE_MAX } = {},
+): unknown {
   let fd: number;
   try {
     ({ fd } = openChecked(
       libc,
       path,
-      { ...pidfilePolicy(libc.geteuid()), what: "state file" },
+      { ...pidfilePolicy(libc.geteuid()), what },
       {},
       { privateWrite: true },
     ));
@@ -421,7 +429,7 @@ function readSideFile(libc: Libc, path: string): unknown {
     return null;
   }
   try {
-    return parseJson(() => libc.readBounded(fd, STATE_MAX));
+    return parseJson(() => libc.readBounded(fd, max));
   } finally {
     libc.close(fd);
   }
@@ -736,23 +744,14 @@ export function readExitRecord(
   libc: Libc,
   pidfile: string,
 ): ExitRecord | null {
-  let fd: number;
   try {
-    ({ fd } = openChecked(
-      libc,
-      exitPath(pidfile),
-      { ...pidfilePolicy(libc.geteuid()), what: "exit record" },
-      {},
-      { privateWrite: true },
-    ));
+    return checkExitRecord(
+      readSideFile(libc, exitPath(pidfile), {
+        what: "exit record",
+        max: EXIT_MAX,
+      }),
+    );
   } catch {
     return null;
-  }
-  try {
-    return checkExitRecord(parseJson(() => libc.readBounded(fd, EXIT_MAX)));
-  } catch {
-    return null;
-  } finally {
-    libc.close(fd);
   }
 }
