@@ -328,8 +328,16 @@ class Supervisor {
   #lastExit: SupervisorState["lastExit"] = null;
   /** The program the daemon is run from, once an upgrade named one. */
   #command: { path: string; argv: string[] } | undefined;
-  /** The upgrade under way: the new generation, not yet ready. */
-  #upgrading: { child: Child; answer: SupervisedUpgrade } | null = null;
+  /**
+   * The upgrade under way: the new generation, not yet ready, and its
+   * settings, which restarts adopt once it is ready.
+   */
+  #upgrading: {
+    child: Child;
+    answer: SupervisedUpgrade;
+    stage: Stage;
+    command: { path: string; argv: string[] };
+  } | null = null;
   /** The last upgrade's answer, for `upgrade` to read. */
   #upgradeAnswer: SupervisedUpgrade | undefined;
   /** The exit record, which each daemon in turn writes (see {@linkcode ExitRecord}). */
@@ -603,7 +611,7 @@ class Supervisor {
       messages: Promise.resolve(),
     };
     answer.next = child.pid;
-    this.#upgrading = { child, answer };
+    this.#upgrading = { child, answer, stage, command };
     this.#log.info(
       `Upgrading: started generation ${request.generation} (pid ${child.pid}) beside pid ${phase.child.pid}`,
     );
@@ -627,16 +635,8 @@ class Supervisor {
         } before it was ready; pid ${answer.pid} serves on`,
       );
     });
-    // On-the-fly settings: restarts from now on run the new program.
-    this.#pendingStage = { stage, command };
     this.#publish();
   }
-
-  /** Settings of the generation being started, adopted once it is ready. */
-  #pendingStage: {
-    stage: Stage;
-    command: { path: string; argv: string[] };
-  } | null = null;
 
   /** The new generation is ready: it becomes the daemon; the old one stops. */
   #promote(child: Child): void {
@@ -651,13 +651,10 @@ class Supervisor {
     const old = phase.child;
     child.promoted = true;
     this.#phase = { kind: "up", child };
-    if (this.#pendingStage !== null) {
-      // Restarts from now on run the new program and settings, as a
-      // daemon of their own (not an upgrade of one still running).
-      this.#stage = { ...this.#pendingStage.stage, upgrade: null };
-      this.#command = this.#pendingStage.command;
-      this.#pendingStage = null;
-    }
+    // Restarts from now on run the new program and settings, as a daemon
+    // of their own (not an upgrade of one still running).
+    this.#stage = { ...upgrading.stage, upgrade: null };
+    this.#command = upgrading.command;
     upgrading.answer.outcome = "done";
     this.#publish();
     this.#log.info(
@@ -670,7 +667,6 @@ class Supervisor {
   #upgradeFailed(why: string, child = this.#upgrading?.child): void {
     const answer = this.#upgrading?.answer ?? this.#upgradeAnswer;
     this.#upgrading = null;
-    this.#pendingStage = null;
     if (answer !== undefined && answer.outcome === "starting") {
       answer.outcome = "failed";
       answer.error = why;
