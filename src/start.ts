@@ -6,7 +6,7 @@
  *
  * @module
  */
-import type { Libc } from "../ffi/mod.ts";
+import type { ExitStatus, Libc } from "../ffi/mod.ts";
 import { DaemonError, Exit } from "./errors.ts";
 import { type LogOwner, openLogFile, UNCHANGED_ID } from "./logfile.ts";
 import type { CoreOptions } from "./options.ts";
@@ -294,7 +294,11 @@ async function launch(
       : { outcome: "started", pid };
   }
   // Worded first: the log's last lines are what it said while starting.
-  const why = failure(wait, core, logFd, supervise !== undefined);
+  const why = failure(wait, core, logFd, supervise !== undefined, {
+    ended: outcome === null && !supervise
+      ? await endOf(libc, spawned[1])
+      : undefined,
+  });
   await cleanup();
   // With the daemon side gone the reader sees end of file and finishes.
   await within(wait.finished, 1000);
@@ -458,6 +462,7 @@ export function failure(
   core: CoreOptions,
   logFd: number,
   supervised: boolean,
+  { ended }: { ended?: ExitStatus } = {},
 ): string {
   if (outcome === "interrupted") {
     return "Interrupted: the starting daemon was stopped";
@@ -479,7 +484,34 @@ export function failure(
   if (outcome !== null && outcome.kind === "ERROR") {
     return oneLine(outcome.text);
   }
-  return `The daemon exited before it was ready (log: ${core.logFile})`;
+  const how = ended === undefined
+    ? "exited"
+    : ended.exited
+    ? `exited with status ${ended.code}`
+    : `was killed by ${ended.signal}${
+      ended.coreDumped ? " (core dumped)" : ""
+    }`;
+  return `The daemon ${how} before it was ready (log: ${core.logFile})`;
+}
+
+/**
+ * How the daemon ended, once it closed the readiness pipe without a word:
+ * it is our child (see {@linkcode pinLeadersChild}), so its status is ours
+ * to collect. `undefined` when it was not pinned, or still runs a moment
+ * later (a payload that closed the pipe itself).
+ */
+export async function endOf(
+  libc: Libc,
+  daemon: Pinned | undefined,
+): Promise<ExitStatus | undefined> {
+  if (daemon === undefined || !await libc.pidfdWait(daemon.pidfd, 1000)) {
+    return undefined;
+  }
+  try {
+    return libc.reap(daemon.pidfd);
+  } catch {
+    return undefined; // not ours after all
+  }
 }
 
 /** How many of the log's last lines a failed start shows, and from how many bytes. */

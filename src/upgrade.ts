@@ -25,6 +25,7 @@ import { openChecked } from "./safe_open.ts";
 import { spawnStage, SUPERVISOR_GRACE } from "./stage.ts";
 import {
   awaitReadiness,
+  endOf,
   failure,
   leaderEnv,
   openStart,
@@ -146,7 +147,9 @@ async function replace(
         outcome.kind !== "READY"
       ) {
         // Worded first: the log's last lines are what it said while starting.
-        const why = failure(wait, core, logFd, false);
+        const why = failure(wait, core, logFd, false, {
+          ended: outcome === null ? await endOf(libc, next) : undefined,
+        });
         await terminate(libc, next, core.stopTimeout).catch(() => {});
         next.pidfd = -1;
         await within(wait.finished, 1000);

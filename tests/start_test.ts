@@ -257,7 +257,7 @@ for (
     // Every line of the message, and no terminal escape, reaches the terminal.
     ["throw-escapes-before-ready", /^behave: bad \/ thing\n$/],
     ["return-before-ready", /returned before it was ready/],
-    ["exit-before-ready", /exited before it was ready/],
+    ["exit-before-ready", /exited with status 3 before it was ready/],
     ["lose-pidfile", /Lost the pidfile: ".*d\.pid" was removed or replaced/],
   ] as const
 ) {
@@ -304,6 +304,29 @@ Deno.test("start gives up after --ready-timeout and stops the half-started daemo
     assert.throws(() => Deno.statSync(s.pidfile));
     const ps = await sh(`pgrep -f ${shq(s.pidfile)}`);
     assert.equal(ps.stdout.trim(), "", "the half-started daemon was stopped");
+  });
+});
+
+Deno.test("start names the signal that killed the daemon before it was ready (an OOM kill, a crash)", async () => {
+  await withScratch(async (s) => {
+    const caller = cliRunning(s, BEHAVE, [
+      "start",
+      ...s.paths,
+      "--behavior",
+      "never-ready",
+    ]);
+    await waitFor(
+      "the daemon running its payload",
+      () => s.log().includes("Behavior never-ready"),
+    );
+    Deno.kill(s.track()!, "SIGKILL");
+    const out = await caller.result;
+    assert.equal(out.code, 1);
+    assert.match(
+      out.stderr,
+      /^behave: The daemon was killed by SIGKILL before it was ready \(log: .*d\.log\)\n$/,
+    );
+    assert.throws(() => Deno.statSync(s.pidfile));
   });
 });
 

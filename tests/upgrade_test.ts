@@ -168,7 +168,7 @@ Deno.test("`upgrade` whose new generation fails before ready exits 1 with its er
     const exitBefore = Deno.readTextFileSync(exitPath);
     const cases: [string[], RegExp][] = [
       [["--fail", "throw"], /The new configuration is broken/],
-      [["--fail", "exit"], /exited before it was ready/],
+      [["--fail", "exit"], /exited with status 3 before it was ready/],
       [
         ["--fail", "never-ready", "--ready-timeout", "2"],
         /not ready within 2 s/,
@@ -226,7 +226,7 @@ Deno.test("`upgrade` keeps the new generation its own child until it is ready, s
     Deno.kill(next, "SIGKILL");
     const r = await upgrader.result;
     assert.equal(r.code, 1, r.stderr);
-    assert.match(r.stderr, /exited before it was ready/);
+    assert.match(r.stderr, /was killed by SIGKILL before it was ready/);
     assert.equal(Deno.readTextFileSync(s.pidfile), pidfileBefore);
     assert.deepEqual(await answer(port), [old, 1]);
   });
