@@ -10,6 +10,7 @@ import {
   EXAMPLE,
   foreground,
   listeningPort,
+  pidfdOn,
   procFds,
   readPid,
   ROOT,
@@ -107,22 +108,6 @@ Deno.dlopen("libc.so.6", {
     await child.status;
   });
 });
-
-/** Whether another process holds a pidfd on `pid` (`Pid:` in its fdinfo). */
-function pidfdOn(pid: number): boolean {
-  for (const p of Deno.readDirSync("/proc")) {
-    if (!/^\d+$/.test(p.name) || Number(p.name) === Deno.pid) continue;
-    try {
-      for (const fd of Deno.readDirSync(`/proc/${p.name}/fdinfo`)) {
-        const info = Deno.readTextFileSync(`/proc/${p.name}/fdinfo/${fd.name}`);
-        if (new RegExp(`^Pid:\\s+${pid}$`, "m").test(info)) return true;
-      }
-    } catch {
-      // gone, or not ours to read
-    }
-  }
-  return false;
-}
 
 Deno.test("a stale pidfile naming an unrelated live process never gets it signalled", async () => {
   await withScratch(async (s) => {

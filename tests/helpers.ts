@@ -302,6 +302,28 @@ export function procStatus(pid: number, field: string): string {
   return line.slice(field.length + 1).trim();
 }
 
+/**
+ * Whether another process than this one (or `holder` only) holds a pidfd
+ * on `pid` (`Pid:` in its fdinfo).
+ */
+export function pidfdOn(pid: number, holder?: number): boolean {
+  const holders = holder === undefined
+    ? [...Deno.readDirSync("/proc")].map((e) => e.name)
+      .filter((name) => /^\d+$/.test(name) && Number(name) !== Deno.pid)
+    : [String(holder)];
+  for (const name of holders) {
+    try {
+      for (const fd of Deno.readDirSync(`/proc/${name}/fdinfo`)) {
+        const info = Deno.readTextFileSync(`/proc/${name}/fdinfo/${fd.name}`);
+        if (new RegExp(`^Pid:\\s+${pid}$`, "m").test(info)) return true;
+      }
+    } catch {
+      // gone, or not ours to read
+    }
+  }
+  return false;
+}
+
 /** Targets of every descriptor in `/proc/PID/fd`, by number. */
 export function procFds(pid: number): Map<number, string> {
   const fds = new Map<number, string>();
