@@ -277,6 +277,8 @@ export interface Libc {
    * Become a child subreaper (`prctl(PR_SET_CHILD_SUBREAPER)`): an orphaned
    * descendant is reparented to this process, not to init, so its pid stays
    * taken, even once it has exited, until this process reaps it or ends.
+   * An ignored SIGCHLD is set back to its default first. For a short-lived
+   * process: the orphans that exit meanwhile stay zombies until it ends.
    */
   becomeSubreaper(): void;
   /** `unlink(2)`. */

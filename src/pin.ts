@@ -142,14 +142,13 @@ export async function pinDaemon(
 /**
  * Process `child`, pinned and checked to be `parent`'s child (a child
  * whose parent has not reaped it keeps its pid, so the pidfd is on that
- * child), or `null`. Given `lockOn`, it must also hold the lock on that
- * file. The supervisor's running daemon is `null` between two runs.
+ * child), or `null`. The supervisor's running daemon is `null` between two
+ * runs.
  */
 export function pinChild(
   libc: Libc,
   parent: number,
   child: number,
-  lockOn?: FileStat,
 ): Pinned | null {
   let pidfd: number;
   try {
@@ -157,12 +156,7 @@ export function pinChild(
   } catch {
     return null;
   }
-  const view = libc.processView(child, lockOn);
-  if (
-    view?.ppid === parent && (lockOn === undefined || view.holdsLock === true)
-  ) {
-    return { pid: child, pidfd };
-  }
+  if (libc.processView(child)?.ppid === parent) return { pid: child, pidfd };
   libc.close(pidfd);
   return null;
 }

@@ -564,8 +564,8 @@ function logTail(core: CoreOptions, logFd: number): string {
 /**
  * Wait for the session leader (`spawned[0]`) to end, then pin the process
  * the pidfile names (the leader wrote it, only the leader could), if the
- * kernel shows it to be our child (the leader's, reparented to us) holding
- * our lock, and add it to `spawned`.
+ * kernel shows it to be our child (the leader's, reparented to us), and add
+ * it to `spawned`.
  *
  * @returns Its pid, or `undefined` when there is none.
  */
@@ -577,7 +577,9 @@ async function pinLeadersChild(
   await libc.pidfdWait(spawned[0].pidfd, Infinity);
   const pid = pidfile.read();
   if (pid === undefined) return undefined;
-  const pinned = pinChild(libc, libc.getpid(), pid, libc.stat(pidfile.fd));
+  // Not its lock: the payload may have dropped it, or died; either way it
+  // is stopped (or its status collected) if the start fails.
+  const pinned = pinChild(libc, libc.getpid(), pid);
   if (pinned !== null) spawned.push(pinned);
   return pid;
 }

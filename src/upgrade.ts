@@ -132,7 +132,6 @@ async function replace(
       options,
       logFd,
       lock,
-      file,
       upgrade: { generation, previous: old.pid },
     });
     // Until the pidfile names it, a failure of ours must not leave the new
@@ -324,17 +323,16 @@ interface NextGeneration extends Pinned {
 /**
  * Spawn a session leader that spawns the new generation on the shared lock
  * and sends its pid back; pin that daemon once the kernel shows it to be
- * our child (the leader's, reparented to us) holding the lock.
+ * our child (the leader's, reparented to us).
  */
 async function spawnGeneration(
   libc: Libc,
-  { core, options, logFd, lock, file, upgrade, exitFd }: {
+  { core, options, logFd, lock, upgrade, exitFd }: {
     exitFd: number | undefined;
     core: CoreOptions & { pidfile: string };
     options: StartOptions & { program: string[] };
     logFd: number;
     lock: number;
-    file: FileStat;
     upgrade: { generation: number; previous: number };
   },
 ): Promise<NextGeneration> {
@@ -388,11 +386,12 @@ async function spawnGeneration(
     await libc.pidfdWait(leader.pidfd, Infinity);
     const text = await readToEnd(libc, pidR);
     const pid = /^[0-9]{1,10}$/.test(text) ? Number(text) : undefined;
-    // Only our own child: a process that took the pid of a new generation
-    // that died, or a fork of the old daemon, holds the lock too.
+    // Our own child, not the lock's holder: a fork of the old daemon holds
+    // that lock too, and could have taken the pid of a new generation that
+    // died, were it not ours to reap.
     const pinned = pid === undefined
       ? null
-      : pinChild(libc, libc.getpid(), pid, file);
+      : pinChild(libc, libc.getpid(), pid);
     if (pid === undefined || pinned === null) {
       // The leader said why on the readiness pipe, if it could.
       const wait = await awaitReadiness(libc, readEnd, 1);

@@ -131,7 +131,8 @@ export function cli(
 
 /**
  * {@linkcode cli} without waiting for the end: the command runs, tracked,
- * while the test acts on it.
+ * while the test acts on it; `via` is a command that executes it (`env`
+ * with options), keeping its pid.
  *
  * @returns Its pid, and its output once it has exited.
  */
@@ -139,9 +140,17 @@ export function cliRunning(
   s: Scratch,
   entry: string,
   args: string[],
-  opts: RunOptions = {},
+  { via = [], ...opts }: RunOptions & { via?: string[] } = {},
 ): { pid: number; result: Promise<CliResult> } {
-  const run = launch(Deno.execPath(), ["run", "-A", entry, ...args], opts);
+  const [program, ...rest] = [
+    ...via,
+    Deno.execPath(),
+    "run",
+    "-A",
+    entry,
+    ...args,
+  ];
+  const run = launch(program, rest, opts);
   s.track(run.pid);
   return run;
 }

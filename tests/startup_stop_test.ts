@@ -11,7 +11,9 @@ import {
   type CliResult,
   cliRunning,
   foreground,
+  pidfdOn,
   procStat,
+  procStatus,
   readPid,
   type Scratch,
   waitFor,
@@ -26,6 +28,7 @@ import {
 async function startSlowly(
   s: Scratch,
   args: string[] = [],
+  via: string[] = [],
 ): Promise<{ pid: number; start: number; result: Promise<CliResult> }> {
   const start = cliRunning(s, BEHAVE, [
     "start",
@@ -33,7 +36,7 @@ async function startSlowly(
     "--behavior",
     "slow-prepare",
     ...args,
-  ]);
+  ], { via });
   await waitFor(
     "the pidfile to name a process",
     () => readPid(s.pidfile) !== undefined,
@@ -176,4 +179,38 @@ Deno.test("start keeps the daemon its own child until it is ready (reparented to
       );
     }
   });
+});
+
+Deno.test("a daemon that dies while start waits keeps its pid, a zombie of start's, until start ends: also when start's caller left SIGCHLD ignored", async () => {
+  // An ignored SIGCHLD survives execve: the kernel would reap at once.
+  for (const via of [[], ["env", "--ignore-signal=CHLD"]]) {
+    await withScratch(async (s) => {
+      const { pid, start, result } = await startSlowly(s, [], via);
+      await waitFor(
+        `start (pid ${start}) to pin its child ${pid}`,
+        () => procStat(pid).ppid === start && pidfdOn(pid, start),
+      );
+      // Stopped, start can neither reap it nor end: only the kernel could
+      // free the pid now.
+      Deno.kill(start, "SIGSTOP");
+      try {
+        Deno.kill(pid, "SIGKILL");
+        await waitFor(`pid ${pid} to be a zombie (${via.join(" ")})`, () => {
+          let state;
+          try {
+            state = procStatus(pid, "State");
+          } catch {
+            throw new Error(`pid ${pid} was freed while start runs`);
+          }
+          return state.startsWith("Z");
+        });
+        assert.equal(procStat(pid).ppid, start);
+      } finally {
+        Deno.kill(start, "SIGCONT");
+      }
+      const r = await result;
+      assert.equal(r.code, 1, r.stderr);
+      assert.match(r.stderr, /was killed by SIGKILL before it was ready/);
+    });
+  }
 });

@@ -53,6 +53,7 @@ export const SYMBOLS = {
   sigfillset: { parameters: ["buffer"], result: "i32" },
   sigaddset: { parameters: ["buffer", "i32"], result: "i32" },
   pthread_sigmask: { parameters: ["i32", "buffer", "pointer"], result: "i32" },
+  sigaction: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
   open: { parameters: ["buffer", "i32", "u32"], result: "i32" },
   openat: { parameters: ["i32", "buffer", "i32", "u32"], result: "i32" },
   close: { parameters: ["i32"], result: "i32" },

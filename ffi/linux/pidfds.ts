@@ -20,6 +20,10 @@ const SIGINFO_SIZE = 128;
 const CLD_EXITED = 1;
 const CLD_DUMPED = 3;
 const PR_SET_CHILD_SUBREAPER = 36;
+const SIGCHLD = 17;
+/** glibc's `struct sigaction` (x86_64 and aarch64): the handler comes first. */
+const SIGACTION_SIZE = 152;
+const SIG_IGN = 1n;
 
 /** The functions of {@linkcode Libc} that work through pidfds. */
 export type Pidfds = Pick<
@@ -84,6 +88,23 @@ export function pidfds(c: Core): Pidfds {
       };
     },
     becomeSubreaper() {
+      // An ignored SIGCHLD survives execve (a caller's `signal(SIGCHLD,
+      // SIG_IGN)`): the kernel would then reap our children at once and
+      // free their pids. Set back to the default; a handler stays.
+      const old = new BigUint64Array(SIGACTION_SIZE / 8);
+      c.check(
+        "sigaction",
+        "SIGCHLD",
+        () => c.symbol("sigaction")(SIGCHLD, null, old),
+      );
+      if (old[0] === SIG_IGN) {
+        const dfl = new BigUint64Array(SIGACTION_SIZE / 8);
+        c.check(
+          "sigaction",
+          "SIGCHLD",
+          () => c.symbol("sigaction")(SIGCHLD, dfl, null),
+        );
+      }
       c.check(
         "prctl",
         "PR_SET_CHILD_SUBREAPER",
