@@ -18,6 +18,7 @@ import {
   procStat,
   procStatus,
   readPid,
+  type Scratch,
   sh,
   shq,
   started,
@@ -307,19 +308,36 @@ Deno.test("start gives up after --ready-timeout and stops the half-started daemo
   });
 });
 
+/**
+ * `start` of a daemon that is never ready, once its payload runs.
+ *
+ * @returns The running `start`, and the daemon's pid.
+ */
+async function startedNeverReady(
+  s: Scratch,
+): Promise<{ caller: ReturnType<typeof cliRunning>; daemon: number }> {
+  const caller = cliRunning(s, BEHAVE, [
+    "start",
+    ...s.paths,
+    "--behavior",
+    "never-ready",
+  ]);
+  await waitFor(
+    "the daemon's pid in the pidfile",
+    () => readPid(s.pidfile) !== undefined,
+  );
+  const daemon = s.track()!;
+  await waitFor(
+    "the daemon running its payload",
+    () => s.log().includes("Behavior never-ready"),
+  );
+  return { caller, daemon };
+}
+
 Deno.test("start names the signal that killed the daemon before it was ready (an OOM kill, a crash)", async () => {
   await withScratch(async (s) => {
-    const caller = cliRunning(s, BEHAVE, [
-      "start",
-      ...s.paths,
-      "--behavior",
-      "never-ready",
-    ]);
-    await waitFor(
-      "the daemon running its payload",
-      () => s.log().includes("Behavior never-ready"),
-    );
-    Deno.kill(s.track()!, "SIGKILL");
+    const { caller, daemon } = await startedNeverReady(s);
+    Deno.kill(daemon, "SIGKILL");
     const out = await caller.result;
     assert.equal(out.code, 1);
     assert.match(
@@ -332,21 +350,7 @@ Deno.test("start names the signal that killed the daemon before it was ready (an
 
 Deno.test("Ctrl-C on a waiting start stops the half-started daemon and removes the pidfile", async () => {
   await withScratch(async (s) => {
-    const caller = cliRunning(s, BEHAVE, [
-      "start",
-      ...s.paths,
-      "--behavior",
-      "never-ready",
-    ]);
-    await waitFor(
-      "the daemon's pid in the pidfile",
-      () => readPid(s.pidfile) !== undefined,
-    );
-    const daemon = s.track()!;
-    await waitFor(
-      "the daemon running its payload",
-      () => s.log().includes("Behavior never-ready"),
-    );
+    const { caller, daemon } = await startedNeverReady(s);
     Deno.kill(caller.pid, "SIGINT");
     const out = await caller.result;
     assert.equal(out.code, 1);
