@@ -269,10 +269,12 @@ export interface Libc {
   pidfdWait(pidfd: number, timeoutMs: number): Promise<boolean>;
   /**
    * Collect the exit status of an exited child through its pidfd
-   * (`waitid(P_PIDFD)`); blocks until it has exited, so wait with
-   * {@linkcode Libc.pidfdWait} first.
+   * (`waitid(P_PIDFD, WNOHANG)`), without blocking: wait with
+   * {@linkcode Libc.pidfdWait} first. `null` when there is none to collect
+   * yet: still running, or exited while a process that traces it (its own
+   * user may) has not let go of it.
    */
-  reap(pidfd: number): ExitStatus;
+  reap(pidfd: number): ExitStatus | null;
   /**
    * Become a child subreaper (`prctl(PR_SET_CHILD_SUBREAPER)`): an orphaned
    * descendant is reparented to this process, not to init, so its pid stays

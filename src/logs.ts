@@ -14,6 +14,7 @@
  */
 import { type Libc, SysError } from "../ffi/mod.ts";
 import { DaemonError, Exit } from "./errors.ts";
+import { collectExit } from "./process.ts";
 import type { CoreOptions } from "./options.ts";
 import { openChecked, type OpenedFile } from "./safe_open.ts";
 import { visible } from "./text.ts";
@@ -697,9 +698,9 @@ async function journal(
     while (!await libc.pidfdWait(pidfd, 1000)) {
       // waiting for journalctl
     }
-    const status = libc.reap(pidfd);
+    const status = await collectExit(libc, pidfd, 1000);
     if (request.signal?.aborted) return Exit.OK;
-    return status.exited ? status.code : Exit.FAILURE;
+    return status?.exited ? status.code : Exit.FAILURE;
   } finally {
     request.signal?.removeEventListener("abort", stop);
     libc.close(pidfd);

@@ -4,8 +4,9 @@
  *
  * @module
  */
-import { type Libc, SysError } from "../ffi/mod.ts";
+import { type ExitStatus, type Libc, SysError } from "../ffi/mod.ts";
 import { DaemonError, Exit } from "./errors.ts";
+import { sleep } from "./timer.ts";
 
 /** A process pinned with a pidfd (and checked to be the one meant). */
 export interface Pinned {
@@ -58,4 +59,44 @@ export async function terminate(
   } finally {
     libc.close(pidfd);
   }
+}
+
+/** How often an exit status held by a tracer is asked for again. */
+const COLLECT_AGAIN_MS = 20;
+
+/**
+ * Collect the exit status of a child whose pidfd says it exited. A process
+ * that traces it (ptrace: its own user may, to hold root's caller) keeps
+ * the status from us until it lets go; it is asked for again, never waited
+ * for blocked, for `ms` at most.
+ *
+ * @returns The status, or `null` when it was not given within `ms`: the
+ * child is then left a zombie for whoever outlives it.
+ */
+export async function collectExit(
+  libc: Libc,
+  pidfd: number,
+  ms: number,
+): Promise<ExitStatus | null> {
+  const deadline = performance.now() + ms;
+  for (;;) {
+    const status = libc.reap(pidfd);
+    if (status !== null || performance.now() >= deadline) return status;
+    await sleep(COLLECT_AGAIN_MS);
+  }
+}
+
+/**
+ * How a process ended, to follow "The daemon": `exited with status 3`,
+ * `was killed by SIGABRT (core dumped)`.
+ */
+export function howItEnded(status: ExitStatus | null): string {
+  if (status === null) {
+    return "ended (a process tracing it holds its exit status)";
+  }
+  return status.exited
+    ? `exited with status ${status.code}`
+    : `was killed by ${status.signal}${
+      status.coreDumped ? " (core dumped)" : ""
+    }`;
 }

@@ -29,7 +29,7 @@ import {
 } from "./state.ts";
 import { FACILITIES } from "./syslog.ts";
 import { pinChild, pinDaemon } from "./pin.ts";
-import { type Pinned, terminate } from "./process.ts";
+import { collectExit, howItEnded, type Pinned, terminate } from "./process.ts";
 import { clearedEnv, type Identity } from "./privileges.ts";
 import { checkChdir, describeLogTo } from "./resolve.ts";
 import { closeParent, openParent } from "./safe_open.ts";
@@ -462,7 +462,7 @@ export function failure(
   core: CoreOptions,
   logFd: number,
   supervised: boolean,
-  { ended }: { ended?: ExitStatus } = {},
+  { ended }: { ended?: ExitStatus | null | "running" } = {},
 ): string {
   if (outcome === "interrupted") {
     return "Interrupted: the starting daemon was stopped";
@@ -486,29 +486,26 @@ export function failure(
   }
   const how = ended === undefined
     ? "exited"
-    : ended.exited
-    ? `exited with status ${ended.code}`
-    : `was killed by ${ended.signal}${
-      ended.coreDumped ? " (core dumped)" : ""
-    }`;
+    : ended === "running"
+    ? "closed its readiness pipe without a word (it was stopped)"
+    : howItEnded(ended);
   return `The daemon ${how} before it was ready (log: ${core.logFile})`;
 }
 
 /**
  * How the daemon ended, once it closed the readiness pipe without a word:
  * it is our child (see {@linkcode pinLeadersChild}), so its status is ours
- * to collect. `undefined` when it was not pinned, or still runs a moment
- * later (a payload that closed the pipe itself).
+ * to collect. `"running"` when it still runs a moment later (a payload
+ * that closed the pipe itself); `undefined` when it was not pinned.
  */
 export async function endOf(
   libc: Libc,
   daemon: Pinned | undefined,
-): Promise<ExitStatus | undefined> {
-  if (daemon === undefined || !await libc.pidfdWait(daemon.pidfd, 1000)) {
-    return undefined;
-  }
+): Promise<ExitStatus | null | "running" | undefined> {
+  if (daemon === undefined) return undefined;
+  if (!await libc.pidfdWait(daemon.pidfd, 1000)) return "running";
   try {
-    return libc.reap(daemon.pidfd);
+    return await collectExit(libc, daemon.pidfd, 1000);
   } catch {
     return undefined; // not ours after all
   }

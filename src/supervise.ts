@@ -15,7 +15,7 @@
  * @module
  */
 import type { ExitStatus, Libc } from "../ffi/mod.ts";
-import { signal } from "./process.ts";
+import { collectExit, howItEnded, signal } from "./process.ts";
 import { plural } from "./words.ts";
 import { catchUncaught } from "./errors.ts";
 import { redirectToLogFile } from "./logfile.ts";
@@ -56,7 +56,10 @@ export function restartDelay(first: number, inARow: number): number {
 }
 
 /** `"status 1"`, `"signal SIGSEGV (core dumped)"`. */
-export function describeExit(status: ExitStatus): string {
+export function describeExit(status: ExitStatus | null): string {
+  if (status === null) {
+    return "an unknown status (a process tracing it holds it)";
+  }
   return status.exited
     ? `status ${status.code}`
     : `signal ${status.signal}${status.coreDumped ? " (core dumped)" : ""}`;
@@ -747,13 +750,16 @@ class Supervisor {
   /**
    * Wait for the daemon to exit, blocked in poll(2), then reap it. The phase
    * still names it: the run loop moves on from it in the same turn.
+   *
+   * @returns Its status; `null` when a process tracing it held the status
+   * (the zombie is left: the supervisor must not hang on its user's word).
    */
-  async #exited(child: Child): Promise<ExitStatus> {
+  async #exited(child: Child): Promise<ExitStatus | null> {
     await this.#libc.pidfdWait(child.pidfd, Infinity);
     // Its last words (a start-up error) may still be in the pipe; a child
     // of its own that kept the pipe open must not hold us for long.
     await within(child.messages, 1000);
-    const status = this.#libc.reap(child.pidfd);
+    const status = await collectExit(this.#libc, child.pidfd, 1000);
     this.#libc.close(child.pidfd);
     this.#libc.close(child.lifeline);
     child.readyTimer?.cancel();
@@ -918,11 +924,12 @@ class Supervisor {
       }`;
     return {
       phase: phase.kind === "stopping" ? "stopping" : ready ? "up" : "starting",
-      exit: { status, clean: exit.exited && exit.code === 0, upMs },
+      exit: { status, clean: exit?.exited === true && exit.code === 0, upMs },
       ended: `The daemon (pid ${child.pid}) exited with ${status} after ${
         seconds(upMs)
       }${early}`,
-      error: child.error ?? `The daemon exited before it was ready (${status})`,
+      error: child.error ??
+        `The daemon ${howItEnded(exit)} before it was ready`,
       ...(said === undefined ? {} : { said }),
     };
   }

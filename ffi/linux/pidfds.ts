@@ -15,7 +15,11 @@ const SYS_PIDFD_OPEN = 434;
 const SYS_PIDFD_GETFD = 438;
 const P_PIDFD = 3;
 const WEXITED = 4;
-/** `siginfo_t` is 128 bytes; `si_code` at 8, `si_status` at 24 for SIGCHLD. */
+const WNOHANG = 1;
+/**
+ * `siginfo_t` is 128 bytes; for SIGCHLD `si_code` at 8, `si_pid` at 16
+ * (0 when `WNOHANG` found nothing), `si_status` at 24.
+ */
 const SIGINFO_SIZE = 128;
 const CLD_EXITED = 1;
 const CLD_DUMPED = 3;
@@ -75,9 +79,10 @@ export function pidfds(c: Core): Pidfds {
       c.check(
         "waitid",
         `fd ${pidfd}`,
-        () => c.symbol("waitid")(P_PIDFD, pidfd, info, WEXITED),
+        () => c.symbol("waitid")(P_PIDFD, pidfd, info, WEXITED | WNOHANG),
       );
       const v = new DataView(info.buffer);
+      if (v.getInt32(16, true) === 0) return null;
       const code = v.getInt32(8, true);
       const status = v.getInt32(24, true);
       if (code === CLD_EXITED) return { exited: true, code: status };

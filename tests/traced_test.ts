@@ -1,0 +1,105 @@
+/**
+ * A daemon that exits while a process of its own user traces it: the
+ * tracer holds its exit status from its parent. Root's `start`, the
+ * supervisor and `upgrade` must not wait on that user's word.
+ */
+import assert from "node:assert/strict";
+import {
+  cli,
+  cliRunning,
+  ROOT,
+  type Scratch,
+  started,
+  waitFor,
+  withScratch,
+} from "./helpers.ts";
+
+const TRACED = `${ROOT}tests/fixtures/traced.ts`;
+
+/** Track the tracer the daemon started (cleanup kills it); its pid, or why not. */
+function trackTracer(s: Scratch): string {
+  let said;
+  try {
+    said = Deno.readTextFileSync(`${s.pidfile}.tracer`);
+  } catch {
+    return "none";
+  }
+  if (/^\d+$/.test(said)) s.track(Number(said));
+  return said;
+}
+
+Deno.test("start is not held by a daemon that exits while a process of its user traces it: it says so at once", async () => {
+  await withScratch(async (s) => {
+    const t0 = performance.now();
+    const r = await cliRunning(s, TRACED, [
+      "start",
+      ...s.paths,
+      "--ready-timeout",
+      "30",
+    ]).result.finally(() => trackTracer(s));
+    const ms = performance.now() - t0;
+    assert.match(s.log(), /Tracer: \d+/, "the tracer attached");
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(
+      r.stderr,
+      /^traced: The daemon ended \(a process tracing it holds its exit status\) before it was ready \(log: .*\)\n$/,
+    );
+    assert.ok(ms < 10_000, `start took ${Math.round(ms)} ms`);
+  });
+});
+
+Deno.test("start --restart: the supervisor is not held by a daemon that exits while traced before it is ready: it reports the failure and ends", async () => {
+  await withScratch(async (s) => {
+    const t0 = performance.now();
+    const r = await cliRunning(s, TRACED, [
+      "start",
+      ...s.paths,
+      "--restart",
+      "on-failure",
+      "--ready-timeout",
+      "30",
+    ]).result.finally(() => trackTracer(s));
+    const ms = performance.now() - t0;
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(
+      r.stderr,
+      /The daemon ended \(a process tracing it holds its exit status\) before it was ready/,
+    );
+    assert.ok(ms < 10_000, `start took ${Math.round(ms)} ms`);
+    assert.match(
+      s.log(),
+      /exited with an unknown status \(a process tracing it holds it\)/,
+    );
+    await waitFor(
+      "the supervisor's end",
+      () => /Supervisor exits/.test(s.log()),
+    );
+    const stop = await cli(TRACED, ["stop", ...s.paths]);
+    assert.equal(stop.code, 0, stop.stderr);
+    assert.match(stop.stdout, /not running/);
+  });
+});
+
+Deno.test("upgrade is not held by a new generation that exits while traced; the old one serves on", async () => {
+  await withScratch(async (s) => {
+    const old = await started(s, TRACED, ["--when", "upgrade"]);
+    const pidfileBefore = Deno.readTextFileSync(s.pidfile);
+    const t0 = performance.now();
+    const r = await cliRunning(s, TRACED, [
+      "upgrade",
+      ...s.paths,
+      "--ready-timeout",
+      "30",
+    ]).result.finally(() => trackTracer(s));
+    const ms = performance.now() - t0;
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(
+      r.stderr,
+      /The daemon ended \(a process tracing it holds its exit status\) before it was ready/,
+    );
+    assert.ok(ms < 10_000, `upgrade took ${Math.round(ms)} ms`);
+    assert.equal(Deno.readTextFileSync(s.pidfile), pidfileBefore);
+    const st = await cli(TRACED, ["status", ...s.paths]);
+    assert.match(st.stdout, new RegExp(`running \\(pid ${old},`));
+  });
+});
