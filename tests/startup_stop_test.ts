@@ -181,6 +181,21 @@ Deno.test("start keeps the daemon its own child until it is ready (reparented to
   });
 });
 
+/**
+ * Whether `pid` is a zombie whose threads are all gone (a process whose
+ * main thread exited first shows `Z` while the others still end).
+ *
+ * @throws {Error} Once the pid is free: nobody may have reaped it.
+ */
+function zombie(pid: number): boolean {
+  try {
+    return procStatus(pid, "State").startsWith("Z") &&
+      [...Deno.readDirSync(`/proc/${pid}/task`)].length === 1;
+  } catch {
+    throw new Error(`pid ${pid} was freed while start runs`);
+  }
+}
+
 Deno.test("a daemon that dies while start waits keeps its pid, a zombie of start's, until start ends: also when start's caller left SIGCHLD ignored", async () => {
   // An ignored SIGCHLD survives execve: the kernel would reap at once.
   for (const via of [[], ["env", "--ignore-signal=CHLD"]]) {
@@ -195,15 +210,10 @@ Deno.test("a daemon that dies while start waits keeps its pid, a zombie of start
       Deno.kill(start, "SIGSTOP");
       try {
         Deno.kill(pid, "SIGKILL");
-        await waitFor(`pid ${pid} to be a zombie (${via.join(" ")})`, () => {
-          let state;
-          try {
-            state = procStatus(pid, "State");
-          } catch {
-            throw new Error(`pid ${pid} was freed while start runs`);
-          }
-          return state.startsWith("Z");
-        });
+        await waitFor(
+          `pid ${pid} to be a zombie (${via.join(" ")})`,
+          () => zombie(pid),
+        );
         assert.equal(procStat(pid).ppid, start);
       } finally {
         Deno.kill(start, "SIGCONT");
@@ -213,4 +223,46 @@ Deno.test("a daemon that dies while start waits keeps its pid, a zombie of start
       assert.match(r.stderr, /was killed by SIGKILL before it was ready/);
     });
   }
+});
+
+Deno.test("a daemon that dies before start pins it is still start's to report: the signal that killed it, not a bare exit", async () => {
+  await withScratch(async (s) => {
+    const start = cliRunning(s, BEHAVE, [
+      "start",
+      ...s.paths,
+      "--behavior",
+      "slow-prepare",
+    ]);
+    const children = () =>
+      Deno.readTextFileSync(`/proc/${start.pid}/task/${start.pid}/children`)
+        .trim();
+    // Stopped as soon as it spawned the leader: it cannot have pinned the
+    // daemon, which the leader has yet to spawn.
+    await waitFor(
+      "start to spawn the leader",
+      () => children() !== "",
+      10_000,
+      1,
+    );
+    Deno.kill(start.pid, "SIGSTOP");
+    try {
+      await waitFor(
+        "the pidfile to name a process",
+        () => readPid(s.pidfile) !== undefined,
+      );
+      const pid = s.track()!;
+      await waitFor(
+        `the leader's end (pid ${pid} reparented to start)`,
+        () => procStat(pid).ppid === start.pid,
+      );
+      assert.ok(!pidfdOn(pid, start.pid), "start pinned the daemon already");
+      Deno.kill(pid, "SIGKILL");
+      await waitFor(`pid ${pid} to be a zombie`, () => zombie(pid));
+    } finally {
+      Deno.kill(start.pid, "SIGCONT");
+    }
+    const r = await start.result;
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /was killed by SIGKILL before it was ready/);
+  });
 });
