@@ -80,6 +80,38 @@ Deno.test("start --restart: the supervisor is not held by a daemon that exits wh
   });
 });
 
+Deno.test("start --restart: a daemon that exits while traced once it is ready is restarted, and stop is prompt", async () => {
+  await withScratch(async (s) => {
+    const r = await cli(TRACED, [
+      "start",
+      ...s.paths,
+      "--when",
+      "ready",
+      "--restart",
+      "on-failure",
+      "--restart-delay",
+      "0.1",
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    s.track(); // the supervisor
+    await waitFor(
+      "a restart after an end held by a tracer",
+      () =>
+        /unknown status \(a process tracing it holds it\)[^\n]*restart 1/.test(
+          s.log(),
+        ),
+      20_000,
+    );
+    trackTracer(s);
+    const t0 = performance.now();
+    const stop = await cli(TRACED, ["stop", ...s.paths]);
+    const ms = performance.now() - t0;
+    trackTracer(s);
+    assert.equal(stop.code, 0, stop.stderr);
+    assert.ok(ms < 10_000, `stop took ${Math.round(ms)} ms`);
+  });
+});
+
 Deno.test("upgrade is not held by a new generation that exits while traced; the old one serves on", async () => {
   await withScratch(async (s) => {
     const old = await started(s, TRACED, ["--when", "upgrade"]);
