@@ -91,6 +91,10 @@ Deno.test("start --restart: a daemon that exits while traced once it is ready is
       "on-failure",
       "--restart-delay",
       "0.1",
+      // A traced daemon that gets SIGTERM stops for its tracer, which never
+      // lets it go on: only the SIGKILL after the stop timeout ends it.
+      "--stop-timeout",
+      "2",
     ]);
     assert.equal(r.code, 0, r.stderr);
     s.track(); // the supervisor
