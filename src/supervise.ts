@@ -164,6 +164,7 @@ export function nextStep(
 /** One run of the daemon. */
 interface Child {
   pid: number;
+  /** Its pidfd; -1 once it was reaped and the pidfd closed. */
   pidfd: number;
   /** Our end of the daemon's lifeline pipe. */
   lifeline: number;
@@ -402,11 +403,14 @@ class Supervisor {
 
   /** Signal the daemon through its pidfd (valid until it is reaped). */
   #signal(child: Child, sig: Deno.Signal): void {
+    // Reaped: the descriptor number may be another's by now.
+    if (child.pidfd < 0) return;
     signal(this.#libc, child.pidfd, child.pid, sig);
   }
 
   /** SIGTERM the daemon, and SIGKILL it if it outlives its stop timeout. */
   #stopChild(child: Child): void {
+    if (child.pidfd < 0) return; // reaped already
     this.#signal(child, "SIGTERM");
     const wait = this.#config.stopTimeout + KILL_AFTER;
     child.killTimer ??= after(wait * 1000, () => {
@@ -626,12 +630,18 @@ class Supervisor {
     child.messages = this.#follow(child, spawned.messages);
     void this.#libc.pidfdWait(child.pidfd, Infinity).then(async () => {
       if (child.promoted) return; // the run loop reaps it
-      if (this.#upgrading?.child === child) {
+      // Failed from now on (a READY still in its pipe no longer promotes
+      // it), and worded once its last words and its status are in.
+      const failing = this.#upgrading?.child === child ? this.#upgrading : null;
+      if (failing !== null) this.#upgrading = null;
+      const status = await this.#exited(child);
+      if (failing !== null) {
         this.#upgradeFailed(
-          child.error ?? "The daemon exited before it was ready",
+          child.error ?? `The daemon ${howItEnded(status)} before it was ready`,
+          child,
+          failing.answer,
         );
       }
-      const status = await this.#exited(child);
       this.#log.warning(
         `The new generation (pid ${child.pid}) exited with ${
           describeExit(status)
@@ -667,9 +677,13 @@ class Supervisor {
   }
 
   /** The upgrade failed: stop the new generation; the daemon serves on. */
-  #upgradeFailed(why: string, child = this.#upgrading?.child): void {
-    const answer = this.#upgrading?.answer ?? this.#upgradeAnswer;
-    this.#upgrading = null;
+  #upgradeFailed(
+    why: string,
+    child = this.#upgrading?.child,
+    answer = this.#upgrading?.answer ?? this.#upgradeAnswer,
+  ): void {
+    // Not a later upgrade's, accepted while this one's child was reaped.
+    if (this.#upgrading?.child === child) this.#upgrading = null;
     if (answer !== undefined && answer.outcome === "starting") {
       answer.outcome = "failed";
       answer.error = why;
@@ -761,6 +775,7 @@ class Supervisor {
     await within(child.messages, 1000);
     const status = await collectExit(this.#libc, child.pidfd, 1000);
     this.#libc.close(child.pidfd);
+    child.pidfd = -1;
     this.#libc.close(child.lifeline);
     child.readyTimer?.cancel();
     child.killTimer?.cancel();

@@ -440,14 +440,23 @@ Deno.test({
           assert.ok(!alive(previous), "the old generation still runs");
           previous = Number(m[1]);
         }
-        const failed = await cli(FIXTURE, [
-          "upgrade",
-          ...s.paths,
-          "--fail",
-          "throw",
-        ]);
-        assert.equal(failed.code, 1, failed.stdout + failed.stderr);
-        assert.match(failed.stderr, /The new configuration is broken/);
+        const failures: [string, RegExp][] = [
+          ["throw", /The new configuration is broken/],
+          [
+            "exit",
+            /^upgraded: The daemon exited with status 3 before it was ready\n$/,
+          ],
+        ];
+        for (const [fail, said] of failures) {
+          const failed = await cli(FIXTURE, [
+            "upgrade",
+            ...s.paths,
+            "--fail",
+            fail,
+          ]);
+          assert.equal(failed.code, 1, failed.stdout + failed.stderr);
+          assert.match(failed.stderr, said);
+        }
       } finally {
         const counts = await clients.stop();
         assert.equal(counts.failed, 0, counts.errors.join("\n"));
