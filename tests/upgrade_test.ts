@@ -75,7 +75,8 @@ function loopClients(
       } catch (err) {
         counts.failed++;
         if (counts.errors.length < 5) {
-          counts.errors.push(`${err} (${(err as Error).cause})`);
+          const at = Math.round(performance.now());
+          counts.errors.push(`at ${at} ms: ${err} (${(err as Error).cause})`);
         }
       }
     }
@@ -119,9 +120,13 @@ Deno.test({
       const clients = loopClients(`http://127.0.0.1:${port}/health`, 4);
       const pids = [first];
       const t0 = performance.now();
+      // When each upgrade ran, to place a failed request (see below).
+      const windows: string[] = [];
       try {
         for (let i = 0; i < 20; i++) {
+          const from = Math.round(performance.now());
           const r = await cli(EXAMPLE, ["upgrade", ...s.paths]);
+          windows.push(`${from}–${Math.round(performance.now())} ms`);
           assert.equal(r.code, 0, r.stdout + r.stderr);
           const pid = trackNow(s);
           assert.match(r.stdout, new RegExp(`upgraded \\(pid ${pid}, `));
@@ -136,7 +141,17 @@ Deno.test({
             Math.round(ms)
           } ms; requests ok ${counts.ok}, failed ${counts.failed}`,
         );
-        assert.equal(counts.failed, 0, counts.errors.join("\n"));
+        assert.equal(
+          counts.failed,
+          0,
+          [
+            ...counts.errors,
+            `upgrades: ${windows.join(", ")}`,
+            ...s.log().split("\n").filter((l) =>
+              /WRN|ERR|steer|Stopped|Starting/.test(l)
+            ),
+          ].join("\n"),
+        );
         assert.ok(counts.ok > 40, `only ${counts.ok} requests answered`);
       }
       assert.equal(new Set(pids).size, 21);
