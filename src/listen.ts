@@ -10,6 +10,7 @@
  *
  * @module
  */
+import { after } from "./timer.ts";
 
 /** What {@linkcode serveShared} needs to know of the daemon. */
 export interface SharedServeContext {
@@ -38,14 +39,47 @@ export interface SharedServeContext {
 export const REPLACED_LINGER_MS = 250;
 
 /**
+ * How long the process must then have run on time (its timers late by
+ * {@linkcode LATE_MS} at most) before the server closes. A process that a
+ * loaded machine did not run through the linger has connections whose
+ * requests it has not read yet; it reads them now.
+ */
+const SETTLE_MS = 50;
+const TICK_MS = 10;
+const LATE_MS = 20;
+/** The longest a starved process settles before it closes all the same. */
+const SETTLE_MAX_MS = 2000;
+
+/**
+ * Call `fn` once this process has run its timers on time for
+ * {@linkcode SETTLE_MS}, or after {@linkcode SETTLE_MAX_MS}.
+ */
+function settled(fn: () => void): void {
+  const start = performance.now();
+  let last = start;
+  let onTime = 0;
+  const tick = () => {
+    const now = performance.now();
+    onTime = now - last <= TICK_MS + LATE_MS ? onTime + now - last : 0;
+    last = now;
+    if (onTime >= SETTLE_MS || now - start >= SETTLE_MAX_MS) fn();
+    else after(TICK_MS, tick);
+  };
+  after(TICK_MS, tick);
+}
+
+/**
  * A signal that follows `signal`, later by {@linkcode REPLACED_LINGER_MS}
- * when the daemon stops because it was replaced.
+ * and a settled moment when the daemon stops because it was replaced.
  */
 function lingering(ctx: SharedServeContext, signal: AbortSignal): AbortSignal {
   const controller = new AbortController();
   const follow = () => {
     if (!ctx.replaced()) return controller.abort(signal.reason);
-    setTimeout(() => controller.abort(signal.reason), REPLACED_LINGER_MS);
+    after(
+      REPLACED_LINGER_MS,
+      () => settled(() => controller.abort(signal.reason)),
+    );
   };
   if (signal.aborted) follow();
   else signal.addEventListener("abort", follow, { once: true });

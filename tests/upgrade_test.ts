@@ -3,6 +3,7 @@
  * daemon without refusing a request, the pidfile's lock held throughout.
  */
 import assert from "node:assert/strict";
+import { REPLACED_LINGER_MS } from "../src/listen.ts";
 import {
   alive,
   asNobodyLine,
@@ -101,6 +102,21 @@ function upgradeNext(s: Scratch): number | undefined {
   } catch {
     return undefined; // not yet, or half written
   }
+}
+
+/**
+ * Whether process `pid` holds the accepted end of the connection from
+ * local port `peer` to `port` (from /proc/net/tcp and its descriptors).
+ */
+function accepted(pid: number, port: number, peer: number): boolean {
+  const hex = (n: number) => n.toString(16).toUpperCase().padStart(4, "0");
+  const line = Deno.readTextFileSync(`/proc/${pid}/net/tcp`).split("\n")
+    .map((l) => l.trim().split(/\s+/))
+    .find((f) =>
+      f[1]?.endsWith(`:${hex(port)}`) && f[2]?.endsWith(`:${hex(peer)}`)
+    );
+  if (line === undefined) return false;
+  return [...procFds(pid).values()].includes(`socket:[${line[9]}]`);
 }
 
 /** Track the pid the pidfile names now (cleanup kills it). */
@@ -636,6 +652,63 @@ Deno.test(
     });
   },
 );
+
+Deno.test("a replaced generation that a loaded machine did not run through its linger still answers a request it accepted before", async () => {
+  await withScratch(async (s) => {
+    const port = freePort();
+    const old = await started(s, FIXTURE, ["--port", String(port)]);
+    // Accepted by the old generation, its request not sent yet.
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+    try {
+      const peer = (conn.localAddr as Deno.NetAddr).port;
+      await waitFor(
+        "the old generation to accept the connection",
+        () => accepted(old, port, peer),
+      );
+      const upgrading = cli(FIXTURE, ["upgrade", ...s.paths]);
+      await waitFor(
+        "the old generation to be asked to stop",
+        () => /Stopping on SIGTERM/.test(s.log()),
+        20_000,
+        1,
+      );
+      // Its linger's timer is armed right after that line (were it not yet,
+      // the stall below would only delay the linger, and the test pass).
+      await new Promise((r) => setTimeout(r, 50));
+      // Not run through its linger (a loaded machine), while the request
+      // arrives: it wakes with the linger over and the request unread.
+      Deno.kill(old, "SIGSTOP");
+      try {
+        await conn.write(
+          new TextEncoder().encode(
+            "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+          ),
+        );
+        await new Promise((r) => setTimeout(r, REPLACED_LINGER_MS + 350));
+      } finally {
+        Deno.kill(old, "SIGCONT");
+      }
+      const answer = new TextDecoder().decode(
+        await new Response(conn.readable).arrayBuffer(),
+      );
+      assert.match(
+        answer,
+        /^HTTP\/1\.1 200/,
+        `no answer: ${JSON.stringify(answer)}`,
+      );
+      assert.match(answer, new RegExp(`\\b${old} 1\\n$`));
+      const r = await upgrading;
+      assert.equal(r.code, 0, r.stdout + r.stderr);
+      s.track(readPid(s.pidfile)!);
+    } finally {
+      try {
+        conn.close();
+      } catch {
+        // closed by the server
+      }
+    }
+  });
+});
 
 Deno.test("`upgrade` runs the program as it is on disk now: a changed script answers in the new generation", async () => {
   await withScratch(async (s) => {
