@@ -28,44 +28,42 @@ function trackTracer(s: Scratch): string {
   return said;
 }
 
+/**
+ * Run `args` (a start or an upgrade whose daemon exits while traced) and
+ * check that it fails within 10 s, saying the status is held.
+ *
+ * @returns Its standard error.
+ */
+async function failsPromptly(s: Scratch, args: string[]): Promise<string> {
+  const t0 = performance.now();
+  const r = await cliRunning(s, TRACED, [...args, "--ready-timeout", "30"])
+    .result.finally(() => trackTracer(s));
+  const ms = performance.now() - t0;
+  assert.match(s.log(), /Tracer: \d+/, "the tracer attached");
+  assert.equal(r.code, 1, r.stderr);
+  assert.match(
+    r.stderr,
+    /The daemon ended \(a process tracing it holds its exit status\) before it was ready/,
+  );
+  assert.ok(ms < 10_000, `${args[0]} took ${Math.round(ms)} ms`);
+  return r.stderr;
+}
+
 Deno.test("start is not held by a daemon that exits while a process of its user traces it: it says so at once", async () => {
   await withScratch(async (s) => {
-    const t0 = performance.now();
-    const r = await cliRunning(s, TRACED, [
-      "start",
-      ...s.paths,
-      "--ready-timeout",
-      "30",
-    ]).result.finally(() => trackTracer(s));
-    const ms = performance.now() - t0;
-    assert.match(s.log(), /Tracer: \d+/, "the tracer attached");
-    assert.equal(r.code, 1, r.stderr);
-    assert.match(
-      r.stderr,
-      /^traced: The daemon ended \(a process tracing it holds its exit status\) before it was ready \(log: .*\)\n$/,
-    );
-    assert.ok(ms < 10_000, `start took ${Math.round(ms)} ms`);
+    const said = await failsPromptly(s, ["start", ...s.paths]);
+    assert.match(said, /^traced: The daemon ended .* \(log: .*\)\n$/);
   });
 });
 
 Deno.test("start --restart: the supervisor is not held by a daemon that exits while traced before it is ready: it reports the failure and ends", async () => {
   await withScratch(async (s) => {
-    const t0 = performance.now();
-    const r = await cliRunning(s, TRACED, [
+    await failsPromptly(s, [
       "start",
       ...s.paths,
       "--restart",
       "on-failure",
-      "--ready-timeout",
-      "30",
-    ]).result.finally(() => trackTracer(s));
-    const ms = performance.now() - t0;
-    assert.equal(r.code, 1, r.stderr);
-    assert.match(
-      r.stderr,
-      /The daemon ended \(a process tracing it holds its exit status\) before it was ready/,
-    );
-    assert.ok(ms < 10_000, `start took ${Math.round(ms)} ms`);
+    ]);
     assert.match(
       s.log(),
       /exited with an unknown status \(a process tracing it holds it\)/,
@@ -120,20 +118,7 @@ Deno.test("upgrade is not held by a new generation that exits while traced; the 
   await withScratch(async (s) => {
     const old = await started(s, TRACED, ["--when", "upgrade"]);
     const pidfileBefore = Deno.readTextFileSync(s.pidfile);
-    const t0 = performance.now();
-    const r = await cliRunning(s, TRACED, [
-      "upgrade",
-      ...s.paths,
-      "--ready-timeout",
-      "30",
-    ]).result.finally(() => trackTracer(s));
-    const ms = performance.now() - t0;
-    assert.equal(r.code, 1, r.stderr);
-    assert.match(
-      r.stderr,
-      /The daemon ended \(a process tracing it holds its exit status\) before it was ready/,
-    );
-    assert.ok(ms < 10_000, `upgrade took ${Math.round(ms)} ms`);
+    await failsPromptly(s, ["upgrade", ...s.paths]);
     assert.equal(Deno.readTextFileSync(s.pidfile), pidfileBefore);
     const st = await cli(TRACED, ["status", ...s.paths]);
     assert.match(st.stdout, new RegExp(`running \\(pid ${old},`));
