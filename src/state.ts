@@ -67,8 +67,13 @@ export interface SupervisorState {
   logsTo: string;
   /** The supervisor's own log records it could not write, once there are any. */
   droppedRecords?: number;
-  /** The last upgrade asked of it (`upgrade`), once there is one. */
+  /** The last upgrade it took on (`upgrade`), once there is one. */
   upgrade?: SupervisedUpgrade;
+  /**
+   * The last upgrade request it refused (none under way could be started),
+   * apart: a refusal never hides the answer of the upgrade under way.
+   */
+  refused?: { id: string; error: string };
 }
 
 /** How an upgrade asked of the supervisor goes. */

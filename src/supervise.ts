@@ -180,6 +180,8 @@ interface Child {
   messages: Promise<void>;
   /** A generation an upgrade started, once it replaced the daemon. */
   promoted?: boolean;
+  /** A generation an upgrade started that exited before it was ready. */
+  exited?: boolean;
 }
 
 /**
@@ -344,6 +346,8 @@ class Supervisor {
   } | null = null;
   /** The last upgrade's answer, for `upgrade` to read. */
   #upgradeAnswer: SupervisedUpgrade | undefined;
+  /** The last upgrade request refused, kept apart from that answer. */
+  #refused: { id: string; error: string } | undefined;
   /** The exit record, which each daemon in turn writes (see {@linkcode ExitRecord}). */
   #exitRecord: ExitRecordFile | undefined;
 
@@ -389,6 +393,7 @@ class Supervisor {
         ? { droppedRecords: this.#dropped.total }
         : {}),
       ...(this.#upgradeAnswer ? { upgrade: this.#upgradeAnswer } : {}),
+      ...(this.#refused ? { refused: this.#refused } : {}),
     };
   }
 
@@ -507,7 +512,9 @@ class Supervisor {
 
   /** READY from `child`: it is up, and said so even while being stopped. */
   #onReady(child: Child): void {
-    if (this.#upgrading?.child === child) return this.#promote(child);
+    if (this.#upgrading?.child === child) {
+      return child.exited ? undefined : this.#promote(child);
+    }
     const phase = this.#phase;
     if (phase.kind === "starting" && phase.child === child) {
       this.#phase = { kind: "up", child };
@@ -574,21 +581,20 @@ class Supervisor {
     const request = takeUpgradeRequest(this.#libc, this.#stage.pidfile);
     if (request === null) return;
     const phase = this.#phase;
+    const refuse = (why: string) => {
+      this.#refused = { id: request.id, error: why };
+      this.#publish();
+    };
+    if (phase.kind !== "up") return refuse("The daemon is not up: no upgrade");
+    if (this.#upgrading !== null) return refuse("An upgrade is under way");
     const answer: SupervisedUpgrade = {
       id: request.id,
-      pid: phase.kind === "up" ? phase.child.pid : 0,
+      pid: phase.child.pid,
       next: null,
       outcome: "starting",
       error: null,
     };
     this.#upgradeAnswer = answer;
-    const refuse = (why: string) => {
-      answer.outcome = "failed";
-      answer.error = why;
-      this.#publish();
-    };
-    if (phase.kind !== "up") return refuse("The daemon is not up: no upgrade");
-    if (this.#upgrading !== null) return refuse("An upgrade is under way");
     const stage = {
       ...this.#stage,
       daemon: request.daemon as Stage["daemon"],
@@ -607,7 +613,9 @@ class Supervisor {
         this.#exitRecord?.fd,
       );
     } catch (err) {
-      return refuse(`Cannot spawn the daemon: ${(err as Error).message}`);
+      answer.outcome = "failed";
+      answer.error = `Cannot spawn the daemon: ${(err as Error).message}`;
+      return this.#publish();
     }
     const child: Child = {
       pid: spawned.pid,
@@ -631,9 +639,11 @@ class Supervisor {
     void this.#libc.pidfdWait(child.pidfd, Infinity).then(async () => {
       if (child.promoted) return; // the run loop reaps it
       // Failed from now on (a READY still in its pipe no longer promotes
-      // it), and worded once its last words and its status are in.
+      // it), and answered once its last words and its status are in; the
+      // upgrade stays under way until then.
       const failing = this.#upgrading?.child === child ? this.#upgrading : null;
-      if (failing !== null) this.#upgrading = null;
+      child.exited = true;
+      child.readyTimer?.cancel();
       const status = await this.#exited(child);
       if (failing !== null) {
         this.#upgradeFailed(
@@ -658,7 +668,11 @@ class Supervisor {
     child.readyTimer?.cancel();
     this.#upgrading = null;
     if (phase.kind !== "up") {
-      this.#upgradeFailed("The daemon stopped during the upgrade", child);
+      this.#upgradeFailed(
+        "The daemon stopped during the upgrade",
+        child,
+        upgrading.answer,
+      );
       return;
     }
     const old = phase.child;

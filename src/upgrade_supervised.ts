@@ -123,7 +123,11 @@ async function answer(
   const deadline = performance.now() +
     (core.readyTimeout + core.stopTimeout + SUPERVISOR_GRACE) * 1000;
   while (performance.now() < deadline) {
-    const up = readSupervisorState(libc, path, supervisor.pid)?.upgrade;
+    const state = readSupervisorState(libc, path, supervisor.pid);
+    if (state?.refused?.id === id) {
+      throw new DaemonError(oneLine(String(state.refused.error)));
+    }
+    const up = state?.upgrade;
     if (up?.id === id && up.outcome === "failed") {
       // The text may be the new daemon's own: one printable line.
       throw new DaemonError(oneLine(String(up.error ?? "The upgrade failed")));

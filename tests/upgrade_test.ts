@@ -507,6 +507,94 @@ Deno.test({
   },
 });
 
+/** `start --restart` of the fixture on `port`: the supervisor's pid, tracked. */
+async function supervised(s: Scratch, port: number): Promise<number> {
+  const r = await cli(FIXTURE, [
+    "start",
+    ...s.paths,
+    "--port",
+    String(port),
+    "--restart",
+    "on-failure",
+  ]);
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  const supervisor = trackNow(s);
+  s.track((await answer(port))[0]);
+  return supervisor;
+}
+
+/** The pid of the `n`th generation the supervisor's log says an upgrade started. */
+function upgradingPid(s: Scratch, n: number): number | undefined {
+  const all = [
+    ...s.log().matchAll(/Upgrading: started generation \d+ \(pid (\d+)\)/g),
+  ];
+  return all.length >= n ? s.track(Number(all[n - 1][1])) : undefined;
+}
+
+Deno.test({
+  name:
+    "`upgrade` under `start --restart`: a second upgrade while the first one's failed generation is reaped is refused, and the first hears how its generation ended",
+  sanitizeResources: false,
+  async fn() {
+    await withScratch(async (s) => {
+      const port = freePort();
+      await supervised(s, port);
+      const first = cliRunning(s, FIXTURE, [
+        "upgrade",
+        ...s.paths,
+        "--fail",
+        "exit-holding-pipe",
+      ]);
+      let failed = 0;
+      await waitFor("the first new generation", () => {
+        failed = upgradingPid(s, 1) ?? 0;
+        return failed !== 0;
+      }, 20_000);
+      // Exited, its readiness pipe still held by its child: being reaped.
+      await waitFor("its exit", () => !alive(failed));
+      const second = await cli(FIXTURE, ["upgrade", ...s.paths]);
+      const r = await first.result;
+      assert.equal(r.code, 1, r.stderr);
+      assert.match(r.stderr, /exited with status 3 before it was ready/);
+      if (second.code === 0) {
+        // It came after the answer: an upgrade of its own, fine too.
+        s.track(readPid(s.pidfile));
+      } else {
+        assert.match(second.stderr, /An upgrade is under way/);
+      }
+    });
+  },
+});
+
+Deno.test({
+  name:
+    "`upgrade` under `start --restart`: a concurrent upgrade refused does not hide the running one's outcome",
+  sanitizeResources: false,
+  async fn() {
+    await withScratch(async (s) => {
+      const port = freePort();
+      await supervised(s, port);
+      const first = cliRunning(s, FIXTURE, [
+        "upgrade",
+        ...s.paths,
+        "--ready-delay",
+        "1500",
+      ]);
+      await waitFor(
+        "the new generation",
+        () => upgradingPid(s, 1) !== undefined,
+        20_000,
+      );
+      const second = await cli(FIXTURE, ["upgrade", ...s.paths]);
+      assert.equal(second.code, 1, second.stdout + second.stderr);
+      assert.match(second.stderr, /An upgrade is under way/);
+      const r = await first.result;
+      assert.equal(r.code, 0, r.stdout + r.stderr);
+      assert.match(r.stdout, /upgraded \(pid \d+, generation 2/);
+    });
+  },
+});
+
 Deno.test("a new generation killed without a word after an upgrade is dead to status, whatever the old one's record says", async () => {
   await withScratch(async (s) => {
     const port = freePort();
