@@ -39,33 +39,17 @@ export interface SharedServeContext {
 export const REPLACED_LINGER_MS = 250;
 
 /**
- * How long the process must then have run on time (its timers late by
- * {@linkcode LATE_MS} at most) before the server closes. A process that a
- * loaded machine did not run through the linger has connections whose
- * requests it has not read yet; it reads them now.
+ * How many turns of its event loop, {@linkcode TURN_MS} apart, the process
+ * then runs before the server closes. A process that a loaded machine did
+ * not run through the linger wakes with requests unread on connections it
+ * accepted: it reads them in these turns, however late each comes.
  */
-const SETTLE_MS = 50;
-const TICK_MS = 10;
-const LATE_MS = 20;
-/** The longest a starved process settles before it closes all the same. */
-const SETTLE_MAX_MS = 2000;
+const SETTLE_TURNS = 3;
+const TURN_MS = 10;
 
-/**
- * Call `fn` once this process has run its timers on time for
- * {@linkcode SETTLE_MS}, or after {@linkcode SETTLE_MAX_MS}.
- */
-function settled(fn: () => void): void {
-  const start = performance.now();
-  let last = start;
-  let onTime = 0;
-  const tick = () => {
-    const now = performance.now();
-    onTime = now - last <= TICK_MS + LATE_MS ? onTime + now - last : 0;
-    last = now;
-    if (onTime >= SETTLE_MS || now - start >= SETTLE_MAX_MS) fn();
-    else after(TICK_MS, tick);
-  };
-  after(TICK_MS, tick);
+/** Call `fn` once this process has run {@linkcode SETTLE_TURNS} more turns. */
+function settled(fn: () => void, turns = SETTLE_TURNS): void {
+  after(TURN_MS, () => turns <= 1 ? fn() : settled(fn, turns - 1));
 }
 
 /**

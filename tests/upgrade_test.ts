@@ -595,6 +595,47 @@ Deno.test({
   },
 });
 
+Deno.test("a replaced generation that runs in slices (a throttled or starved process) still stops within a short stop timeout", async () => {
+  await withScratch(async (s) => {
+    const port = freePort();
+    const old = await started(s, FIXTURE, [
+      "--port",
+      String(port),
+      "--stop-timeout",
+      "1",
+    ]);
+    const upgrading = cliRunning(s, FIXTURE, [
+      "upgrade",
+      ...s.paths,
+      "--stop-timeout",
+      "1",
+    ]);
+    await waitFor(
+      "the old generation to be asked to stop",
+      () => /Stopping on SIGTERM/.test(s.log()),
+      20_000,
+      1,
+    );
+    // 5 ms of every 45: its timers always come late.
+    const t0 = performance.now();
+    while (alive(old) && performance.now() - t0 < 4000) {
+      Deno.kill(old, "SIGSTOP");
+      await new Promise((r) => setTimeout(r, 40));
+      try {
+        Deno.kill(old, "SIGCONT");
+      } catch {
+        break;
+      }
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    const r = await upgrading.result;
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    s.track(readPid(s.pidfile));
+    assert.doesNotMatch(s.log(), /Did not stop within/);
+    assert.match(s.log(), /Stopped \(upgraded: replaced by pid \d+; SIGTERM/);
+  });
+});
+
 Deno.test("a new generation killed without a word after an upgrade is dead to status, whatever the old one's record says", async () => {
   await withScratch(async (s) => {
     const port = freePort();
