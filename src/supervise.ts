@@ -613,9 +613,9 @@ class Supervisor {
         this.#exitRecord?.fd,
       );
     } catch (err) {
-      answer.outcome = "failed";
-      answer.error = `Cannot spawn the daemon: ${(err as Error).message}`;
-      return this.#publish();
+      // No child to stop (and none under way: refused above).
+      const why = `Cannot spawn the daemon: ${(err as Error).message}`;
+      return this.#upgradeFailed(why, undefined, answer);
     }
     const child: Child = {
       pid: spawned.pid,
