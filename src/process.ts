@@ -86,17 +86,29 @@ export async function collectExit(
   }
 }
 
+/** Why no status could be collected (see {@linkcode collectExit}). */
+const HELD = "a process tracing it holds";
+
+/** `"status 1"`, `"signal SIGSEGV (core dumped)"`, to follow "exited with". */
+export function describeExit(status: ExitStatus | null): string {
+  if (status === null) return `an unknown status (${HELD} it)`;
+  return status.exited
+    ? `status ${status.code}`
+    : `signal ${status.signal}${dumped(status)}`;
+}
+
 /**
  * How a process ended, to follow "The daemon": `exited with status 3`,
  * `was killed by SIGABRT (core dumped)`.
  */
 export function howItEnded(status: ExitStatus | null): string {
-  if (status === null) {
-    return "ended (a process tracing it holds its exit status)";
-  }
+  if (status === null) return `ended (${HELD} its exit status)`;
   return status.exited
     ? `exited with status ${status.code}`
-    : `was killed by ${status.signal}${
-      status.coreDumped ? " (core dumped)" : ""
-    }`;
+    : `was killed by ${status.signal}${dumped(status)}`;
+}
+
+/** `" (core dumped)"` for a signal that dumped core. */
+function dumped(status: ExitStatus & { exited: false }): string {
+  return status.coreDumped ? " (core dumped)" : "";
 }

@@ -15,7 +15,7 @@
  * @module
  */
 import type { ExitStatus, Libc } from "../ffi/mod.ts";
-import { collectExit, howItEnded, signal } from "./process.ts";
+import { collectExit, describeExit, howItEnded, signal } from "./process.ts";
 import { plural } from "./words.ts";
 import { catchUncaught } from "./errors.ts";
 import { redirectToLogFile } from "./logfile.ts";
@@ -53,16 +53,6 @@ const KILL_AFTER = 2;
 export function restartDelay(first: number, inARow: number): number {
   const delay = Math.min(first * 1.5 ** inARow, Math.max(MAX_DELAY, first));
   return Math.round(delay * 1000) / 1000;
-}
-
-/** `"status 1"`, `"signal SIGSEGV (core dumped)"`. */
-export function describeExit(status: ExitStatus | null): string {
-  if (status === null) {
-    return "an unknown status (a process tracing it holds it)";
-  }
-  return status.exited
-    ? `status ${status.code}`
-    : `signal ${status.signal}${status.coreDumped ? " (core dumped)" : ""}`;
 }
 
 /** What the supervisor was doing when a run of the daemon ended. */

@@ -16,7 +16,8 @@ import {
   waitFor,
   withScratch,
 } from "./helpers.ts";
-import { describeExit, restartDelay } from "../src/supervise.ts";
+import { describeExit } from "../src/process.ts";
+import { restartDelay } from "../src/supervise.ts";
 
 Deno.test("restart delays grow ×1.5 from --restart-delay up to 15 s; exits are described as status or signal", () => {
   assert.deepEqual(
