@@ -11,6 +11,7 @@ import {
   foreground,
   listeningPort,
   pidfdOn,
+  preparing,
   procFds,
   readPid,
   ROOT,
@@ -371,13 +372,7 @@ Deno.test("run --pidfile: a SIGTERM sent as soon as the pidfile names it is a st
 
 Deno.test("a stop requested while the daemon prepares ends it once prepare returns: main never runs, exit 0", async () => {
   await withScratch(async (s) => {
-    const run = foreground(s, BEHAVE, [
-      "--behavior",
-      "slow-prepare",
-      "--pidfile",
-      s.pidfile,
-    ]);
-    await run.until("Preparing slowly");
+    const run = await preparing(s);
     run.child.kill("SIGTERM");
     assert.equal(await run.end(), 0, run.err);
     assert.match(run.err, /Stopping on SIGTERM/);

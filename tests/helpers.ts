@@ -532,6 +532,27 @@ export function foreground(
 }
 
 /**
+ * {@linkcode foreground}: `run --pidfile` of the fixture with a slow
+ * `prepare` (`behavior`), once it says it is preparing.
+ */
+export async function preparing(
+  s: Scratch,
+  behavior: "slow-prepare" | "slow-prepare-rejects" = "slow-prepare",
+  args: string[] = [],
+  env: Record<string, string> = {},
+): Promise<ReturnType<typeof foreground>> {
+  const run = foreground(s, BEHAVE, [
+    "--behavior",
+    behavior,
+    "--pidfile",
+    s.pidfile,
+    ...args,
+  ], env);
+  await run.until("Preparing slowly");
+  return run;
+}
+
+/**
  * Once the test's log has grown past 50 kB since the last rotation, rotate
  * it with Debian's logrotate and the configuration `conf`.
  */

@@ -10,8 +10,8 @@ import {
   BEHAVE,
   type CliResult,
   cliRunning,
-  foreground,
   pidfdOn,
+  preparing,
   procStat,
   procStatus,
   readPid,
@@ -48,13 +48,7 @@ async function startSlowly(
 
 Deno.test("a stop while prepare awaits ctx.signal and rejects with its reason is a stop: exit 0, no start-up failure", async () => {
   await withScratch(async (s) => {
-    const run = foreground(s, BEHAVE, [
-      "--behavior",
-      "slow-prepare-rejects",
-      "--pidfile",
-      s.pidfile,
-    ]);
-    await run.until("Preparing slowly");
+    const run = await preparing(s, "slow-prepare-rejects");
     run.child.kill("SIGTERM");
     const code = await run.end();
     assert.doesNotMatch(run.err, /Start-up failed/, run.err);
@@ -73,15 +67,7 @@ Deno.test({
   fn: async () => {
     await withScratch(async (s) => {
       Deno.chmodSync(s.dir, 0o755);
-      const run = foreground(s, BEHAVE, [
-        "--behavior",
-        "slow-prepare",
-        "--pidfile",
-        s.pidfile,
-        "--user",
-        "nobody",
-      ]);
-      await run.until("Preparing slowly");
+      const run = await preparing(s, "slow-prepare", ["--user", "nobody"]);
       run.child.kill("SIGTERM");
       const code = await run.end();
       assert.equal(code, 0, run.err);
@@ -105,13 +91,9 @@ Deno.test("a SIGHUP while the daemon prepares does not tell the service manager 
       }
     })();
     try {
-      const run = foreground(s, BEHAVE, [
-        "--behavior",
-        "slow-prepare",
-        "--pidfile",
-        s.pidfile,
-      ], { NOTIFY_SOCKET: socket });
-      await run.until("Preparing slowly");
+      const run = await preparing(s, "slow-prepare", [], {
+        NOTIFY_SOCKET: socket,
+      });
       run.child.kill("SIGHUP");
       // Noted ("Reload requested while …"), or run at once ("Reloading").
       await run.until("Reload");
