@@ -507,8 +507,17 @@ Deno.test({
   },
 });
 
-/** `start --restart` of the fixture on `port`: the supervisor's pid, tracked. */
-async function supervised(s: Scratch, port: number): Promise<number> {
+/**
+ * `start --restart` of the fixture, then `upgrade <args>` left running
+ * until the supervisor's log names the new generation.
+ *
+ * @returns The running `upgrade`, and the new generation's pid (tracked).
+ */
+async function supervisedUpgrade(
+  s: Scratch,
+  args: string[],
+): Promise<{ upgrading: ReturnType<typeof cliRunning>; next: number }> {
+  const port = freePort();
   const r = await cli(FIXTURE, [
     "start",
     ...s.paths,
@@ -518,17 +527,16 @@ async function supervised(s: Scratch, port: number): Promise<number> {
     "on-failure",
   ]);
   assert.equal(r.code, 0, r.stdout + r.stderr);
-  const supervisor = trackNow(s);
+  trackNow(s); // the supervisor
   s.track((await answer(port))[0]);
-  return supervisor;
-}
-
-/** The pid of the `n`th generation the supervisor's log says an upgrade started. */
-function upgradingPid(s: Scratch, n: number): number | undefined {
-  const all = [
-    ...s.log().matchAll(/Upgrading: started generation \d+ \(pid (\d+)\)/g),
-  ];
-  return all.length >= n ? s.track(Number(all[n - 1][1])) : undefined;
+  const upgrading = cliRunning(s, FIXTURE, ["upgrade", ...s.paths, ...args]);
+  let next: string | undefined;
+  await waitFor("the new generation", () => {
+    next = s.log().match(/Upgrading: started generation \d+ \(pid (\d+)\)/)
+      ?.[1];
+    return next !== undefined;
+  }, 20_000);
+  return { upgrading, next: s.track(Number(next))! };
 }
 
 Deno.test({
@@ -537,19 +545,10 @@ Deno.test({
   sanitizeResources: false,
   async fn() {
     await withScratch(async (s) => {
-      const port = freePort();
-      await supervised(s, port);
-      const first = cliRunning(s, FIXTURE, [
-        "upgrade",
-        ...s.paths,
+      const { upgrading: first, next: failed } = await supervisedUpgrade(s, [
         "--fail",
         "exit-holding-pipe",
       ]);
-      let failed = 0;
-      await waitFor("the first new generation", () => {
-        failed = upgradingPid(s, 1) ?? 0;
-        return failed !== 0;
-      }, 20_000);
       // Exited, its readiness pipe still held by its child: being reaped.
       await waitFor("its exit", () => !alive(failed));
       const second = await cli(FIXTURE, ["upgrade", ...s.paths]);
@@ -572,19 +571,10 @@ Deno.test({
   sanitizeResources: false,
   async fn() {
     await withScratch(async (s) => {
-      const port = freePort();
-      await supervised(s, port);
-      const first = cliRunning(s, FIXTURE, [
-        "upgrade",
-        ...s.paths,
+      const { upgrading: first } = await supervisedUpgrade(s, [
         "--ready-delay",
         "1500",
       ]);
-      await waitFor(
-        "the new generation",
-        () => upgradingPid(s, 1) !== undefined,
-        20_000,
-      );
       const second = await cli(FIXTURE, ["upgrade", ...s.paths]);
       assert.equal(second.code, 1, second.stdout + second.stderr);
       assert.match(second.stderr, /An upgrade is under way/);
