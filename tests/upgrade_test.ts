@@ -445,19 +445,7 @@ Deno.test({
   sanitizeResources: false,
   async fn() {
     await withScratch(async (s) => {
-      const port = freePort();
-      const r0 = await cli(FIXTURE, [
-        "start",
-        ...s.paths,
-        "--port",
-        String(port),
-        "--restart",
-        "on-failure",
-      ]);
-      assert.equal(r0.code, 0, r0.stdout + r0.stderr);
-      const supervisor = trackNow(s);
-      const [first] = await answer(port);
-      s.track(first);
+      const { port, supervisor, first } = await startSupervised(s);
       const clients = loopClients(`http://127.0.0.1:${port}/`, 4);
       let previous = first;
       try {
@@ -508,15 +496,13 @@ Deno.test({
 });
 
 /**
- * `start --restart` of the fixture, then `upgrade <args>` left running
- * until the supervisor's log names the new generation.
+ * `start --restart` of the fixture on a free port.
  *
- * @returns The running `upgrade`, and the new generation's pid (tracked).
+ * @returns The port, the supervisor's pid and its daemon's, both tracked.
  */
-async function supervisedUpgrade(
+async function startSupervised(
   s: Scratch,
-  args: string[],
-): Promise<{ upgrading: ReturnType<typeof cliRunning>; next: number }> {
+): Promise<{ port: number; supervisor: number; first: number }> {
   const port = freePort();
   const r = await cli(FIXTURE, [
     "start",
@@ -527,8 +513,22 @@ async function supervisedUpgrade(
     "on-failure",
   ]);
   assert.equal(r.code, 0, r.stdout + r.stderr);
-  trackNow(s); // the supervisor
-  s.track((await answer(port))[0]);
+  const supervisor = trackNow(s);
+  const first = s.track((await answer(port))[0])!;
+  return { port, supervisor, first };
+}
+
+/**
+ * `start --restart` of the fixture, then `upgrade <args>` left running
+ * until the supervisor's log names the new generation.
+ *
+ * @returns The running `upgrade`, and the new generation's pid (tracked).
+ */
+async function supervisedUpgrade(
+  s: Scratch,
+  args: string[],
+): Promise<{ upgrading: ReturnType<typeof cliRunning>; next: number }> {
+  await startSupervised(s);
   const upgrading = cliRunning(s, FIXTURE, ["upgrade", ...s.paths, ...args]);
   let next: string | undefined;
   await waitFor("the new generation", () => {
