@@ -18,6 +18,9 @@
  *   throughput (file sink, syslog sink to a real rsyslogd, a plain append);
  * - `upgrade` and `restart` under four looping clients: wall time, and the
  *   requests that failed (`_upgradebench.ts`);
+ * - the floor of `start`'s design, against two bare boots: a Deno script
+ *   that re-executes itself twice as `start` does (caller → session leader →
+ *   daemon) and serves HTTP, with nothing else (`_deno_chain.ts`);
  * - two floors under every command of ours, against one bare boot: a boot
  *   that only imports `mod.ts`, and one that makes one libc call through FFI.
  *
@@ -76,6 +79,9 @@ Deno.writeTextFileSync(
   `console.log("ready"); await Deno.stdin.read(new Uint8Array(1));\n`,
 );
 const nodeReexec = `${root}scripts/_node_reexec.mjs`;
+// A reference like the others: it runs where they run (`--outside`).
+const denoChain = `${dir}/deno_chain.ts`;
+Deno.copyFileSync(`${root}scripts/_deno_chain.ts`, denoChain);
 const paths = ["--pidfile", `${dir}/d.pid`, "--log-file", `${dir}/d.log`];
 const supervised = [
   "--pidfile",
@@ -215,17 +221,32 @@ async function logThroughput(): Promise<[string, string][]> {
   return rows;
 }
 
-/** Start the Node.js reference daemon; its wall time to ready, then kill it. */
-async function nodeStart(): Promise<number | null> {
+/**
+ * Start a reference daemon (its launcher prints the daemon's pid once it is
+ * ready); its wall time to ready, then kill it.
+ */
+async function referenceStart(
+  command: string,
+  args: string[],
+): Promise<number | null> {
   const t0 = performance.now();
-  const out = await new Deno.Command("node", {
-    args: [nodeReexec],
+  const out = await new Deno.Command(command, {
+    args,
     stdout: "piped",
     stderr: "null",
   }).output().catch(() => null);
   const ms = performance.now() - t0;
   if (out === null || !out.success) return null;
   Deno.kill(Number(new TextDecoder().decode(out.stdout).trim()), "SIGKILL");
+  return ms;
+}
+
+/** The Node.js reference daemon (`_node_reexec.mjs`). */
+const nodeStart = () => referenceStart("node", [nodeReexec]);
+/** The double spawn alone, in Deno (`_deno_chain.ts`). */
+async function chainStart(): Promise<number> {
+  const ms = await referenceStart(deno, ["run", "-A", denoChain]);
+  if (ms === null) throw new Error("The double-spawn reference failed");
   return ms;
 }
 
@@ -268,12 +289,14 @@ try {
   await run(["run", "-A", "daemon.ts", "start", ...paths, "--port", "0"]);
   await run(["run", "-A", "daemon.ts", "stop", ...paths]);
   const hasNode = (await nodeStart()) !== null;
+  await chainStart();
 
   const starts: number[] = [];
   const stops: number[] = [];
   const bare: number[] = [];
   const oneBare: number[] = [];
   const nodeStarts: number[] = [];
+  const chains: number[] = [];
   const statusStopped: number[] = [];
   const imports: number[] = [];
   const ffiCalls: number[] = [];
@@ -289,6 +312,7 @@ try {
       await run(["run", "-A", "daemon.ts", "start", ...paths, "--port", "0"]),
     );
     if (hasNode) nodeStarts.push((await nodeStart())!);
+    chains.push(await chainStart());
     stops.push(await run(["run", "-A", "daemon.ts", "stop", ...paths]));
     statusStopped.push(
       await run(["run", "-A", "daemon.ts", "status", ...paths], [3]),
@@ -416,6 +440,12 @@ try {
       ours: ms(median(supervisedStarts)),
     },
     { what: "supervised daemon RSS", ours: mib(sc.rssKiB) },
+    {
+      what: "floor: the double spawn alone",
+      ours: ms(median(chains)),
+      reference: `${ms(median(bare))} two bare boots`,
+      ratio: median(chains) / median(bare),
+    },
     {
       what: "floor: a boot that imports mod.ts",
       ours: ms(median(imports)),
