@@ -91,7 +91,14 @@ export function compilePlan(
 /** The daemon's name, from the `daemon` its entry module exports. */
 async function daemonName(entry: string): Promise<string> {
   const url = new URL(entry, `file://${Deno.cwd()}/`).href;
-  const mod = await import(url);
+  const mod = await import(url).catch((err) => {
+    throw new Error(
+      `Cannot load ${JSON.stringify(entry)}: ${
+        (err as Error).message.split("\n")[0]
+      }`,
+      { cause: err },
+    );
+  });
   const name = mod.daemon?.definition?.name;
   if (typeof name !== "string") {
     throw new Error(
@@ -124,15 +131,24 @@ function denortAdvice(target: string): string {
   ].join("\n");
 }
 
+const USAGE =
+  "Usage: npm run compile -- [--target TRIPLE] [--entry FILE] [--dist DIR]";
+
 async function main(): Promise<number> {
-  const { values } = parseArgs({
-    args: Deno.args,
-    options: {
-      target: { type: "string", default: Deno.build.target },
-      entry: { type: "string", default: "daemon.ts" },
-      dist: { type: "string", default: "dist" },
-    },
-  });
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: Deno.args,
+      options: {
+        target: { type: "string", default: Deno.build.target },
+        entry: { type: "string", default: "daemon.ts" },
+        dist: { type: "string", default: "dist" },
+      },
+    }));
+  } catch (err) {
+    console.error(`compile: ${(err as Error).message}\n${USAGE}`);
+    return 2;
+  }
   const denort = Deno.env.get("DENORT_BIN");
   if (denort !== undefined) {
     const info = await Deno.stat(denort).catch(() => null);
@@ -145,13 +161,25 @@ async function main(): Promise<number> {
       return 2;
     }
   }
-  const name = await daemonName(values.entry);
-  const plan = compilePlan({
-    name,
-    entry: values.entry,
-    target: values.target,
-    dist: values.dist,
-  });
+  let name;
+  try {
+    name = await daemonName(values.entry);
+  } catch (err) {
+    console.error(`compile: ${(err as Error).message}`);
+    return 1;
+  }
+  let plan;
+  try {
+    plan = compilePlan({
+      name,
+      entry: values.entry,
+      target: values.target,
+      dist: values.dist,
+    });
+  } catch (err) {
+    console.error(`compile: ${(err as Error).message}`);
+    return 2;
+  }
   await Deno.mkdir(values.dist, { recursive: true });
   const out = await new Deno.Command(Deno.execPath(), {
     args: plan.args,

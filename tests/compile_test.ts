@@ -45,6 +45,29 @@ Deno.test("compilePlan() builds the deno compile command line for every target",
   );
 });
 
+Deno.test("compile refuses an unknown target, option or entry in one line, without a stack trace", async () => {
+  const compile = (args: string) =>
+    sh(
+      `cd ${shq(root)} && ${
+        shq(Deno.execPath())
+      } run -A scripts/compile.ts ${args}`,
+    );
+  for (
+    const [args, code, said] of [
+      ["--target windows", 2, /^compile: Unknown target "windows" \(expected/],
+      ["--bogus", 2, /^compile: Unknown option '--bogus'/],
+      ["--target", 2, /^compile: Option '--target <value>' argument missing/],
+      ["linux-x64", 2, /^compile: Unexpected argument 'linux-x64'/],
+      ["--entry nowhere.ts", 1, /^compile: Cannot load "nowhere.ts": /],
+    ] as const
+  ) {
+    const r = await compile(args);
+    assert.equal(r.code, code, `${args}: ${r.stderr}`);
+    assert.match(r.stderr, said, args);
+    assert.doesNotMatch(r.stderr, /^\s+at |Uncaught/m, args);
+  }
+});
+
 Deno.test("sha256Line() writes a line sha256sum -c accepts", async () => {
   const dir = Deno.makeTempDirSync();
   try {
