@@ -48,6 +48,9 @@ Deno.test("a scaffolded daemon passes fmt, lint, check and its own tests", async
     assert.equal(pkg.name, "myd");
     // npm alone reaches every command, with the Deno it installs.
     assert.equal(pkg.devDependencies.deno, Deno.version.deno);
+    // Its postinstall puts the real binary in node_modules/.bin; npm 11 warns
+    // on every `npm ci` about an install script not approved by name.
+    assert.deepEqual(pkg.allowScripts, { deno: true });
     for (
       const script of ["start", "stop", "status", "restart", "reload", "unit"]
     ) {
