@@ -84,7 +84,16 @@ export const daemon = defineDaemon({
 /** Read the JSON configuration, if a file was given. */
 async function readConfig(path: string | undefined): Promise<unknown> {
   if (path === undefined) return null;
-  return JSON.parse(await Deno.readTextFile(path));
+  const text = await Deno.readTextFile(path);
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    // JSON.parse says where in the text, not in which file.
+    throw new Error(
+      `Invalid JSON in ${JSON.stringify(path)}: ${(err as Error).message}`,
+      { cause: err },
+    );
+  }
 }
 
 if (import.meta.main) await daemon.cli();

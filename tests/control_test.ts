@@ -265,7 +265,10 @@ Deno.test("reload reopens the log file and runs the hook; a failing hook exits 1
     Deno.writeTextFileSync(config, "{ not json");
     const bad = await cli(EXAMPLE, ["reload", ...s.paths]);
     assert.equal(bad.code, 1);
-    assert.match(bad.stderr, /Reload failed: .*JSON/);
+    assert.match(
+      bad.stderr,
+      /Reload failed: Invalid JSON in ".*\/config\.json": /,
+    );
     assert.ok(alive(pid), "a failed reload does not stop the daemon");
   });
 });
