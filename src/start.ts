@@ -194,8 +194,40 @@ export function openStart(
     libc,
     openParent(libc, core.pidfile, pidfilePolicy(libc.geteuid())),
   );
-  const logFd = openLogFile(libc, core.logFile, logOwner(options.identity));
+  const logFd = openStartLog(libc, core.logFile, logOwner(options.identity));
   return { supervise, logFd };
+}
+
+/**
+ * The log file for `start`. Root refusing one that another user owns says
+ * the way out, as `logs` does: the daemon's last `start --user` gave it to
+ * that user, and a `start` without it no longer trusts the file.
+ */
+function openStartLog(
+  libc: Libc,
+  path: string,
+  owner: LogOwner | undefined,
+): number {
+  try {
+    return openLogFile(libc, path, owner);
+  } catch (err) {
+    if (
+      !(err instanceof DaemonError) || err.exitCode !== Exit.USAGE ||
+      libc.geteuid() !== 0
+    ) throw err;
+    let st;
+    try {
+      st = libc.stat(path);
+    } catch {
+      throw err;
+    }
+    if (st.type !== "file" || st.nlink !== 1 || st.uid === 0) throw err;
+    throw new DaemonError(
+      `${err.message}; give --user when the daemon runs as that user`,
+      err.exitCode,
+      { cause: err },
+    );
+  }
 }
 
 /**
