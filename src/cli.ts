@@ -103,7 +103,7 @@ export function helpText(def: DaemonDefinition): string {
   lines.push(
     "",
     "Exit codes: 0 success, 1 failure, 2 invalid arguments, 4 insufficient privilege,",
-    "7 not running (reload); status: 0 running, 1 dead, 3 not running, 4 unknown.",
+    "7 not running (reload, upgrade); status: 0 running, 1 dead, 3 not running, 4 unknown.",
   );
   return lines.join("\n");
 }
