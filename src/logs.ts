@@ -16,7 +16,7 @@ import { type Libc, SysError } from "../ffi/mod.ts";
 import { DaemonError, Exit } from "./errors.ts";
 import { collectExit } from "./process.ts";
 import type { CoreOptions } from "./options.ts";
-import { openChecked, type OpenedFile } from "./safe_open.ts";
+import { openChecked, type OpenedFile, withUserHint } from "./safe_open.ts";
 import { visible } from "./text.ts";
 import { sleep } from "./timer.ts";
 
@@ -214,31 +214,8 @@ class LogFile {
       return opened;
     } catch (err) {
       if (err instanceof DaemonError && isMissing(err.cause)) return null;
-      throw this.#withHint(err);
+      throw withUserHint(this.#libc, this.path, this.#owners, err);
     }
-  }
-
-  /**
-   * A refusal of a file someone untrusted owns, with the way out when that
-   * is the daemon's user (the owner is looked up again for the hint alone).
-   */
-  #withHint(err: unknown): unknown {
-    if (!(err instanceof DaemonError) || err.exitCode !== Exit.USAGE) {
-      return err;
-    }
-    try {
-      const st = this.#libc.stat(this.path);
-      if (
-        st.type !== "file" || st.nlink !== 1 || this.#owners.includes(st.uid)
-      ) return err;
-    } catch {
-      return err;
-    }
-    return new DaemonError(
-      `${err.message}; give --user when the daemon runs as that user`,
-      err.exitCode,
-      { cause: err },
-    );
   }
 
   /** The size of the file open on `fd`. */

@@ -360,3 +360,31 @@ function openError(
     { cause: err },
   );
 }
+
+/**
+ * `err`, a refusal of the file at `path`, with the way out when the file is
+ * a plain one of a user not in `owners`: most often the daemon's user owns
+ * it since a `start --user`. The owner is looked up again for the hint
+ * alone; any other refusal is returned as it is.
+ */
+export function withUserHint(
+  libc: Libc,
+  path: string,
+  owners: readonly number[],
+  err: unknown,
+): unknown {
+  if (!(err instanceof DaemonError) || err.exitCode !== Exit.USAGE) return err;
+  try {
+    const st = libc.stat(path);
+    if (st.type !== "file" || st.nlink !== 1 || owners.includes(st.uid)) {
+      return err;
+    }
+  } catch {
+    return err;
+  }
+  return new DaemonError(
+    `${err.message}; give --user when the daemon runs as that user`,
+    err.exitCode,
+    { cause: err },
+  );
+}

@@ -32,7 +32,7 @@ import { pinChild, pinDaemon } from "./pin.ts";
 import { collectExit, howItEnded, type Pinned, terminate } from "./process.ts";
 import { clearedEnv, type Identity } from "./privileges.ts";
 import { checkChdir, describeLogTo } from "./resolve.ts";
-import { closeParent, openParent } from "./safe_open.ts";
+import { closeParent, openParent, withUserHint } from "./safe_open.ts";
 import { oneLine } from "./text.ts";
 import { after, sleep, type Timer, within } from "./timer.ts";
 import { pidfilePolicy } from "./pidfile.ts";
@@ -200,8 +200,7 @@ export function openStart(
 
 /**
  * The log file for `start`. Root refusing one that another user owns says
- * the way out, as `logs` does: the daemon's last `start --user` gave it to
- * that user, and a `start` without it no longer trusts the file.
+ * the way out, as `logs` does.
  */
 function openStartLog(
   libc: Libc,
@@ -211,22 +210,8 @@ function openStartLog(
   try {
     return openLogFile(libc, path, owner);
   } catch (err) {
-    if (
-      !(err instanceof DaemonError) || err.exitCode !== Exit.USAGE ||
-      libc.geteuid() !== 0
-    ) throw err;
-    let st;
-    try {
-      st = libc.stat(path);
-    } catch {
-      throw err;
-    }
-    if (st.type !== "file" || st.nlink !== 1 || st.uid === 0) throw err;
-    throw new DaemonError(
-      `${err.message}; give --user when the daemon runs as that user`,
-      err.exitCode,
-      { cause: err },
-    );
+    if (libc.geteuid() !== 0) throw err;
+    throw withUserHint(libc, path, [0], err);
   }
 }
 
