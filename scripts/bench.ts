@@ -22,7 +22,9 @@
  *   that re-executes itself twice as `start` does (caller → session leader →
  *   daemon) and serves HTTP, with nothing else (`_deno_chain.ts`);
  * - two floors under every command of ours, against one bare boot: a boot
- *   that only imports `mod.ts`, and one that makes one libc call through FFI.
+ *   that only imports `mod.ts`, and one that makes one libc call through FFI;
+ *   and under the idle daemon's and supervisor's RSS: the bare `Deno.serve`
+ *   and the bare idle process, each importing `mod.ts` and calling libc once.
  *
  * The references run in the project, as the daemon does: under the same
  * `deno.json` and `package.json`, which Deno reads at every boot (about
@@ -62,11 +64,10 @@ Deno.writeTextFileSync(empty, "");
 // the first libc call through FFI.
 const importOnly = `${dir}/import_only.ts`;
 Deno.writeTextFileSync(importOnly, `import "${root}mod.ts";\n`);
+const libcCall =
+  `Deno.dlopen("libc.so.6", { getpid: { parameters: [], result: "i32" } }).symbols.getpid();\n`;
 const oneFfiCall = `${dir}/one_ffi_call.ts`;
-Deno.writeTextFileSync(
-  oneFfiCall,
-  `Deno.dlopen("libc.so.6", { getpid: { parameters: [], result: "i32" } }).symbols.getpid();\n`,
-);
+Deno.writeTextFileSync(oneFfiCall, libcCall);
 const bareServer = `${dir}/bare_server.ts`;
 Deno.writeTextFileSync(
   bareServer,
@@ -77,6 +78,18 @@ const bareIdle = `${dir}/bare_idle.ts`;
 Deno.writeTextFileSync(
   bareIdle,
   `console.log("ready"); await Deno.stdin.read(new Uint8Array(1));\n`,
+);
+// The same two, with what every process of ours holds at least: denod's
+// modules and libc through FFI.
+const serverFloor = `${dir}/server_floor.ts`;
+Deno.writeTextFileSync(
+  serverFloor,
+  `import "${root}mod.ts";\n${libcCall}${Deno.readTextFileSync(bareServer)}`,
+);
+const idleFloor = `${dir}/idle_floor.ts`;
+Deno.writeTextFileSync(
+  idleFloor,
+  `import "${root}mod.ts";\n${libcCall}${Deno.readTextFileSync(bareIdle)}`,
 );
 const nodeReexec = `${root}scripts/_node_reexec.mjs`;
 // A reference like the others: it runs where they run (`--outside`).
@@ -340,15 +353,18 @@ try {
     .child as number;
   const server = await bareProcess(bareServer);
   const idler = await bareProcess(bareIdle);
-  const [d, b, sv, sc, bi] = await Promise.all([
+  const serverAtFloor = await bareProcess(serverFloor);
+  const idlerAtFloor = await bareProcess(idleFloor);
+  const [d, b, sv, sc, bi, bf, bif] = await Promise.all([
     idle(daemonPid),
     idle(server.pid),
     idle(supervisorPid),
     idle(childPid),
     idle(idler.pid),
+    idle(serverAtFloor.pid),
+    idle(idlerAtFloor.pid),
   ]);
-  await server.kill();
-  await idler.kill();
+  for (const p of [server, idler, serverAtFloor, idlerAtFloor]) await p.kill();
   await run(["run", "-A", "daemon.ts", "stop", ...paths]);
   await run(["run", "-A", "daemon.ts", "stop", ...supervised]);
 
@@ -445,6 +461,18 @@ try {
       ours: ms(median(chains)),
       reference: `${ms(median(bare))} two bare boots`,
       ratio: median(chains) / median(bare),
+    },
+    {
+      what: "floor: RSS, Deno.serve + mod.ts + libc",
+      ours: mib(bf.rssKiB),
+      reference: `${mib(b.rssKiB)} bare Deno.serve`,
+      ratio: bf.rssKiB / b.rssKiB,
+    },
+    {
+      what: "floor: RSS, idle Deno + mod.ts + libc",
+      ours: mib(bif.rssKiB),
+      reference: `${mib(bi.rssKiB)} bare idle Deno`,
+      ratio: bif.rssKiB / bi.rssKiB,
     },
     {
       what: "floor: a boot that imports mod.ts",
