@@ -17,8 +17,11 @@
  * thrown away. Just before the drop, every descriptor the daemon holds into
  * it is handed to the target user and the directory is removed: the daemon
  * keeps only files of its own user that nobody else can reach, and can no
- * longer reach the real caches through it. The payload sees `DENO_DIR` as
- * its caller had it. A compiled binary has none of these caches.
+ * longer reach the real caches through it. The process that waits for the
+ * daemon (`start`, `upgrade`, or the supervisor) makes the directory and
+ * removes it again once the daemon is ready or has ended: a daemon killed
+ * before its drop cannot remove it. The payload sees `DENO_DIR` as its
+ * caller had it. A compiled binary has none of these caches.
  *
  * @module
  */
@@ -75,17 +78,19 @@ export function denoDirOf(
 /**
  * Make the private `DENO_DIR` of a daemon that will drop privileges, about
  * to be spawned with `env` (this process's own when `undefined`), when it
- * needs one: under `deno run`, as root.
+ * needs one: under `deno run`, as root. The daemon boots with `DENO_DIR`
+ * set to it ({@linkcode spawnEnv}) and removes it before it drops
+ * privileges; whoever made it removes it again once the daemon ended
+ * ({@linkcode removePrivateDenoDir}), for a daemon killed before that.
  *
- * @returns The directory and the environment to spawn with, or `undefined`
- * when the daemon needs no private directory.
+ * @returns The directory, or `null` when the daemon needs none.
  * @throws {Error} When none can be made: the daemon must then not start.
  */
 export function makePrivateDenoDir(
   libc: Libc,
   env: Record<string, string> | undefined,
-): { denoDir: PrivateDenoDir; env: Record<string, string> } | undefined {
-  if (Deno.build.standalone || libc.geteuid() !== 0) return undefined;
+): PrivateDenoDir | null {
+  if (Deno.build.standalone || libc.geteuid() !== 0) return null;
   const base = libc.stat(BASE);
   if (
     base.type !== "directory" || base.uid !== 0 || (base.mode & 0o022) !== 0
@@ -96,8 +101,8 @@ export function makePrivateDenoDir(
       } is not a directory only root can write; use the compiled binary for --user`,
     );
   }
-  const spawnEnv = env ?? Deno.env.toObject();
-  const real = denoDirOf(libc, spawnEnv);
+  const callerEnv = env ?? Deno.env.toObject();
+  const real = denoDirOf(libc, callerEnv);
   const dir = Deno.makeTempDirSync({ dir: BASE, prefix: PREFIX });
   try {
     for (const name of SHARED) {
@@ -109,10 +114,20 @@ export function makePrivateDenoDir(
     removePrivateDenoDir(dir);
     throw err;
   }
-  return {
-    denoDir: { dir, caller: spawnEnv.DENO_DIR ?? null },
-    env: { ...spawnEnv, DENO_DIR: dir },
-  };
+  return { dir, caller: callerEnv.DENO_DIR ?? null };
+}
+
+/**
+ * The environment to spawn a daemon with: `env` (this process's own when
+ * `undefined`), with `DENO_DIR` set to its private directory if it has one.
+ */
+export function spawnEnv(
+  denoDir: PrivateDenoDir | null,
+  env: Record<string, string> | undefined,
+): Record<string, string> | undefined {
+  return denoDir === null
+    ? env
+    : { ...(env ?? Deno.env.toObject()), DENO_DIR: denoDir.dir };
 }
 
 /**

@@ -39,9 +39,9 @@ export function runLeader(
       PIDFILE_FD,
       PIDFILE_WRITE_FD,
     );
-    const { supervise, ...common } = stage;
+    const { supervise, denoDir, ...common } = stage;
     const next: Stage = supervise === null
-      ? { ...common, stage: "daemon", supervisor: null, denoDir: null }
+      ? { ...common, stage: "daemon", supervisor: null, denoDir }
       : { ...common, stage: "supervisor", supervise };
     const pid = spawnStage(
       libc,
@@ -80,10 +80,10 @@ function spawnUpgrade(
 ): number {
   libc.setCloexec(PIDFILE_FD, true);
   libc.setCloexec(PIDFILE_WRITE_FD, true);
-  const { supervise: _, ...common } = stage;
+  const { supervise: _, denoDir, ...common } = stage;
   const pid = spawnStage(
     libc,
-    { ...common, stage: "daemon", supervisor: null, denoDir: null },
+    { ...common, stage: "daemon", supervisor: null, denoDir },
     {
       stdio: { out: 1 },
       readyFd: READY_FD,

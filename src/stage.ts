@@ -12,9 +12,8 @@ import type { CoreOptions } from "./options.ts";
 import type { Identity } from "./privileges.ts";
 import {
   enterPrivateDenoDir,
-  makePrivateDenoDir,
   type PrivateDenoDir,
-  removePrivateDenoDir,
+  spawnEnv,
 } from "./denodir.ts";
 
 /** The memfd name the stage descriptor carries. */
@@ -146,6 +145,8 @@ export type Stage =
     stage: "leader";
     /** How to supervise under `start --restart`, else `null`. */
     supervise: SupervisorConfig | null;
+    /** The daemon's private `DENO_DIR`, made by `start` or `upgrade`. */
+    denoDir: PrivateDenoDir | null;
   }
   /** The supervisor of `start --restart`. */
   | StageBase & { stage: "supervisor"; supervise: SupervisorConfig }
@@ -192,17 +193,11 @@ export function spawnStage(
     command?: { path: string; argv: string[] };
   },
 ): number {
-  // Under deno run --user, the daemon gets Deno caches of its own (denodir.ts).
-  const own = stage.stage === "daemon" && stage.daemon.identity !== null
-    ? makePrivateDenoDir(libc, io.env)
-    : undefined;
-  const env = own?.env ?? io.env;
-  const memfd = stageMemfd(
-    libc,
-    stage.stage === "daemon" && own !== undefined
-      ? { ...stage, denoDir: own.denoDir }
-      : stage,
-  );
+  // Under deno run --user, the daemon boots with Deno caches of its own.
+  const env = stage.stage === "daemon"
+    ? spawnEnv(stage.denoDir, io.env)
+    : io.env;
+  const memfd = stageMemfd(libc, stage);
   try {
     const { path, argv } = io.command ?? libc.selfCommand();
     const { stdio } = io;
@@ -230,9 +225,6 @@ export function spawnStage(
         ...(io.exitFd === undefined ? [] : [{ fd: EXIT_FD, dup: io.exitFd }]),
       ],
     });
-  } catch (err) {
-    if (own !== undefined) removePrivateDenoDir(own.denoDir.dir);
-    throw err;
   } finally {
     libc.close(memfd);
   }
@@ -277,16 +269,21 @@ function isStage(data: unknown): data is Stage {
   ) return false;
   switch (d.stage) {
     case "leader":
-      return typeof d.supervise === "object";
+      return typeof d.supervise === "object" && isDenoDir(d.denoDir);
     case "supervisor":
       return typeof d.supervise === "object" && d.supervise !== null;
     case "daemon":
       return (d.supervisor === null || typeof d.supervisor === "number") &&
-        (d.denoDir === null ||
-          typeof (d.denoDir as PrivateDenoDir | undefined)?.dir === "string");
+        isDenoDir(d.denoDir);
     default:
       return false;
   }
+}
+
+/** Whether parsed JSON is a private `DENO_DIR`, or `null` for none. */
+function isDenoDir(data: unknown): data is PrivateDenoDir | null {
+  return data === null ||
+    typeof (data as PrivateDenoDir | undefined)?.dir === "string";
 }
 
 /** The exit record this process inherited on {@linkcode EXIT_FD}, if any. */

@@ -31,6 +31,11 @@ import { FACILITIES } from "./syslog.ts";
 import { pinChild, pinDaemon } from "./pin.ts";
 import { collectExit, howItEnded, type Pinned, terminate } from "./process.ts";
 import { clearedEnv, type Identity } from "./privileges.ts";
+import {
+  makePrivateDenoDir,
+  type PrivateDenoDir,
+  removePrivateDenoDir,
+} from "./denodir.ts";
 import { checkChdir, describeLogTo } from "./resolve.ts";
 import { closeParent, openParent, withUserHint } from "./safe_open.ts";
 import { oneLine } from "./text.ts";
@@ -255,12 +260,18 @@ async function launch(
    * or its supervisor), once the kernel shows it holding our lock.
    */
   const spawned: Pinned[] = [];
+  /**
+   * Under `deno run --user`, the daemon's own Deno caches (denodir.ts): it
+   * removes them before it drops privileges, we do if it ended before.
+   */
+  let denoDir: PrivateDenoDir | null = null;
   /** Stop whatever was spawned (leader and daemon) and remove the pidfile. */
   const cleanup = async (): Promise<void> => {
     const wait = core.stopTimeout + (supervise ? SUPERVISOR_GRACE : 0);
     await Promise.all(
       spawned.map((p) => terminate(libc, p, wait).catch(() => {})),
     );
+    if (denoDir !== null) removePrivateDenoDir(denoDir.dir);
     // A daemon that failed to start said why: `status` says it too.
     removeSideFiles(libc, core.pidfile, {
       keepExit: readExitRecord(libc, core.pidfile)?.how === "failed",
@@ -276,9 +287,13 @@ async function launch(
     );
     const exit = ExitRecordFile.create(libc, core.pidfile);
     try {
+      const env = leaderEnv(core, options.declaredEnv);
+      if (supervise === undefined && options.identity !== undefined) {
+        denoDir = makePrivateDenoDir(libc, env);
+      }
       readEnd = spawnLeader(
         libc,
-        { core, options, supervise, logFd, exitFd: exit.fd },
+        { core, options, supervise, logFd, exitFd: exit.fd, env, denoDir },
         pidfile,
         spawned,
       );
@@ -356,18 +371,20 @@ function launchRecord(
  */
 function spawnLeader(
   libc: Libc,
-  { core, options, supervise, logFd, exitFd }: {
+  { core, options, supervise, logFd, exitFd, env, denoDir }: {
     core: CoreOptions & { pidfile: string };
     options: StartOptions;
     supervise: SupervisorConfig | undefined;
     logFd: number;
     exitFd: number;
+    /** The environment to spawn with ({@linkcode leaderEnv}). */
+    env: Record<string, string> | undefined;
+    denoDir: PrivateDenoDir | null;
   },
   pidfile: Pidfile,
   spawned: Pinned[],
 ): number {
-  const { declaredEnv, identity } = options;
-  const env = leaderEnv(core, declaredEnv);
+  const { identity } = options;
   // Once the leader ends, the daemon (or supervisor) is reparented to us,
   // not to init: unreaped, its pid stays its own while we watch it.
   libc.becomeSubreaper();
@@ -381,6 +398,7 @@ function spawnLeader(
         noNewPrivs: core.noNewPrivs,
         daemon: { core, options: options.options, identity: identity ?? null },
         supervise: supervise ?? null,
+        denoDir,
       },
       {
         stdio: { out: logFd },

@@ -41,6 +41,7 @@ import {
   takeUpgradeRequest,
 } from "./state.ts";
 import { DroppedRecords } from "./dropped.ts";
+import { makePrivateDenoDir, removePrivateDenoDir } from "./denodir.ts";
 import { SupervisorLog } from "./_supervisor_log.ts";
 import { after, type Timer, within } from "./timer.ts";
 
@@ -172,6 +173,8 @@ interface Child {
   promoted?: boolean;
   /** A generation an upgrade started that exited before it was ready. */
   exited?: boolean;
+  /** Its private `DENO_DIR` under `deno run --user`, removed once it ended. */
+  denoDir: string | null;
 }
 
 /**
@@ -250,7 +253,18 @@ function spawnDaemon(
   stage: Stage,
   command: { path: string; argv: string[] } | undefined,
   exitFd: number | undefined,
-): { pid: number; pidfd: number; lifeline: number; messages: number } {
+): {
+  pid: number;
+  pidfd: number;
+  lifeline: number;
+  messages: number;
+  denoDir: string | null;
+} {
+  // Under deno run --user, its own Deno caches (denodir.ts): it removes
+  // them before it drops privileges, we do once it ended.
+  const denoDir = stage.daemon.identity === null
+    ? null
+    : makePrivateDenoDir(libc, undefined);
   const [r, w] = libc.pipe();
   // The daemon's end closes with us; ours stays open while it runs.
   const [lifeline, keep] = libc.pipe();
@@ -264,7 +278,7 @@ function spawnDaemon(
         noNewPrivs: stage.noNewPrivs,
         daemon: stage.daemon,
         supervisor: Deno.pid,
-        denoDir: null,
+        denoDir,
         upgrade: stage.upgrade ?? null,
       },
       {
@@ -278,6 +292,7 @@ function spawnDaemon(
   } catch (err) {
     libc.close(r);
     libc.close(keep);
+    if (denoDir !== null) removePrivateDenoDir(denoDir.dir);
     throw err;
   } finally {
     libc.close(w);
@@ -293,7 +308,13 @@ function spawnDaemon(
     libc.close(r);
     throw err;
   }
-  return { pid, pidfd, lifeline: keep, messages: r };
+  return {
+    pid,
+    pidfd,
+    lifeline: keep,
+    messages: r,
+    denoDir: denoDir?.dir ?? null,
+  };
 }
 
 /** A number of seconds for a record: `1.5 s`. */
@@ -614,6 +635,7 @@ class Supervisor {
       startedAt: performance.now(),
       error: null,
       messages: Promise.resolve(),
+      denoDir: spawned.denoDir,
     };
     answer.next = child.pid;
     this.#upgrading = { child, answer, stage, command };
@@ -723,7 +745,7 @@ class Supervisor {
 
   /** Spawn the daemon, time its start-up and follow its readiness messages. */
   #spawn(): Child {
-    const { pid, pidfd, lifeline, messages } = spawnDaemon(
+    const { pid, pidfd, lifeline, messages, denoDir } = spawnDaemon(
       this.#libc,
       this.#stage,
       this.#command,
@@ -736,6 +758,7 @@ class Supervisor {
       startedAt: performance.now(),
       error: null,
       messages: Promise.resolve(),
+      denoDir,
     };
     this.#phase = { kind: "starting", child };
     const timeout = this.#config.readyTimeout;
@@ -774,6 +797,8 @@ class Supervisor {
    */
   async #exited(child: Child): Promise<ExitStatus | null> {
     await this.#libc.pidfdWait(child.pidfd, Infinity);
+    // Ended, by its own hand or killed, before or after its drop.
+    if (child.denoDir !== null) removePrivateDenoDir(child.denoDir);
     // Its last words (a start-up error) may still be in the pipe; a child
     // of its own that kept the pipe open must not hold us for long.
     await within(child.messages, 1000);

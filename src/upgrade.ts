@@ -21,6 +21,11 @@ import { DaemonError, Exit } from "./errors.ts";
 import { inspectPidfile, pidfilePolicy } from "./pidfile.ts";
 import { pinChild, pinDaemon } from "./pin.ts";
 import { type Pinned, terminate } from "./process.ts";
+import {
+  makePrivateDenoDir,
+  type PrivateDenoDir,
+  removePrivateDenoDir,
+} from "./denodir.ts";
 import { openChecked } from "./safe_open.ts";
 import { spawnStage, SUPERVISOR_GRACE } from "./stage.ts";
 import {
@@ -120,12 +125,20 @@ async function replace(
   let lock = -1;
   let writer = -1;
   let exit: number | undefined;
+  // Under deno run --user, the new generation's own Deno caches
+  // (denodir.ts): it removes them before it drops privileges, we do once
+  // it is ready or gone.
+  let denoDir: PrivateDenoDir | null = null;
   try {
     const file = pidfileOf(libc, path, old.pid);
     lock = takeLock(libc, old, file);
     writer = openWriter(libc, path, file);
     const generation = nextGeneration(libc, old.pid);
     exit = openExitRecord(libc, path);
+    const env = leaderEnv(core, options.declaredEnv);
+    if (options.identity !== undefined) {
+      denoDir = makePrivateDenoDir(libc, env);
+    }
     const next = await spawnGeneration(libc, {
       exitFd: exit,
       core,
@@ -133,6 +146,8 @@ async function replace(
       logFd,
       lock,
       upgrade: { generation, previous: old.pid },
+      env,
+      denoDir,
     });
     // Until the pidfile names it, a failure of ours must not leave the new
     // generation running beside the old one on the shared lock.
@@ -183,6 +198,7 @@ async function replace(
       if (noted) removeUpgradeFile(libc, path);
     }
   } finally {
+    if (denoDir !== null) removePrivateDenoDir(denoDir.dir);
     if (writer >= 0) libc.close(writer);
     if (lock >= 0) libc.close(lock);
     if (exit !== undefined) libc.close(exit);
@@ -327,16 +343,18 @@ interface NextGeneration extends Pinned {
  */
 async function spawnGeneration(
   libc: Libc,
-  { core, options, logFd, lock, upgrade, exitFd }: {
+  { core, options, logFd, lock, upgrade, exitFd, env, denoDir }: {
     exitFd: number | undefined;
     core: CoreOptions & { pidfile: string };
     options: StartOptions & { program: string[] };
     logFd: number;
     lock: number;
     upgrade: { generation: number; previous: number };
+    /** The environment to spawn with ({@linkcode leaderEnv}). */
+    env: Record<string, string> | undefined;
+    denoDir: PrivateDenoDir | null;
   },
 ): Promise<NextGeneration> {
-  const env = leaderEnv(core, options.declaredEnv);
   // Once the leader ends, the new generation is reparented to us, not to
   // init: unreaped, its pid stays its own while we pin and watch it.
   libc.becomeSubreaper();
@@ -357,6 +375,7 @@ async function spawnGeneration(
         },
         supervise: null,
         upgrade,
+        denoDir,
       },
       {
         stdio: { out: logFd },

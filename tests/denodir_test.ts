@@ -8,14 +8,21 @@ import assert from "node:assert/strict";
 import { libc } from "../ffi/mod.ts";
 import { denoDirOf } from "../src/denodir.ts";
 import {
+  alive,
   asRoot,
   BEHAVE,
   cli,
+  cliRunning,
+  procEnviron,
   procFds,
+  readPid,
+  type Scratch,
   sh,
   waitFor,
   withScratch,
 } from "./helpers.ts";
+
+const UPGRADE = new URL("./fixtures/upgrade.ts", import.meta.url).pathname;
 
 /** The `DENO_DIR` of a `deno` started with `env` only, in `cwd`, as Deno itself reports it. */
 async function denoInfoDir(
@@ -138,6 +145,135 @@ for (const restart of [[], ["--restart", "on-failure"]]) {
           assert.equal(Deno.statSync(`/proc/${supervisor}`).uid, 0);
         }
         const stop = await cli(BEHAVE, ["stop", ...s.paths]);
+        assert.equal(stop.code, 0, stop.stdout + stop.stderr);
+      }),
+  });
+}
+
+/**
+ * The process below `pid` (its descendants), other than `except`, that
+ * booted with a private `DENO_DIR`, tracked, and that directory; once it is
+ * there.
+ */
+async function privateDenoDirBelow(
+  s: Scratch,
+  pid: number,
+  except?: number,
+): Promise<{ pid: number; dir: string }> {
+  let found: { pid: number; dir: string } | undefined;
+  const look = () => {
+    for (const queue = [pid]; queue.length > 0;) {
+      const p = queue.shift()!;
+      let children: number[];
+      try {
+        children = Deno.readTextFileSync(`/proc/${p}/task/${p}/children`)
+          .trim().split(" ").filter((c) => c !== "").map(Number);
+      } catch {
+        continue; // gone
+      }
+      for (const child of children) {
+        try {
+          const env = procEnviron(child).find((e) =>
+            e.startsWith("DENO_DIR=/run/denod-deno-")
+          );
+          if (env !== undefined && child !== except) {
+            found = { pid: s.track(child)!, dir: env.slice(9) };
+            return true;
+          }
+        } catch {
+          // gone
+        }
+        queue.push(child);
+      }
+    }
+    return false;
+  };
+  await waitFor(`a process below pid ${pid} with a private DENO_DIR`, look);
+  return found!;
+}
+
+/**
+ * Kill the daemon that the running command `cmd` started while it
+ * prepares, still root, and check that its private `DENO_DIR` goes with it.
+ * It is found below `cmd`, or below the supervisor the pidfile names when
+ * `old` (the generation it upgrades) is given and supervised.
+ */
+async function killedWhilePreparing(
+  s: Scratch,
+  cmd: ReturnType<typeof cliRunning>,
+  old?: { pid: number; supervised: boolean },
+): Promise<void> {
+  await waitFor(
+    "the daemon to prepare",
+    () => /Preparing slowly/.test(s.log()),
+  );
+  const daemon = await privateDenoDirBelow(
+    s,
+    old?.supervised ? readPid(s.pidfile)! : cmd.pid,
+    old?.pid,
+  );
+  assert.ok(exists(daemon.dir), daemon.dir);
+  Deno.kill(daemon.pid, "SIGKILL");
+  const r = await cmd.result;
+  assert.equal(r.code, 1, r.stdout + r.stderr);
+  await waitFor(`${daemon.dir} to be removed`, () => !exists(daemon.dir));
+}
+
+for (const restart of [[], ["--restart", "on-failure"]]) {
+  Deno.test({
+    ...asRoot(
+      `${
+        ["start --user nobody", ...restart].join(" ")
+      } under deno run: a daemon killed before its drop leaves no private DENO_DIR behind`,
+    ),
+    fn: () =>
+      withScratch(async (s) => {
+        Deno.chmodSync(s.dir, 0o755);
+        await killedWhilePreparing(
+          s,
+          cliRunning(s, BEHAVE, [
+            "start",
+            ...s.paths,
+            "--behavior",
+            "slow-prepare",
+            "--user",
+            "nobody",
+            ...restart,
+          ]),
+        );
+      }),
+  });
+
+  Deno.test({
+    ...asRoot(
+      `${
+        ["upgrade --user nobody", ...restart].join(" ")
+      } under deno run: a new generation killed before its drop leaves no private DENO_DIR behind`,
+    ),
+    fn: () =>
+      withScratch(async (s) => {
+        Deno.chmodSync(s.dir, 0o755);
+        const r = await cli(UPGRADE, [
+          "start",
+          ...s.paths,
+          "--user",
+          "nobody",
+          ...restart,
+        ]);
+        assert.equal(r.code, 0, r.stdout + r.stderr);
+        const old = s.track(Number(r.stdout.match(/pid (\d+)/)![1]))!;
+        await killedWhilePreparing(
+          s,
+          cliRunning(s, UPGRADE, [
+            "upgrade",
+            ...s.paths,
+            "--fail",
+            "slow-prepare",
+          ]),
+          { pid: old, supervised: restart.length > 0 },
+        );
+        assert.ok(alive(old), "the old generation serves on");
+        const stop = await cli(UPGRADE, ["stop", ...s.paths]);
         assert.equal(stop.code, 0, stop.stdout + stop.stderr);
       }),
   });
