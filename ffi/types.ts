@@ -153,6 +153,13 @@ export interface Libc {
     flags: { write?: boolean; create?: boolean; append?: boolean },
     mode?: number,
   ): number;
+  /**
+   * A new read-only descriptor on the file `fd` has open, through
+   * `/proc/self/fd`, with `O_NONBLOCK`: a lease another user holds on the
+   * file fails the open with `EAGAIN` instead of holding it for the
+   * kernel's lease-break-time (45 s).
+   */
+  reopenReadOnly(fd: number): number;
   /** `close(2)`. */
   close(fd: number): void;
   /**

@@ -326,7 +326,7 @@ async function launch(
       : { outcome: "started", pid };
   }
   // Worded first: the log's last lines are what it said while starting.
-  const why = failure(wait, core, logFd, supervise !== undefined, {
+  const why = failure(libc, wait, core, logFd, supervise !== undefined, {
     ended: outcome === null && !supervise
       ? await endOf(libc, spawned[1])
       : undefined,
@@ -493,6 +493,7 @@ export async function awaitReadiness(
 
 /** Why a start failed, in words. */
 export function failure(
+  libc: Libc,
   { outcome, mainMs }: Readiness,
   core: CoreOptions,
   logFd: number,
@@ -512,7 +513,7 @@ export function failure(
         (mainMs / 1000).toFixed(1)
       } s without calling ctx.ready()`;
     return `The daemon was not ready within ${core.readyTimeout} s and was stopped: ${running}${
-      logTail(core, logFd)
+      logTail(libc, core, logFd)
     }`;
   }
   // The daemon side may be the payload: its text reaches a terminal.
@@ -557,29 +558,35 @@ const TAIL_BYTES = 4096;
  * line made printable. Not `logs.ts`'s reader: that module (the follower,
  * journald, rotation) would load into every `start` for a rare message.
  */
-function logTail(core: CoreOptions, logFd: number): string {
+function logTail(libc: Libc, core: CoreOptions, logFd: number): string {
   if (core.logTo === "syslog") return " (log: syslog)";
   const where = ` (log: ${core.logFile})`;
   let text: string;
   let cut = false;
   try {
-    // The same open file, read-only: /proc/self/fd names our descriptor's
-    // inode, not a path anyone else can change.
-    using file = Deno.openSync(`/proc/self/fd/${logFd}`, { read: true });
-    const st = file.statSync();
-    if (!st.isFile) return where;
-    const size = st.size;
-    const from = Math.max(0, size - TAIL_BYTES);
-    file.seekSync(from, Deno.SeekMode.Start);
-    const buf = new Uint8Array(size - from);
-    let got = 0;
-    while (got < buf.length) {
-      const n = file.readSync(buf.subarray(got));
-      if (n === null || n === 0) break;
-      got += n;
+    // The same open file, read-only, without blocking: the daemon's user
+    // owns it and may hold a lease on it, which would keep a blocking open
+    // waiting for the kernel's lease-break-time (45 s).
+    const fd = libc.reopenReadOnly(logFd);
+    try {
+      const st = libc.stat(fd);
+      if (st.type !== "file") return where;
+      const from = Math.max(0, st.size - TAIL_BYTES);
+      const parts: Uint8Array[] = [];
+      for (let at = from; at < st.size;) {
+        const chunk = libc.readAt(fd, at, st.size - at);
+        if (chunk.length === 0) break;
+        parts.push(chunk);
+        at += chunk.length;
+      }
+      const decoder = new TextDecoder();
+      text = parts.map((p, i) =>
+        decoder.decode(p, { stream: i < parts.length - 1 })
+      ).join("");
+      cut = from > 0;
+    } finally {
+      libc.close(fd);
     }
-    text = new TextDecoder().decode(buf.subarray(0, got));
-    cut = from > 0;
   } catch {
     return where;
   }

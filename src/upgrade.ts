@@ -161,7 +161,7 @@ async function replace(
         outcome.kind !== "READY"
       ) {
         // Worded first: the log's last lines are what it said while starting.
-        const why = failure(wait, core, logFd, false, {
+        const why = failure(libc, wait, core, logFd, false, {
           ended: outcome === null ? await endOf(libc, next) : undefined,
         });
         await terminate(libc, next, core.stopTimeout).catch(() => {});
@@ -415,7 +415,7 @@ async function spawnGeneration(
       // The leader said why on the readiness pipe, if it could.
       const wait = await awaitReadiness(libc, readEnd, 1);
       wait.close();
-      throw new DaemonError(failure(wait, core, logFd, false));
+      throw new DaemonError(failure(libc, wait, core, logFd, false));
     }
     return { ...pinned, readEnd };
   } finally {

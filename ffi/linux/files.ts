@@ -16,6 +16,7 @@ import {
   O_NOCTTY,
   O_NONBLOCK,
   O_PATH,
+  O_RDONLY,
   O_RDWR,
   O_WRONLY,
 } from "./_core.ts";
@@ -44,6 +45,7 @@ const FILE_TYPES: Record<number, FileType> = {
 export type Files = Pick<
   Libc,
   | "open"
+  | "reopenReadOnly"
   | "openAt"
   | "stat"
   | "tryLock"
@@ -63,6 +65,12 @@ export type Files = Pick<
 export function files(c: Core): Files {
   return {
     open: (path, flags, mode) => openPath(c, path, flags, mode),
+    reopenReadOnly(fd) {
+      // Following the /proc link is the point: it names the open file.
+      const p = cstr(`/proc/self/fd/${fd}`);
+      const f = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK;
+      return c.check("open", `fd ${fd}`, () => c.symbol("open")(p, f, 0));
+    },
     openAt(dir, name, flags, mode = 0o600) {
       const p = cstr(name);
       const f = openAtFlags(c, flags);
