@@ -64,20 +64,35 @@ export function sendError(
   sendLine(libc, fd, "ERROR", text);
 }
 
+/** How long one wait for the pipe holds a thread, when the reading can be ended. */
+const WAIT_MS = 1000;
+
 /**
- * Read messages from the pipe until end of file.
+ * Read messages from the pipe until end of file, or until `until` aborts.
  *
  * @param libc The OS interface.
  * @param fd The read end.
+ * @param until Ends the reading, even while no writer ends the pipe.
  * @yields Each message as it arrives.
  */
 export async function* readMessages(
   libc: Libc,
   fd: number,
+  until?: AbortSignal,
 ): AsyncGenerator<ReadinessMessage> {
   const decoder = new TextDecoder();
   let pending = "";
   for (;;) {
+    // A blocked read holds one of the runtime's few threads (32) until
+    // every writer is gone, and a process the daemon's user keeps can hold
+    // the pipe for ever: waits of a bounded time give the thread back, and
+    // the read comes only once it cannot block.
+    if (until !== undefined) {
+      while (!until.aborted && await libc.waitReadable([fd], WAIT_MS) < 0) {
+        // nothing yet
+      }
+      if (until.aborted) return;
+    }
     const chunk = await libc.readAsync(fd, 4096);
     if (chunk.length === 0) break;
     pending += decoder.decode(chunk, { stream: true });

@@ -169,6 +169,8 @@ interface Child {
   killTimer?: Timer;
   /** Settles once its readiness pipe is read to the end. */
   messages: Promise<void>;
+  /** Ends the reading of its readiness pipe, which a process of its own may keep open. */
+  reading: AbortController;
   /** A generation an upgrade started, once it replaced the daemon. */
   promoted?: boolean;
   /** A generation an upgrade started that exited before it was ready. */
@@ -636,6 +638,7 @@ class Supervisor {
       error: null,
       messages: Promise.resolve(),
       denoDir: spawned.denoDir,
+      reading: new AbortController(),
     };
     answer.next = child.pid;
     this.#upgrading = { child, answer, stage, command };
@@ -759,6 +762,7 @@ class Supervisor {
       error: null,
       messages: Promise.resolve(),
       denoDir,
+      reading: new AbortController(),
     };
     this.#phase = { kind: "starting", child };
     const timeout = this.#config.readyTimeout;
@@ -776,7 +780,9 @@ class Supervisor {
   /** Read the daemon's readiness messages from `fd` to the end, then close it. */
   async #follow(child: Child, fd: number): Promise<void> {
     try {
-      for await (const msg of readMessages(this.#libc, fd)) {
+      for await (
+        const msg of readMessages(this.#libc, fd, child.reading.signal)
+      ) {
         if (msg.kind === "READY") this.#onReady(child);
         // The first reason stands: ours (not ready in time) or its own.
         else if (msg.kind === "ERROR") child.error ??= msg.text;
@@ -802,6 +808,7 @@ class Supervisor {
     // Its last words (a start-up error) may still be in the pipe; a child
     // of its own that kept the pipe open must not hold us for long.
     await within(child.messages, 1000);
+    child.reading.abort();
     const status = await collectExit(this.#libc, child.pidfd, 1000);
     this.#libc.close(child.pidfd);
     child.pidfd = -1;
