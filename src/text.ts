@@ -12,10 +12,13 @@ const BREAKS = /\s*(?:\r\n|[\n\r\v\f\u0085\u2028\u2029])\s*/g;
 const ANSI =
   // deno-lint-ignore no-control-regex
   /\u001b\[[0-?]*[ -/]*[@-~]|\u009b[0-?]*[ -/]*[@-~]|(?:\u001b\]|\u009d)[^\u0007\u001b\u009c]*(?:\u0007|\u001b\\|\u009c)?/g;
-/** What a terminal would act on rather than show: C0, DEL, C1, bidi overrides. */
+/**
+ * What a terminal would act on rather than show: C0, DEL, C1, and the
+ * bidirectional formatting characters (Unicode's `Bidi_Control` property).
+ */
 const CONTROL =
   // deno-lint-ignore no-control-regex
-  /[\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+  /[\u0000-\u001f\u007f-\u009f\p{Bidi_Control}]/gu;
 /** C0 (NUL and line breaks included), DEL and C1: what text options refuse. */
 // deno-lint-ignore no-control-regex
 const C0_C1 = /[\u0000-\u001f\u007f-\u009f]/;

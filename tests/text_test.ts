@@ -17,6 +17,13 @@ Deno.test("oneLine() removes ANSI sequences and escapes every other control char
   assert.equal(oneLine("a\u0000b\u0008c\u007fd"), "a\\u0000b\\u0008c\\u007fd");
   assert.equal(oneLine("lone \u001b escape"), "lone \\u001b escape");
   assert.equal(oneLine("abc\u202edcba"), "abc\\u202edcba");
+  // Every bidirectional formatting character, the Arabic letter mark too.
+  for (const c of ["\u061c", "\u200e", "\u200f", "\u202a", "\u2069"]) {
+    assert.equal(
+      oneLine(`a${c}b`),
+      `a\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}b`,
+    );
+  }
   const every = Array.from({ length: 0xa0 }, (_, i) => String.fromCharCode(i))
     .join("");
   // deno-lint-ignore no-control-regex
