@@ -837,7 +837,13 @@ Deno.test("`upgrade` runs the program as it is on disk now: a changed script ans
     const copy = `${s.dir}/daemon.ts`;
     const text = Deno.readTextFileSync(FIXTURE)
       .replaceAll('"../../mod.ts"', JSON.stringify(`${lib}mod.ts`))
-      .replaceAll('"../../ffi/mod.ts"', JSON.stringify(`${lib}ffi/mod.ts`));
+      .replaceAll('"../../ffi/mod.ts"', JSON.stringify(`${lib}ffi/mod.ts`))
+      .replaceAll(
+        '"./until_stopped.ts"',
+        JSON.stringify(
+          new URL("fixtures/until_stopped.ts", import.meta.url).href,
+        ),
+      );
     Deno.writeTextFileSync(copy, text);
     // Its configuration: the project's, its paths made absolute.
     const config = JSON.parse(Deno.readTextFileSync(new URL("deno.json", lib)));
