@@ -1,0 +1,85 @@
+/**
+ * Review of round 7: what the daemon's user can still do, through the files
+ * it owns, to root's commands.
+ */
+import assert from "node:assert/strict";
+import {
+  asNobodyLine,
+  asRoot,
+  BEHAVE,
+  denoLine,
+  nobodyHome,
+  ROOT,
+  sh,
+  waitFor,
+  withScratch,
+} from "./helpers.ts";
+
+const LEASE_SWAP = `${ROOT}tests/fixtures/lease_swap.ts`;
+
+Deno.test({
+  ...asRoot(
+    "`logs -f` follows on past a lease the daemon's user holds on the log that replaced the one it followed",
+  ),
+  fn: () =>
+    withScratch(async (s) => {
+      const home = nobodyHome(s);
+      const log = `${home}/x.log`;
+      Deno.writeTextFileSync(log, "one\n");
+      Deno.chownSync(log, 65534, 65534);
+      const child = new Deno.Command(Deno.execPath(), {
+        args: [
+          "run",
+          "-A",
+          BEHAVE,
+          "logs",
+          "-f",
+          "--log-file",
+          log,
+          "--user",
+          "nobody",
+          "--pidfile",
+          s.pidfile,
+        ],
+        stdin: "null",
+        stdout: "piped",
+        stderr: "piped",
+      }).spawn();
+      s.track(child.pid);
+      let out = "";
+      let err = "";
+      const reading = Promise.all([
+        (async () => {
+          for await (
+            const c of child.stdout.pipeThrough(new TextDecoderStream())
+          ) out += c;
+        })(),
+        (async () => {
+          for await (
+            const c of child.stderr.pipeThrough(new TextDecoderStream())
+          ) err += c;
+        })(),
+      ]);
+      let ended: number | null = null;
+      void child.status.then((st) => ended = st.code);
+      await waitFor("logs -f showing the first line", () => out === "one\n");
+      // The lease is held for 3 s, far less than the kernel's 45 s.
+      const swap = await sh(
+        asNobodyLine(home, denoLine(LEASE_SWAP, [log, "3"])),
+        { timeout: 60 },
+      );
+      assert.equal(swap.code, 0, swap.stdout + swap.stderr);
+      assert.match(swap.stdout, /leased/);
+      // The holder gave the lease up: the new file can be opened again.
+      await waitFor(
+        "logs -f showing the new file",
+        () => ended !== null || out.includes("two\n"),
+      );
+      assert.equal(ended, null, `logs -f ended (${ended}): ${err}`);
+      assert.equal(out, "one\ntwo\n", err);
+      child.kill("SIGTERM");
+      const { code } = await child.status;
+      await reading;
+      assert.equal(code, 0, err);
+    }),
+});
