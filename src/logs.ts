@@ -236,6 +236,12 @@ function isMissing(err: unknown): boolean {
   return err instanceof SysError && err.code === "ENOENT";
 }
 
+/** Whether an open was refused for a lease another process holds on the file. */
+function isLeased(err: unknown): boolean {
+  return err instanceof DaemonError && err.cause instanceof SysError &&
+    err.cause.code === "EAGAIN";
+}
+
 /**
  * Where the last `n` lines of a file of `size` bytes start, read backwards
  * a chunk at a time; a last line without its newline counts as a line.
@@ -355,11 +361,37 @@ async function follow(
 ): Promise<number> {
   const { signal } = request;
   let current: Followed | null = null;
-  const opened = file.open();
+  let leased = false;
+  /**
+   * The file at the path now, `null` while it is missing or leased: a
+   * lease its owner holds refuses our open until it gives it up, which our
+   * open asked it to do within the kernel's lease-break-time.
+   */
+  const look = (): OpenedFile | null => {
+    try {
+      const opened = file.open();
+      leased = false;
+      return opened;
+    } catch (err) {
+      if (!isLeased(err)) throw err;
+      if (!leased) {
+        request.note(
+          `${
+            JSON.stringify(file.path)
+          } is leased by another process: waiting for it`,
+        );
+      }
+      leased = true;
+      return null;
+    }
+  };
+  const opened = look();
   if (opened === null) {
-    request.note(
-      `No log file ${JSON.stringify(file.path)} yet: waiting for it`,
-    );
+    if (!leased) {
+      request.note(
+        `No log file ${JSON.stringify(file.path)} yet: waiting for it`,
+      );
+    }
   } else {
     current = followed(
       file,
@@ -390,7 +422,7 @@ async function follow(
       );
       if (signal?.aborted || out.gone()) return Exit.OK;
       if (current !== null && rewritten(file, current)) truncated(current);
-      const next = file.open();
+      const next = look();
       if (next === null) continue;
       if (
         current !== null && next.stat.dev === current.dev &&

@@ -77,6 +77,7 @@ Deno.test({
       );
       assert.equal(ended, null, `logs -f ended (${ended}): ${err}`);
       assert.equal(out, "one\ntwo\n", err);
+      assert.match(err, /is leased by another process: waiting for it/);
       child.kill("SIGTERM");
       const { code } = await child.status;
       await reading;
