@@ -7,6 +7,7 @@ import {
   asNobodyLine,
   asRoot,
   BEHAVE,
+  cli,
   denoLine,
   nobodyHome,
   ROOT,
@@ -82,5 +83,56 @@ Deno.test({
       const { code } = await child.status;
       await reading;
       assert.equal(code, 0, err);
+    }),
+});
+
+Deno.test({
+  ...asRoot(
+    "`start` says that another process holds a lease on the log file the daemon's user owns",
+  ),
+  fn: () =>
+    withScratch(async (s) => {
+      const home = nobodyHome(s);
+      // As after a start --user nobody: the log file is handed to it.
+      Deno.writeTextFileSync(s.logFile, "");
+      Deno.chownSync(s.logFile, 65534, 65534);
+      const holder = new Deno.Command("/bin/bash", {
+        args: [
+          "-c",
+          `exec env ${
+            asNobodyLine(
+              home,
+              denoLine(LEASE_SWAP, [s.logFile, "60", "in-place"]),
+            )
+          }`,
+        ],
+        stdin: "null",
+        stdout: "piped",
+        stderr: "inherit",
+      }).spawn();
+      s.track(holder.pid);
+      const said = holder.stdout.pipeThrough(new TextDecoderStream())
+        .getReader();
+      try {
+        assert.match((await said.read()).value ?? "", /leased/);
+        // Taken again each time an open breaks it: not a passing refusal.
+        for (let i = 0; i < 2; i++) {
+          const r = await cli(BEHAVE, [
+            "start",
+            ...s.paths,
+            "--user",
+            "nobody",
+          ]);
+          assert.equal(r.code, 1, r.stdout + r.stderr);
+          assert.match(
+            r.stderr,
+            /^behave: Cannot open log file ".*": another process holds a lease on it/m,
+          );
+        }
+      } finally {
+        holder.kill("SIGKILL");
+        await holder.status;
+        await said.cancel();
+      }
     }),
 });
