@@ -352,9 +352,15 @@ function openError(
     );
   }
   const denied = err.code === "EACCES" || err.code === "EPERM";
+  // What open(2) with O_NONBLOCK says of a file another process leased.
+  const leased = err.code === "EAGAIN";
   return new DaemonError(
     `Cannot open ${policy.what} ${q(path)}: ${
-      denied ? "permission denied" : err.reason.toLowerCase()
+      denied
+        ? "permission denied"
+        : leased
+        ? "another process holds a lease on it"
+        : err.reason.toLowerCase()
     }`,
     denied ? Exit.PRIVILEGE : Exit.FAILURE,
     { cause: err },
