@@ -128,7 +128,8 @@ export interface DaemonContext<S extends OptionSpecs = OptionSpecs> {
   readonly log: DaemonLogger;
   /**
    * Say the service is ready. `start` returns only after this; call it once
-   * the service answers (e.g. after the listener is bound).
+   * the service answers (e.g. after the listener is bound). Called from
+   * `prepare`, it counts once privileges are dropped.
    */
   ready(): void;
   /** Tell the service manager what the daemon is doing (`STATUS=` for systemd). */

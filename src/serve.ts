@@ -164,6 +164,13 @@ class DaemonRun {
   readonly #dropped = new DroppedRecords();
   #exiting = false;
   #ready = false;
+  /**
+   * A `ctx.ready()` from `prepare` is owed until the privileges are
+   * dropped: nobody is told the daemon started while its drop may still
+   * fail, or while its private `DENO_DIR` is still in `/run` with nobody
+   * left waiting to remove it.
+   */
+  #readyOwed: "not yet" | "owed" | "no" = "not yet";
   #mainReturned = false;
   /** Settles when main() has returned and the daemon runs on. */
   readonly #released = Promise.withResolvers<void>();
@@ -238,6 +245,9 @@ class DaemonRun {
     const stopped = this.#stop!.requested;
     if (stopped !== null) this.#stoppedAsAsked(stopped);
     this.#dropPrivileges();
+    const owed = this.#readyOwed === "owed";
+    this.#readyOwed = "no";
+    if (owed) this.#onReady();
     await this.#main();
   }
 
@@ -594,6 +604,10 @@ class DaemonRun {
 
   #onReady(): void {
     if (this.#ready || this.#exiting) return;
+    if (this.#readyOwed !== "no") {
+      this.#readyOwed = "owed";
+      return;
+    }
     const pidfile = this.#pidfile;
     if (pidfile !== undefined && !pidfile.isCurrent()) {
       try {
