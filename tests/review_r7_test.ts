@@ -18,6 +18,7 @@ import {
   withScratch,
 } from "./helpers.ts";
 
+const HOSTILE = `${ROOT}tests/fixtures/hostile_r7.ts`;
 const LEASE_SWAP = `${ROOT}tests/fixtures/lease_swap.ts`;
 
 Deno.test({
@@ -176,5 +177,60 @@ Deno.test({
         Deno.removeSync(dir, { recursive: true });
       }
       assert.ok(!left, `${dir} is there after start said the daemon started`);
+    }),
+});
+
+/** The voluntary context switches of each thread of `pid`, by thread id. */
+function switches(pid: number): Map<string, number> {
+  const by = new Map<string, number>();
+  for (const { name: tid } of Deno.readDirSync(`/proc/${pid}/task`)) {
+    try {
+      const status = Deno.readTextFileSync(`/proc/${pid}/task/${tid}/status`);
+      by.set(
+        tid,
+        Number(status.match(/^voluntary_ctxt_switches:\s*(\d+)/m)![1]),
+      );
+    } catch {
+      // ended
+    }
+  }
+  return by;
+}
+
+Deno.test({
+  ...asRoot(
+    "the supervisor of a ready daemon sleeps while a process of the daemon's user keeps the readiness pipe open",
+  ),
+  fn: () =>
+    withScratch(async (s) => {
+      Deno.chmodSync(s.dir, 0o755);
+      const r = await cli(HOSTILE, [
+        "start",
+        ...s.paths,
+        "--user",
+        "nobody",
+        "--attack",
+        "hold-ready-pipe",
+        "--seconds",
+        "600",
+        "--restart",
+        "always",
+      ]);
+      assert.equal(r.code, 0, r.stdout + r.stderr);
+      const supervisor = s.track()!;
+      for (const m of s.log().matchAll(/held by pid (\d+)/g)) {
+        s.track(Number(m[1]));
+      }
+      // Settled: start's requests answered, the daemon up.
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      const before = switches(supervisor);
+      await new Promise((resolve) => setTimeout(resolve, 5000));
+      const after = switches(supervisor);
+      let woke = 0;
+      for (const [tid, n] of after) woke += n - (before.get(tid) ?? 0);
+      // The daemon closes its end once ready: anything after is not its.
+      assert.ok(woke <= 2, `the supervisor woke ${woke} times in 5 s`);
+      const stop = await cli(HOSTILE, ["stop", ...s.paths]);
+      assert.equal(stop.code, 0, stop.stdout + stop.stderr);
     }),
 });
