@@ -783,9 +783,14 @@ class Supervisor {
       for await (
         const msg of readMessages(this.#libc, fd, child.reading.signal)
       ) {
-        if (msg.kind === "READY") this.#onReady(child);
+        if (msg.kind === "READY") {
+          this.#onReady(child);
+          // It closes its end once ready: whatever holds the pipe open
+          // since is not the daemon, and would wake us every second.
+          break;
+        }
         // The first reason stands: ours (not ready in time) or its own.
-        else if (msg.kind === "ERROR") child.error ??= msg.text;
+        if (msg.kind === "ERROR") child.error ??= msg.text;
       }
     } catch {
       // A failed read ends the messages; the exit status is what counts.
