@@ -41,7 +41,11 @@ import {
   takeUpgradeRequest,
 } from "./state.ts";
 import { DroppedRecords } from "./dropped.ts";
-import { makePrivateDenoDir, removePrivateDenoDir } from "./denodir.ts";
+import {
+  makePrivateDenoDir,
+  type PrivateDenoDir,
+  removePrivateDenoDir,
+} from "./denodir.ts";
 import { SupervisorLog } from "./_supervisor_log.ts";
 import { after, type Timer, within } from "./timer.ts";
 
@@ -262,16 +266,17 @@ function spawnDaemon(
   messages: number;
   denoDir: string | null;
 } {
-  // Under deno run --user, its own Deno caches (denodir.ts): it removes
-  // them before it drops privileges, we do once it ended.
-  const denoDir = stage.daemon.identity === null
-    ? null
-    : makePrivateDenoDir(libc, undefined);
   const [r, w] = libc.pipe();
   // The daemon's end closes with us; ours stays open while it runs.
   const [lifeline, keep] = libc.pipe();
+  // Under deno run --user, its own Deno caches (denodir.ts): it removes
+  // them before it drops privileges, we do once it ended.
+  let denoDir: PrivateDenoDir | null = null;
   let pid: number;
   try {
+    if (stage.daemon.identity !== null) {
+      denoDir = makePrivateDenoDir(libc, undefined);
+    }
     pid = spawnStage(
       libc,
       {
