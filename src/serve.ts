@@ -165,12 +165,14 @@ class DaemonRun {
   #exiting = false;
   #ready = false;
   /**
-   * A `ctx.ready()` from `prepare` is owed until the privileges are
-   * dropped: nobody is told the daemon started while its drop may still
-   * fail, or while its private `DENO_DIR` is still in `/run` with nobody
-   * left waiting to remove it.
+   * Whether the privileges are dropped (or there were none to drop). A
+   * `ctx.ready()` from `prepare` is held until then: nobody is told the
+   * daemon started while its drop may still fail, or while its private
+   * `DENO_DIR` is still in `/run` with nobody left waiting to remove it.
    */
-  #readyOwed: "not yet" | "owed" | "no" = "not yet";
+  #afterDrop = false;
+  /** A `ctx.ready()` said before the drop, answered once it is done. */
+  #readyHeld = false;
   #mainReturned = false;
   /** Settles when main() has returned and the daemon runs on. */
   readonly #released = Promise.withResolvers<void>();
@@ -245,9 +247,8 @@ class DaemonRun {
     const stopped = this.#stop!.requested;
     if (stopped !== null) this.#stoppedAsAsked(stopped);
     this.#dropPrivileges();
-    const owed = this.#readyOwed === "owed";
-    this.#readyOwed = "no";
-    if (owed) this.#onReady();
+    this.#afterDrop = true;
+    if (this.#readyHeld) this.#onReady();
     await this.#main();
   }
 
@@ -604,8 +605,8 @@ class DaemonRun {
 
   #onReady(): void {
     if (this.#ready || this.#exiting) return;
-    if (this.#readyOwed !== "no") {
-      this.#readyOwed = "owed";
+    if (!this.#afterDrop) {
+      this.#readyHeld = true;
       return;
     }
     const pidfile = this.#pidfile;
