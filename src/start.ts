@@ -572,17 +572,8 @@ function logTail(libc: Libc, core: CoreOptions, logFd: number): string {
       const st = libc.stat(fd);
       if (st.type !== "file") return where;
       const from = Math.max(0, st.size - TAIL_BYTES);
-      const parts: Uint8Array[] = [];
-      for (let at = from; at < st.size;) {
-        const chunk = libc.readAt(fd, at, st.size - at);
-        if (chunk.length === 0) break;
-        parts.push(chunk);
-        at += chunk.length;
-      }
-      const decoder = new TextDecoder();
-      text = parts.map((p, i) =>
-        decoder.decode(p, { stream: i < parts.length - 1 })
-      ).join("");
+      // One pread: a regular file gives all it has of a few KiB at once.
+      text = new TextDecoder().decode(libc.readAt(fd, from, st.size - from));
       cut = from > 0;
     } finally {
       libc.close(fd);
