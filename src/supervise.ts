@@ -251,21 +251,15 @@ type Said = NonNullable<NonNullable<SupervisorState["lastExit"]>["said"]>;
 /**
  * Spawn the daemon (stage `daemon`), with a pidfd on it.
  *
- * @returns Its pid and pidfd, our end of its lifeline, and the read end of
- * its readiness pipe.
+ * @returns The run (its pid and pidfd, our end of its lifeline, its private
+ * `DENO_DIR`), and the read end of its readiness pipe.
  */
 function spawnDaemon(
   libc: Libc,
   stage: Stage,
   command: { path: string; argv: string[] } | undefined,
   exitFd: number | undefined,
-): {
-  pid: number;
-  pidfd: number;
-  lifeline: number;
-  messages: number;
-  denoDir: string | null;
-} {
+): { child: Child; messages: number } {
   const [r, w] = libc.pipe();
   // The daemon's end closes with us; ours stays open while it runs.
   const [lifeline, keep] = libc.pipe();
@@ -315,13 +309,17 @@ function spawnDaemon(
     libc.close(r);
     throw err;
   }
-  return {
+  const child: Child = {
     pid,
     pidfd,
     lifeline: keep,
-    messages: r,
+    startedAt: performance.now(),
+    error: null,
+    messages: Promise.resolve(),
+    reading: new AbortController(),
     denoDir: denoDir?.dir ?? null,
   };
+  return { child, messages: r };
 }
 
 /** A number of seconds for a record: `1.5 s`. */
@@ -635,16 +633,7 @@ class Supervisor {
       const why = `Cannot spawn the daemon: ${(err as Error).message}`;
       return this.#upgradeFailed(why, undefined, answer);
     }
-    const child: Child = {
-      pid: spawned.pid,
-      lifeline: spawned.lifeline,
-      pidfd: spawned.pidfd,
-      startedAt: performance.now(),
-      error: null,
-      messages: Promise.resolve(),
-      denoDir: spawned.denoDir,
-      reading: new AbortController(),
-    };
+    const { child } = spawned;
     answer.next = child.pid;
     this.#upgrading = { child, answer, stage, command };
     this.#log.info(
@@ -753,22 +742,13 @@ class Supervisor {
 
   /** Spawn the daemon, time its start-up and follow its readiness messages. */
   #spawn(): Child {
-    const { pid, pidfd, lifeline, messages, denoDir } = spawnDaemon(
+    const { child, messages } = spawnDaemon(
       this.#libc,
       this.#stage,
       this.#command,
       this.#exitRecord?.fd,
     );
-    const child: Child = {
-      pid,
-      lifeline,
-      pidfd,
-      startedAt: performance.now(),
-      error: null,
-      messages: Promise.resolve(),
-      denoDir,
-      reading: new AbortController(),
-    };
+    const { pid } = child;
     this.#phase = { kind: "starting", child };
     const timeout = this.#config.readyTimeout;
     child.readyTimer = after(timeout * 1000, () => {
