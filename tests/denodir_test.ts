@@ -281,6 +281,46 @@ for (const restart of [[], ["--restart", "on-failure"]]) {
 
 Deno.test({
   ...asRoot(
+    "`start --user` under deno run leaves no private DENO_DIR once it reported the daemon ready, even ready in prepare",
+  ),
+  fn: () =>
+    withScratch(async (s) => {
+      Deno.chmodSync(s.dir, 0o755);
+      const r = await cli(BEHAVE, [
+        "start",
+        ...s.paths,
+        "--user",
+        "nobody",
+        "--behavior",
+        "ready-in-prepare",
+      ]);
+      assert.equal(r.code, 0, r.stdout + r.stderr);
+      const pid = s.track()!;
+      const dir = procEnviron(pid).find((e) =>
+        e.startsWith("DENO_DIR=/run/denod-deno-")
+      )?.slice("DENO_DIR=".length);
+      assert.ok(dir !== undefined, "no private DENO_DIR");
+      // Nobody waits for the daemon any more: killed now (SIGKILL, the OOM
+      // killer), it would leave the directory in /run for ever.
+      const left = (() => {
+        try {
+          Deno.statSync(dir);
+          return true;
+        } catch {
+          return false;
+        }
+      })();
+      Deno.kill(pid, "SIGKILL");
+      if (left) {
+        await waitFor("the daemon's end", () => !alive(pid));
+        Deno.removeSync(dir, { recursive: true });
+      }
+      assert.ok(!left, `${dir} is there after start said the daemon started`);
+    }),
+});
+
+Deno.test({
+  ...asRoot(
     "start --user nobody under deno run gives the payload's children DENO_DIR as the caller had it",
   ),
   fn: () =>
