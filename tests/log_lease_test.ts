@@ -18,7 +18,7 @@ import {
   withScratch,
 } from "./helpers.ts";
 
-const HOLDER = `${ROOT}tests/fixtures/holder.ts`;
+const ATTACK = `${ROOT}tests/fixtures/attack.ts`;
 const LEASE_SWAP = `${ROOT}tests/fixtures/lease_swap.ts`;
 
 Deno.test({
@@ -29,7 +29,7 @@ Deno.test({
     withScratch(async (s) => {
       Deno.chmodSync(s.dir, 0o755);
       const began = performance.now();
-      const r = await cli(HOLDER, [
+      const r = await cli(ATTACK, [
         "start",
         ...s.paths,
         "--user",

@@ -13,36 +13,37 @@ import {
   withScratch,
 } from "./helpers.ts";
 
-const HOLDER = `${ROOT}tests/fixtures/holder.ts`;
+const ATTACK = `${ROOT}tests/fixtures/attack.ts`;
 
 /**
  * `start --user nobody --restart always` of a daemon whose every run keeps
- * its readiness pipe open through a process of its own and exits after
- * `seconds`; `more` options for the supervisor.
+ * its readiness pipe open through a process of its own and exits
+ * `exitAfterMs` after it; `more` options for the supervisor.
  *
  * @returns The supervisor's pid, and a function that tracks the holders
  * seen so far (the scratch clean-up kills them).
  */
 async function startHolding(
   s: Scratch,
-  seconds: string,
+  exitAfterMs: string,
   more: string[] = [],
 ): Promise<{ supervisor: number; trackHolders: () => void }> {
   Deno.chmodSync(s.dir, 0o755);
-  const r = await cli(HOLDER, [
+  const r = await cli(ATTACK, [
     "start",
     ...s.paths,
     "--user",
     "nobody",
     "--attack",
     "hold-ready-pipe",
-    "--seconds",
-    seconds,
+    "--exit-after-ms",
+    exitAfterMs,
     "--restart",
     "always",
     ...more,
   ]);
   assert.equal(r.code, 0, r.stdout + r.stderr);
+  assert.match(s.log(), /ATTACK hold-ready-pipe: readiness pipe held by pid/);
   const supervisor = s.track()!;
   const trackHolders = () => {
     for (const m of s.log().matchAll(/held by pid (\d+)/g)) {
@@ -86,7 +87,7 @@ Deno.test({
   ),
   fn: () =>
     withScratch(async (s) => {
-      const { supervisor, trackHolders } = await startHolding(s, "0.3", [
+      const { supervisor, trackHolders } = await startHolding(s, "300", [
         "--restart-delay",
         "0.05",
         "--restart-reset",
@@ -115,7 +116,7 @@ Deno.test({
       } finally {
         trackHolders();
       }
-      const stop = await cli(HOLDER, ["stop", ...s.paths]);
+      const stop = await cli(ATTACK, ["stop", ...s.paths]);
       assert.equal(stop.code, 0, stop.stdout + stop.stderr);
       assert.doesNotMatch(stop.stdout, /killed/);
     }),
@@ -144,7 +145,7 @@ Deno.test({
   ),
   fn: () =>
     withScratch(async (s) => {
-      const { supervisor } = await startHolding(s, "600");
+      const { supervisor } = await startHolding(s, "600000");
       // Settled: start's requests answered, the daemon up.
       await new Promise((resolve) => setTimeout(resolve, 1000));
       const before = switches(supervisor);
@@ -154,7 +155,7 @@ Deno.test({
       for (const [tid, n] of after) woke += n - (before.get(tid) ?? 0);
       // The daemon closes its end once ready: anything after is not its.
       assert.ok(woke <= 2, `the supervisor woke ${woke} times in 5 s`);
-      const stop = await cli(HOLDER, ["stop", ...s.paths]);
+      const stop = await cli(ATTACK, ["stop", ...s.paths]);
       assert.equal(stop.code, 0, stop.stdout + stop.stderr);
     }),
 });
