@@ -134,6 +134,14 @@ function denortAdvice(target: string): string {
 const USAGE =
   "Usage: npm run compile -- [--target TRIPLE] [--entry FILE] [--dist DIR]";
 
+/** Say why in one line (a user's mistake: no stack trace); the exit code. */
+function refuse(err: unknown, code: number, usage = false): number {
+  console.error(
+    `compile: ${(err as Error).message}${usage ? `\n${USAGE}` : ""}`,
+  );
+  return code;
+}
+
 async function main(): Promise<number> {
   let values;
   try {
@@ -146,8 +154,7 @@ async function main(): Promise<number> {
       },
     }));
   } catch (err) {
-    console.error(`compile: ${(err as Error).message}\n${USAGE}`);
-    return 2;
+    return refuse(err, 2, true);
   }
   const denort = Deno.env.get("DENORT_BIN");
   if (denort !== undefined) {
@@ -165,8 +172,7 @@ async function main(): Promise<number> {
   try {
     name = await daemonName(values.entry);
   } catch (err) {
-    console.error(`compile: ${(err as Error).message}`);
-    return 1;
+    return refuse(err, 1);
   }
   let plan;
   try {
@@ -177,8 +183,7 @@ async function main(): Promise<number> {
       dist: values.dist,
     });
   } catch (err) {
-    console.error(`compile: ${(err as Error).message}`);
-    return 2;
+    return refuse(err, 2);
   }
   await Deno.mkdir(values.dist, { recursive: true });
   const out = await new Deno.Command(Deno.execPath(), {
